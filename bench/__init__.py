@@ -1,0 +1,14 @@
+"""`python -m bench`: the same workloads natively, under lxrun and under its peers, side by side.
+
+Modules, one per concern:
+  build      compile the C programs (bench/programs, bench/floor) into a cache dir
+  workloads  what is measured (each a real program) and how its output is checked
+  runners    how each sandbox wraps a command, discovery, install hints
+  method     warm-up, interleaved rounds, the correctness check of every run
+  stats      median / min / max / ratio to native
+  report     Markdown table, JSON with every sample, PNG chart
+  compare    what got faster or slower against an older JSON
+  machine    the machine description stored with the results
+  progress   the progress bar
+  handlers   Python syscall handlers that lxrun loads by name for the Python-handler workload
+"""

@@ -1,0 +1,45 @@
+/* Syscall micro-loop: MODE N. Calls one syscall N times through syscall(2) (never a libc cache)
+ * and reports the loop's own time on stderr, so the per-call cost excludes the start-up of
+ * whatever runs it (lxrun, strace, proot, a container).
+ * stdout carries only what must equal the native run: the mode and count, never a syscall
+ * result (an emulated getppid answers 1 where the native one answers the real parent). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s getpid|getppid N\n", argv[0]);
+		return 2;
+	}
+	long nr;
+	if (strcmp(argv[1], "getpid") == 0)
+		nr = SYS_getpid;
+	else if (strcmp(argv[1], "getppid") == 0)
+		nr = SYS_getppid;
+	else {
+		fprintf(stderr, "loop: unknown mode %s\n", argv[1]);
+		return 2;
+	}
+	long n = strtol(argv[2], NULL, 10);
+	long bad = 0;
+	long long t0 = now_ns();
+	for (long i = 0; i < n; i++)
+		if (syscall(nr) < 0)
+			bad++;
+	long long t1 = now_ns();
+	printf("%s x %ld: %s\n", argv[1], n, bad ? "FAILED" : "ok");
+	fprintf(stderr, "LXBENCH ns=%lld ops=%ld\n", t1 - t0, n);
+	return bad ? 1 : 0;
+}

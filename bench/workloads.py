@@ -1,0 +1,205 @@
+"""What is measured: each workload is a real program, run the same way under every runner.
+
+A workload gives the command, how its result is read (whole wall time, or the program's own
+timing of its inner loop reported on stderr as `LXBENCH ns=... ops=...`), which runners it
+suits, and, for lxrun, the policy rules it needs (for strace: the same syscall set).
+Its stdout and exit status must equal the native run's: that is the correctness check.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench.build import Binaries
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Fixed times make tar archives and git commit ids identical across runs, so they can be compared.
+EPOCH = 1_600_000_000
+
+
+@dataclass
+class Context:
+    """Everything a workload's command may refer to, prepared once per harness run."""
+    bins: Binaries
+    work: Path                     # generated inputs (file tree, C project), policy files
+    quick: bool = False
+    python: str = sys.executable
+
+    def size(self, quick: int, full: int) -> int:
+        return quick if self.quick else full
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    command: Callable[[Context], list[str]]
+    metric: str = "wall"            # "wall": seconds of the whole command; "per_op": µs per op
+    unit: str = "s"
+    rules: tuple[dict, ...] = ()    # lxrun policy rules this workload needs (default: none)
+    floor: bool = False             # the floors (single process, trap getppid only) apply
+    container: bool = False         # a static binary from the cache: runs inside a container
+    prepare: Callable[[Context], None] | None = None
+    note: str = ""
+
+    @property
+    def trapped(self) -> tuple[str, ...]:
+        """Syscalls this workload's own policy stops (what strace traces for it)."""
+        return tuple(s for r in self.rules if r.get("action") in ("emulate", "trace")
+                     for s in r["syscalls"])
+
+
+EMULATE_C = {"syscalls": ["getppid"], "action": "emulate", "return": 1,
+             "comment": "bench: a trap answered in C"}
+EMULATE_PY = {"syscalls": ["getppid"], "action": "emulate", "handler": "bench.handlers:getppid",
+              "comment": "bench: a trap answered by a Python handler"}
+
+PY_IMPORTS = ("import json, decimal, asyncio, email.parser, http.client, argparse, logging, "
+              "xml.etree.ElementTree, unittest, sqlite3; print('imports ok')")
+
+
+def _tree(ctx: Context) -> Path:
+    return ctx.work / ("tree-quick" if ctx.quick else "tree")
+
+
+def make_tree(ctx: Context) -> None:
+    """A deterministic tree of small files (dirs x files) for find and tar."""
+    root = _tree(ctx)
+    ndirs, nfiles = (20, 25) if ctx.quick else (40, 50)
+    done = root.with_name(root.name + ".complete")
+    if done.exists():
+        return
+    for d in range(ndirs):
+        sub = root / f"d{d:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for f in range(nfiles):
+            p = sub / f"f{f:03d}.txt"
+            p.write_text(f"file {d}/{f}\n" * (1 + (d * nfiles + f) % 40))
+            os.utime(p, (EPOCH, EPOCH))
+        os.utime(sub, (EPOCH, EPOCH))
+    done.touch()
+    os.utime(root, (EPOCH, EPOCH))
+
+
+def _tree_cmd(ctx: Context) -> str:
+    # tar to a pipe, not to /dev/null: GNU tar notices /dev/null and skips reading the files.
+    return (f"find {_tree(ctx)} -type f | wc -l; "
+            f"tar --sort=name -cf - -C {_tree(ctx)} . | cksum")
+
+
+def _project(ctx: Context) -> Path:
+    return ctx.work / ("proj-quick" if ctx.quick else "proj")
+
+
+def make_project(ctx: Context) -> None:
+    """A small C project: N units and a Makefile; its program prints a checksum of them all."""
+    root = _project(ctx)
+    n = ctx.size(4, 8)
+    src = root / "src"
+    if (src / "Makefile").exists():
+        return
+    src.mkdir(parents=True, exist_ok=True)
+    decls, calls = [], []
+    for i in range(n):
+        body = "\n".join(
+            f"static long f{i}_{j}(long x) {{ long s = x; for (int k = 0; k < {j + 3}; k++) "
+            f"s = s * 31 + k + {i}; return s ^ (s >> 7); }}" for j in range(30))
+        chain = " + ".join(f"f{i}_{j}(x)" for j in range(30))
+        (src / f"unit{i}.c").write_text(f'#include "proj.h"\n{body}\n'
+                                        f"long unit{i}(long x) {{ return {chain}; }}\n")
+        decls.append(f"long unit{i}(long x);")
+        calls.append(f"unit{i}(7)")
+    (src / "proj.h").write_text("\n".join(decls) + "\n")
+    (src / "main.c").write_text('#include <stdio.h>\n#include "proj.h"\n'
+                                f"int main(void) {{ long s = {' + '.join(calls)}; "
+                                'printf("checksum %ld\\n", s); return 0; }\n')
+    objs = " ".join(f"unit{i}.o" for i in range(n)) + " main.o"
+    (src / "Makefile").write_text(f"prog: {objs}\n\t$(CC) -o $@ {objs}\n"
+                                  "%.o: %.c proj.h\n\t$(CC) -O1 -c -o $@ $<\n")
+    # The build dir is separate so the git workload commits only sources.
+    (root / "build").mkdir(exist_ok=True)
+
+
+def _gcc_cmd(ctx: Context) -> str:
+    p = _project(ctx)
+    return (f"cd {p / 'build'} && make -s -B -f {p / 'src/Makefile'} VPATH={p / 'src'} "
+            f"CFLAGS= CPPFLAGS=-I{p / 'src'} CC='gcc -I{p / 'src'}' && ./prog")
+
+
+def make_git_script(ctx: Context) -> None:
+    (ctx.work / "git.sh").write_text(f"""set -e
+d=$(mktemp -d "${{TMPDIR:-/tmp}}/lxbench-git.XXXXXX")
+trap 'rm -rf "$d"' EXIT
+export HOME="$d" GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_DATE=@{EPOCH} GIT_COMMITTER_DATE=@{EPOCH}
+cd "$d"
+git -c init.defaultBranch=main init -q repo
+cd repo
+cp -R {_project(ctx) / 'src'}/. .
+git add -A
+git -c user.name=bench -c user.email=bench@example.invalid commit -q -m bench
+git rev-parse HEAD
+git ls-files | wc -l
+""")
+
+
+def _prepare_files(ctx: Context) -> None:
+    make_tree(ctx)
+    make_project(ctx)
+    make_git_script(ctx)
+
+
+def _sh(script: Callable[[Context], str]) -> Callable[[Context], list[str]]:
+    return lambda ctx: ["/bin/sh", "-c", script(ctx)]
+
+
+WORKLOADS: list[Workload] = [
+    Workload("startup", "start-up: a static `true`",
+             lambda c: [c.bins["true"]], container=True,
+             note="the runner's own start-up latency (for Docker: container start)"),
+    Workload("getpid", "untrapped getpid loop",
+             lambda c: [c.bins["loop"], "getpid", str(c.size(200_000, 2_000_000))],
+             metric="per_op", unit="µs/call", floor=True, container=True,
+             note="a syscall no policy stops: should cost what it costs natively"),
+    Workload("getppid-c", "trapped getppid, answered in C",
+             lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
+             metric="per_op", unit="µs/call", rules=(EMULATE_C,), floor=True, container=True,
+             note="lxrun: policy rule `return = 1`; strace traces getppid; floors answer 1"),
+    Workload("getppid-py", "trapped getppid, answered in Python",
+             lambda c: [c.bins["loop"], "getppid", str(c.size(2_000, 10_000))],
+             metric="per_op", unit="µs/call", rules=(EMULATE_PY,), floor=True,
+             note="lxrun: handler bench.handlers:getppid; other runners as for getppid-c"),
+    Workload("forkexec", "fork+exec storm",
+             lambda c: [c.bins["forkexec"], c.bins["true"], str(c.size(50, 300))],
+             metric="per_op", unit="µs/fork", container=True),
+    Workload("threads", "4 threads: getppid+open+read+close",
+             lambda c: [c.bins["threads"], "4", str(c.size(2_000, 10_000))],
+             metric="per_op", unit="µs/iter", container=True),
+    Workload("tree", "find + tar of a file tree", _sh(_tree_cmd), prepare=_prepare_files),
+    Workload("python", "python3 start-up + imports",
+             lambda c: [c.python, "-I", "-c", PY_IMPORTS]),
+    Workload("gcc", "gcc: make a small C project", _sh(_gcc_cmd), prepare=_prepare_files),
+    Workload("git", "git init/add/commit",
+             lambda c: ["/bin/sh", str(c.work / "git.sh")], prepare=_prepare_files),
+    Workload("mix", "real mix: python imports + find + tar",
+             _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
+             prepare=_prepare_files,
+             note="the mix DESIGN.md sets the bar with (~0.2 s natively)"),
+]
+
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def select(names: list[str] | None) -> list[Workload]:
+    """Workloads by name, in the harness's order; an unknown name is an error naming the known ones."""
+    if not names:
+        return list(WORKLOADS)
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown workload(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(BY_NAME)}")
+    return [w for w in WORKLOADS if w.name in names]
