@@ -1,0 +1,66 @@
+/* The forked child's last steps before the program runs.
+ *
+ * Order matters: (1) die with the supervisor; (2) tell the supervisor we are
+ * ready and wait until it has seized us with ptrace (so the tree can never run
+ * untraced, and RET_TRACE always has a tracer); (3) no_new_privs, which
+ * seccomp(2) requires without CAP_SYS_ADMIN and which makes setuid binaries
+ * harmless; (4) install the filter; (5) execve.
+ *
+ * After (4) every syscall may trap, so nothing here talks to the supervisor:
+ * the supervisor steps us with PTRACE_SYSCALL and takes the listener fd from
+ * seccomp()'s return value with pidfd_getfd(2).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
+                  const char *path, char *const argv[], char *const envp[])
+{
+    char c = 'r';
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return -errno;
+    if (write(ready_fd, &c, 1) != 1)
+        return -EPIPE;
+    if (read(go_fd, &c, 1) != 1 || c != 'g')
+        return -EPIPE; /* the supervisor is gone: never run unsupervised */
+    close(ready_fd);
+    close(go_fd);
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    struct sock_fprog fp = {
+        .len = (unsigned short)(prog_len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)prog,
+    };
+    if (backend == LX_BACKEND_UNOTIFY) {
+        /* WAIT_KILLABLE_RECV (5.19): once the supervisor has received a
+         * notification, only a fatal signal interrupts the wait, so Go's
+         * SIGURG preemption does not restart trapped calls endlessly. */
+        long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                          SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fp);
+        if (fd < 0 && errno == EINVAL)
+            fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp);
+        if (fd < 0)
+            return -errno;
+        /* the listener fd is O_CLOEXEC: it disappears from the program at execve */
+    } else {
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+            return -errno;
+    }
+    execve(path, argv, envp);
+    return -errno;
+}

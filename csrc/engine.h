@@ -1,0 +1,154 @@
+/* lxbrand C engine: the contract between the supervision loops and the binding.
+ *
+ * One supervisor (struct lx_sup) per sandbox.  The Python layer fills the action
+ * table once, before the program starts; the loops then answer every trapped
+ * syscall from the table.  Only LX_ACT_PYTHON leaves C (through sup->handler).
+ *
+ * Error convention: functions return 0 or a positive count on success and
+ * -errno on failure (the binding raises OSError from it).
+ */
+#ifndef LX_ENGINE_H
+#define LX_ENGINE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LX_NR_MAX 512 /* x86_64 syscall numbers are < 512 (x32 numbers are refused by the filter) */
+
+enum lx_backend { LX_BACKEND_UNOTIFY = 0, LX_BACKEND_PTRACE = 1 };
+
+/* What happens to one syscall number.  ALLOW, DENY and KILL never reach the
+ * supervisor: the BPF filter applies them in the kernel.  The others trap. */
+enum lx_kind {
+    LX_ACT_ALLOW = 0,
+    LX_ACT_DENY,   /* fail with -err, in the kernel (SECCOMP_RET_ERRNO) */
+    LX_ACT_KILL,   /* SECCOMP_RET_KILL_PROCESS */
+    LX_ACT_TRACE,  /* trap, record, let the call run natively */
+    LX_ACT_RETURN, /* trap, answer `value` (or -err) without running the call */
+    LX_ACT_UNAME,  /* trap, write the emulated struct utsname, answer 0 */
+    LX_ACT_PYTHON, /* trap, ask the Python handler */
+};
+
+struct lx_action {
+    uint8_t kind;     /* enum lx_kind */
+    uint8_t str_args; /* bit i set: argument i is a NUL-terminated string (trace decoding) */
+    int32_t err;      /* errno for DENY / RETURN-with-error (0: use value) */
+    int64_t value;    /* RETURN: the result */
+};
+
+#define LX_UTS_LEN 65
+struct lx_utsname {
+    char sysname[LX_UTS_LEN], nodename[LX_UTS_LEN], release[LX_UTS_LEN];
+    char version[LX_UTS_LEN], machine[LX_UTS_LEN], domainname[LX_UTS_LEN];
+};
+
+/* One trapped syscall, as handed to Python handlers. */
+struct lx_call {
+    int32_t nr;
+    pid_t pid; /* thread group (ptrace) or thread id (unotify reports the tid) */
+    pid_t tid;
+    uint64_t args[6];
+    uint64_t id;   /* unotify cookie, 0 under ptrace */
+    int backend;
+    struct lx_sup *sup;
+    /* verdict, set by the handler */
+    int64_t ret;   /* result, or -errno */
+    int cont;      /* 1: let the call run natively (no pointer-based decision may rely on it) */
+    int rewrite;   /* ptrace only: 1 = run `nr`/`args` as rewritten */
+    int sent;      /* unotify only: already answered (SECCOMP_ADDFD_FLAG_SEND) */
+};
+
+#define LX_STR_CAP 96
+struct lx_record {
+    int32_t nr;
+    pid_t tid;
+    uint8_t kind;     /* action kind that handled it */
+    uint8_t has_ret;  /* 0: the call continued natively and its result is not known (unotify) */
+    uint8_t str_idx[2];
+    int64_t ret;
+    uint64_t args[6];
+    uint64_t t_start_ns, dur_ns;
+    char str[2][LX_STR_CAP];
+};
+
+typedef int (*lx_handler_fn)(void *ctx, struct lx_call *call);   /* 0 ok, <0 fail closed */
+typedef void (*lx_flush_fn)(void *ctx, const struct lx_record *recs, size_t n);
+
+struct lx_tidtab; /* ptrace.c */
+
+struct lx_sup {
+    int backend;
+    struct lx_action table[LX_NR_MAX];
+    struct lx_action dflt;            /* for numbers >= LX_NR_MAX */
+    struct lx_utsname uts;
+
+    /* Python upcalls */
+    lx_handler_fn handler;
+    lx_flush_fn flush;
+    void *ctx;
+
+    /* counters (always on; cheap) */
+    uint64_t count[LX_NR_MAX], errors[LX_NR_MAX], ns[LX_NR_MAX];
+
+    /* trace records: flushed to Python when full and at the end */
+    int recording;
+    struct lx_record *recs;
+    size_t nrec, caprec;
+    pthread_mutex_t rec_lock;
+
+    /* run state */
+    int notify_fd;
+    pid_t child;                      /* the program's first process */
+    volatile int main_status_valid;
+    int main_status;                  /* its wait status */
+    int sync_wakeup;                  /* 1 if SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP took effect */
+    volatile int stop;
+    pthread_t notify_thread;
+    int notify_thread_started;
+    int notify_error;                 /* -errno the notify loop died with, 0 if none */
+    struct lx_tidtab *tids;
+    uint64_t traps;                   /* total trapped syscalls handled */
+};
+
+/* sup.c */
+int lx_sup_init(struct lx_sup *s, int backend);
+void lx_sup_free(struct lx_sup *s);
+uint64_t lx_now_ns(void);
+void lx_record(struct lx_sup *s, const struct lx_call *c, int kind, int has_ret, uint64_t t0);
+void lx_flush(struct lx_sup *s);
+void lx_count(struct lx_sup *s, int nr, int64_t ret, int has_ret, uint64_t t0);
+const struct lx_action *lx_action_for(const struct lx_sup *s, int nr);
+
+/* filter.c: compile the action table into a BPF program (raw sock_filter bytes) */
+int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len);
+
+/* child.c: runs in the forked child; never returns on success */
+int lx_child_exec(const void *prog, size_t prog_len, int backend, int sock_fd, int sync_fd,
+                  const char *path, char *const argv[], char *const envp[]);
+
+/* mem.c: tracee memory */
+ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+ssize_t lx_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap);
+
+/* actions.c: the fast actions shared by both backends.  Returns 1 if answered
+ * (call->ret set), 0 if the call must continue natively. */
+int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
+int lx_id_valid(struct lx_sup *s, uint64_t id);
+
+/* unotify.c */
+int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */
+void lx_unotify_stop(struct lx_sup *s);
+int lx_addfd(struct lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags);
+
+/* ptrace.c: the lifecycle loop (both backends) and the trap loop (ptrace backend).
+ * Seizes `child`, lets it go (writes to sync_fd), runs until no tracee is left.
+ * Returns 0 with s->main_status set, or -errno. */
+int lx_supervise(struct lx_sup *s, pid_t child, int sock_fd, int sync_fd);
+
+/* signals forwarded to the program while supervising */
+void lx_signals_install(struct lx_sup *s);
+void lx_signals_restore(void);
+
+#endif

@@ -1,0 +1,381 @@
+/* The supervision loop.
+ *
+ * Both backends run the program's whole tree as ptrace tracees (PTRACE_SEIZE
+ * with EXITKILL and fork/vfork/clone/exec following), because ptrace is what
+ * gives the two guarantees a sandbox needs from its lifecycle: every task dies
+ * if the supervisor dies, even by SIGKILL (PTRACE_O_EXITKILL), and no task can
+ * get another tracer (a task has one tracer at most).  Without
+ * PTRACE_O_TRACESECCOMP or PTRACE_SYSCALL ptrace costs nothing per syscall.
+ *
+ * The ptrace backend also answers traps here (SECCOMP_RET_TRACE ->
+ * PTRACE_EVENT_SECCOMP); the unotify backend answers them in unotify.c's
+ * thread.  Stop kinds are told apart as ptrace(2) describes for PTRACE_SEIZE:
+ * group-stops and the initial stop of a new tracee are both PTRACE_EVENT_STOP,
+ * so each new tid is marked `fresh` until its first one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "tids.h"
+
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#define LX_SYSCALL_INFO_ENTRY 1
+#define LX_SYSCALL_INFO_EXIT 2
+
+/* struct ptrace_syscall_info from <linux/ptrace.h> (5.3), which cannot be
+ * included beside glibc's <sys/ptrace.h>. */
+struct lx_syscall_info {
+    uint8_t op;
+    uint8_t pad[3];
+    uint32_t arch;
+    uint64_t instruction_pointer;
+    uint64_t stack_pointer;
+    union {
+        struct { uint64_t nr; uint64_t args[6]; } entry;
+        struct { int64_t rval; uint8_t is_error; } exit;
+        struct { uint64_t nr; uint64_t args[6]; uint32_t ret_data; } seccomp;
+    };
+};
+
+static long resume(pid_t tid, const struct lx_tstate *t, int sig)
+{
+    return ptrace((t && t->in_trace) ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
+}
+
+static void regs_to_call(const struct user_regs_struct *r, struct lx_call *c)
+{
+    c->nr = (int32_t)r->orig_rax;
+    c->args[0] = r->rdi;
+    c->args[1] = r->rsi;
+    c->args[2] = r->rdx;
+    c->args[3] = r->r10;
+    c->args[4] = r->r8;
+    c->args[5] = r->r9;
+}
+
+static void call_to_regs(const struct lx_call *c, struct user_regs_struct *r)
+{
+    r->orig_rax = (uint64_t)(int64_t)c->nr;
+    r->rdi = c->args[0];
+    r->rsi = c->args[1];
+    r->rdx = c->args[2];
+    r->r10 = c->args[3];
+    r->r8 = c->args[4];
+    r->r9 = c->args[5];
+}
+
+static int is_listener_request(const struct lx_call *c)
+{
+    return c->nr == SYS_seccomp && c->args[0] == SECCOMP_SET_MODE_FILTER &&
+           (c->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER);
+}
+
+/* PTRACE_EVENT_SECCOMP: the ptrace backend's trap. */
+static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
+{
+    struct user_regs_struct regs;
+    uint64_t t0 = lx_now_ns();
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0) {
+        resume(tid, t, 0);
+        return;
+    }
+    struct lx_call c = {.pid = tid, .tid = tid, .backend = LX_BACKEND_PTRACE, .sup = s};
+    regs_to_call(&regs, &c);
+    const struct lx_action *a = lx_action_for(s, c.nr);
+    int kind = a->kind, answered;
+
+    if (is_listener_request(&c)) {
+        c.ret = -EPERM; /* see filter.c: a listener of the program's would outrank RET_TRACE */
+        answered = 1;
+    } else if (kind == LX_ACT_TRACE) {
+        t->in_trace = 1;
+        t->t0 = t0;
+        t->call = c;
+        ptrace(PTRACE_SYSCALL, tid, 0, 0);
+        return;
+    } else if (kind == LX_ACT_PYTHON && s->handler) {
+        if (s->handler(s->ctx, &c) < 0) {
+            c.ret = -EPERM; /* fail closed */
+            answered = 1;
+        } else {
+            answered = !c.cont;
+        }
+    } else if (kind == LX_ACT_PYTHON) {
+        c.ret = -ENOSYS;
+        answered = 1;
+    } else {
+        answered = lx_fast_answer(s, &c, a);
+    }
+
+    if (answered) {
+        /* skip the call: syscall number -1, result in rax (seccomp(2), RET_TRACE) */
+        regs.orig_rax = (uint64_t)-1;
+        regs.rax = (uint64_t)c.ret;
+        ptrace(PTRACE_SETREGS, tid, 0, &regs);
+    } else if (c.rewrite) {
+        /* the kernel re-runs the filter on the rewritten call (Linux >= 4.8) */
+        call_to_regs(&c, &regs);
+        ptrace(PTRACE_SETREGS, tid, 0, &regs);
+    }
+    lx_count(s, c.nr, c.ret, answered, t0);
+    lx_record(s, &c, kind, answered, t0);
+    resume(tid, t, 0);
+}
+
+/* syscall-exit-stop of a traced call */
+static void on_syscall_exit(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
+{
+    struct user_regs_struct regs;
+    if (t->in_trace && ptrace(PTRACE_GETREGS, tid, 0, &regs) == 0) {
+        t->call.ret = (int64_t)regs.rax;
+        lx_count(s, t->call.nr, t->call.ret, 1, t->t0);
+        lx_record(s, &t->call, LX_ACT_TRACE, 1, t->t0);
+    }
+    t->in_trace = 0;
+    ptrace(PTRACE_CONT, tid, 0, 0);
+}
+
+static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t)
+{
+    if (t && t->in_trace) {
+        /* exit_group, execve failing into death, or a kill: no result */
+        lx_count(s, t->call.nr, 0, 0, t->t0);
+        lx_record(s, &t->call, LX_ACT_TRACE, 0, t->t0);
+        t->in_trace = 0;
+    }
+}
+
+/* unotify: step the child through its last syscalls until seccomp() returns
+ * the listener, then take it with pidfd_getfd(2). */
+static int take_listener(struct lx_sup *s, pid_t child, int go_fd)
+{
+    int st;
+    if (ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0)
+        return -errno;
+    if (waitpid(child, &st, __WALL) < 0)
+        return -errno;
+    if (!WIFSTOPPED(st))
+        return -ESRCH;
+    if (ptrace(PTRACE_SYSCALL, child, 0, 0) < 0)
+        return -errno;
+    char g = 'g';
+    if (write(go_fd, &g, 1) != 1)
+        return -EPIPE;
+    uint64_t last_nr = (uint64_t)-1;
+    for (;;) {
+        if (waitpid(child, &st, __WALL) < 0)
+            return -errno;
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            s->main_status = st;
+            s->main_status_valid = 1;
+            return -ESRCH;
+        }
+        int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
+        if (sig == (SIGTRAP | 0x80)) {
+            struct lx_syscall_info info;
+            memset(&info, 0, sizeof(info));
+            if (ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof(info), &info) < 0)
+                return -errno;
+            if (info.op == LX_SYSCALL_INFO_ENTRY) {
+                last_nr = info.entry.nr;
+            } else if (info.op == LX_SYSCALL_INFO_EXIT && last_nr == SYS_seccomp && info.exit.rval >= 0) {
+                int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+                if (pidfd < 0)
+                    return -errno;
+                int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)info.exit.rval, 0);
+                int err = errno;
+                close(pidfd);
+                if (fd < 0)
+                    return -err;
+                s->notify_fd = fd;
+                return 0;
+            }
+            if (ptrace(PTRACE_SYSCALL, child, 0, 0) < 0)
+                return -errno;
+        } else if (ev == PTRACE_EVENT_EXEC) {
+            return -EPROTO; /* exec'd without a listener: never let it run */
+        } else {
+            if (ptrace(PTRACE_SYSCALL, child, 0, (void *)(long)(ev ? 0 : sig)) < 0)
+                return -errno;
+        }
+    }
+}
+
+int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
+{
+    int rc = 0, created;
+    char c;
+    s->child = child;
+    s->main_status_valid = 0;
+
+    if (read(ready_fd, &c, 1) != 1) {
+        /* the child failed before it was ready: reap it and report */
+        int st;
+        if (waitpid(child, &st, 0) == child) {
+            s->main_status = st;
+            s->main_status_valid = 1;
+        }
+        return -ECHILD;
+    }
+    long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+                PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
+    if (s->backend == LX_BACKEND_PTRACE)
+        opts |= PTRACE_O_TRACESECCOMP;
+    if (ptrace(PTRACE_SEIZE, child, 0, (void *)opts) < 0) {
+        rc = -errno;
+        kill(child, SIGKILL);
+        waitpid(child, NULL, __WALL);
+        return rc;
+    }
+    s->tids = lx_tids_new();
+    if (!s->tids) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, __WALL);
+        return -ENOMEM;
+    }
+    lx_tids_add(s->tids, child, &created);
+
+    if (s->backend == LX_BACKEND_UNOTIFY) {
+        rc = take_listener(s, child, go_fd);
+        if (rc == 0)
+            rc = lx_unotify_start(s);
+        if (rc < 0) {
+            kill(child, SIGKILL); /* fail closed: the program never runs unsupervised */
+            goto loop;
+        }
+        ptrace(PTRACE_CONT, child, 0, 0);
+    } else {
+        char g = 'g';
+        if (write(go_fd, &g, 1) != 1) {
+            rc = -EPIPE;
+            kill(child, SIGKILL);
+        }
+    }
+
+loop:
+    for (;;) {
+        int st;
+        pid_t tid = waitpid(-1, &st, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != ECHILD && rc == 0)
+                rc = -errno;
+            break;
+        }
+        struct lx_tstate *t = lx_tids_get(s->tids, tid);
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            if (tid == child) {
+                s->main_status = st;
+                s->main_status_valid = 1;
+            }
+            finish_trace_unknown(s, t);
+            lx_tids_del(s->tids, tid);
+            continue;
+        }
+        if (!WIFSTOPPED(st))
+            continue;
+        if (!t) {
+            /* a new task whose stop beat its parent's fork event */
+            t = lx_tids_add(s->tids, tid, &created);
+            if (!t) {
+                kill(tid, SIGKILL);
+                continue;
+            }
+            t->fresh = 1;
+        }
+        int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
+        if (sig == (SIGTRAP | 0x80)) {
+            on_syscall_exit(s, tid, t);
+            continue;
+        }
+        unsigned long msg = 0;
+        switch (ev) {
+        case 0:
+            /* signal-delivery-stop: deliver it */
+            resume(tid, t, sig);
+            break;
+        case PTRACE_EVENT_FORK:
+        case PTRACE_EVENT_VFORK:
+        case PTRACE_EVENT_CLONE: {
+            ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+            int in_trace = t->in_trace;
+            struct lx_tstate *n = lx_tids_add(s->tids, (pid_t)msg, &created);
+            if (n && created)
+                n->fresh = 1;
+            /* the table may have grown: look ourselves up again */
+            t = lx_tids_get(s->tids, tid);
+            if (t)
+                t->in_trace = (uint8_t)in_trace;
+            resume(tid, t, 0);
+            break;
+        }
+        case PTRACE_EVENT_EXEC: {
+            ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+            pid_t former = (pid_t)msg;
+            if (former != tid) {
+                /* a non-leader thread exec'd and took the leader's tid (ptrace(2), execve under ptrace) */
+                struct lx_tstate *f = lx_tids_get(s->tids, former);
+                struct lx_tstate saved;
+                int have = 0;
+                if (f) {
+                    saved = *f;
+                    have = 1;
+                    lx_tids_del(s->tids, former);
+                }
+                t = lx_tids_get(s->tids, tid);
+                if (t && have) {
+                    t->in_trace = saved.in_trace;
+                    t->t0 = saved.t0;
+                    t->call = saved.call;
+                    t->call.tid = t->call.pid = tid;
+                    t->fresh = 0;
+                }
+            }
+            resume(tid, t, 0);
+            break;
+        }
+        case PTRACE_EVENT_SECCOMP:
+            on_seccomp_stop(s, tid, t);
+            break;
+        case PTRACE_EVENT_STOP:
+            if (t->fresh) {
+                t->fresh = 0;
+                resume(tid, t, 0);
+            } else if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+                /* group-stop: stay stopped, but let SIGCONT wake it (PTRACE_LISTEN) */
+                ptrace(PTRACE_LISTEN, tid, 0, 0);
+            } else {
+                resume(tid, t, 0);
+            }
+            break;
+        default:
+            resume(tid, t, 0);
+            break;
+        }
+    }
+
+    lx_unotify_stop(s);
+    lx_flush(s);
+    lx_tids_free(s->tids);
+    s->tids = NULL;
+    if (s->notify_fd >= 0) {
+        close(s->notify_fd);
+        s->notify_fd = -1;
+    }
+    if (s->notify_error && rc == 0)
+        rc = s->notify_error;
+    return rc;
+}

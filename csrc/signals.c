@@ -1,0 +1,48 @@
+/* Signals sent to the supervisor reach the program (as runsc and tini do).
+ * Signals the terminal sends to the foreground process group (Ctrl-C, Ctrl-\,
+ * window size) already reached the program, which shares our group, so only
+ * signals sent by a process (si_code <= 0: SI_USER, SI_QUEUE, SI_TKILL) are
+ * forwarded.  SIGTSTP/SIGTTIN/SIGTTOU keep their default action: on Ctrl-Z the
+ * supervisor stops beside the program, so the shell sees the job stopped. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <string.h>
+
+#include "engine.h"
+
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
+#define NFWD (sizeof(forwarded) / sizeof(forwarded[0]))
+static struct sigaction saved[NFWD];
+static volatile pid_t fwd_pid;
+static int installed;
+
+static void forward(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    pid_t p = fwd_pid;
+    if (p > 0 && info->si_code <= 0)
+        kill(p, sig);
+}
+
+void lx_signals_install(struct lx_sup *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    fwd_pid = s->child;
+    for (size_t i = 0; i < NFWD; i++)
+        sigaction(forwarded[i], &sa, &saved[i]);
+    installed = 1;
+}
+
+void lx_signals_restore(void)
+{
+    if (!installed)
+        return;
+    fwd_pid = 0;
+    for (size_t i = 0; i < NFWD; i++)
+        sigaction(forwarded[i], &saved[i], NULL);
+    installed = 0;
+}

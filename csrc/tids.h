@@ -1,0 +1,19 @@
+#ifndef LX_TIDS_H
+#define LX_TIDS_H
+#include "engine.h"
+
+struct lx_tstate {
+    pid_t tid;             /* 0: free slot */
+    uint8_t fresh;         /* auto-attached, its initial PTRACE_EVENT_STOP not yet seen */
+    uint8_t in_trace;      /* a traced syscall is running; resume with PTRACE_SYSCALL to see its exit */
+    uint64_t t0;
+    struct lx_call call;   /* the traced call awaiting its result */
+};
+
+struct lx_tidtab *lx_tids_new(void);
+void lx_tids_free(struct lx_tidtab *t);
+size_t lx_tids_count(const struct lx_tidtab *t);
+struct lx_tstate *lx_tids_get(struct lx_tidtab *t, pid_t tid);
+struct lx_tstate *lx_tids_add(struct lx_tidtab *t, pid_t tid, int *created);
+void lx_tids_del(struct lx_tidtab *t, pid_t tid);
+#endif

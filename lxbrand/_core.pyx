@@ -1,0 +1,334 @@
+# cython: language_level=3
+"""Binding of the C engine (csrc/).  Only mechanics live here: the policy layer
+(lxbrand.policy) decides, lxbrand.engine drives.  C errors (-errno) become
+OSError; nothing else is translated at this layer."""
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport errno
+from libc.stdlib cimport free, malloc, calloc
+from libc.string cimport memset, strncpy
+from libc.stdint cimport uint64_t, int64_t
+from posix.types cimport pid_t
+
+cimport lxbrand._engine as E
+
+import os
+
+ALLOW = E.LX_ACT_ALLOW
+DENY = E.LX_ACT_DENY
+KILL = E.LX_ACT_KILL
+TRACE = E.LX_ACT_TRACE
+RETURN = E.LX_ACT_RETURN
+UNAME = E.LX_ACT_UNAME
+PYTHON = E.LX_ACT_PYTHON
+BACKEND_UNOTIFY = E.LX_BACKEND_UNOTIFY
+BACKEND_PTRACE = E.LX_BACKEND_PTRACE
+NR_MAX = E.LX_NR_MAX
+ABI_VERSION = 1
+
+#: returned by a handler to let the call run natively
+CONTINUE = object()
+
+
+cdef _oserror(long rc, what=None):
+    e = -rc
+    if what:
+        return OSError(e, os.strerror(e), what)
+    return OSError(e, os.strerror(e))
+
+
+def syscall_nr(name):
+    """x86_64 number of a syscall name according to libseccomp, or -1."""
+    cdef bytes b = name.encode()
+    cdef int nr = E.seccomp_syscall_resolve_name_arch(E.SCMP_ARCH_X86_64, b)
+    return nr if nr >= 0 else -1
+
+
+def syscall_name(int nr):
+    """libseccomp's name for an x86_64 syscall number, or None."""
+    cdef char *p = E.seccomp_syscall_resolve_num_arch(E.SCMP_ARCH_X86_64, nr)
+    if p == NULL:
+        return None
+    try:
+        return (<bytes>p).decode()
+    finally:
+        free(p)
+
+
+cdef class Call:
+    """One trapped syscall, valid only while its handler runs."""
+    cdef E.lx_call *_c
+
+    cdef _check(self):
+        if self._c == NULL:
+            raise RuntimeError("this Call is no longer valid: its handler has returned")
+
+    @property
+    def nr(self):
+        self._check()
+        return self._c.nr
+
+    @property
+    def pid(self):
+        self._check()
+        return self._c.pid
+
+    @property
+    def tid(self):
+        self._check()
+        return self._c.tid
+
+    @property
+    def id(self):
+        self._check()
+        return self._c.id
+
+    @property
+    def backend(self):
+        self._check()
+        return "unotify" if self._c.backend == E.LX_BACKEND_UNOTIFY else "ptrace"
+
+    @property
+    def args(self):
+        self._check()
+        return tuple(self._c.args[i] for i in range(6))
+
+    def _still_valid(self):
+        if not E.lx_id_valid(self._c.sup, self._c.id):
+            raise OSError(3, "the calling task died while its call was handled")  # ESRCH
+
+    def read(self, uint64_t addr, size_t n):
+        """Read n bytes of the caller's memory (once: act on the copy, never re-read)."""
+        self._check()
+        cdef char *buf = <char *>malloc(n if n else 1)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            rc = E.lx_mem_read(self._c.pid, addr, buf, n)
+            if rc < 0:
+                raise _oserror(rc)
+            self._still_valid()
+            return PyBytes_FromStringAndSize(buf, rc)
+        finally:
+            free(buf)
+
+    def read_str(self, uint64_t addr, size_t maxlen=4096):
+        """Read a NUL-terminated string (bytes, without the NUL)."""
+        self._check()
+        cdef char *buf = <char *>malloc(maxlen + 1)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            rc = E.lx_mem_read_str(self._c.pid, addr, buf, maxlen + 1)
+            if rc < 0:
+                raise _oserror(rc)
+            self._still_valid()
+            return PyBytes_FromStringAndSize(buf, rc)
+        finally:
+            free(buf)
+
+    def write(self, uint64_t addr, bytes data):
+        """Write data into the caller's memory."""
+        self._check()
+        self._still_valid()
+        rc = E.lx_mem_write(self._c.pid, addr, <const char *>data, len(data))
+        if rc < 0:
+            raise _oserror(rc)
+        return rc
+
+    def addfd(self, int fd, bint send=False, bint cloexec=False):
+        """Install a supervisor fd in the caller (unotify).  With send=True the
+        new fd number is also the call's result, atomically
+        (SECCOMP_ADDFD_FLAG_SEND); the handler's return value is then ignored."""
+        self._check()
+        if self._c.backend != E.LX_BACKEND_UNOTIFY:
+            raise OSError(95, "addfd needs the unotify backend")  # EOPNOTSUPP
+        rc = E.lx_addfd(self._c.sup, self._c.id, fd, send, os.O_CLOEXEC if cloexec else 0)
+        if rc < 0:
+            raise _oserror(rc)
+        if send:
+            self._c.sent = 1
+            self._c.ret = rc
+        return rc
+
+    def rewrite(self, int nr, args=None):
+        """Run another syscall (or other arguments) instead (ptrace backend).
+        The kernel checks the rewritten call against the filter again."""
+        self._check()
+        if self._c.backend != E.LX_BACKEND_PTRACE:
+            raise OSError(95, "rewriting a call needs the ptrace backend")
+        self._c.nr = nr
+        if args is not None:
+            for i, a in enumerate(args):
+                self._c.args[i] = a
+        self._c.rewrite = 1
+        return CONTINUE
+
+
+cdef int _handler_tramp(void *ctx, E.lx_call *c) noexcept with gil:
+    cdef Supervisor sup = <Supervisor>ctx
+    cdef Call call = Call.__new__(Call)
+    call._c = c
+    try:
+        r = sup.handler(call)
+        if r is CONTINUE:
+            c.cont = 1
+        elif c.sent:
+            pass
+        elif r is None:
+            c.ret = 0
+        else:
+            c.ret = int(r)
+        return 0
+    except OSError as e:
+        if e.errno:
+            c.ret = -e.errno
+            return 0
+        sup._report(e)
+        return -1
+    except BaseException as e:
+        sup._report(e)
+        return -1
+    finally:
+        call._c = NULL
+
+
+cdef void _flush_tramp(void *ctx, const E.lx_record *recs, size_t n) noexcept with gil:
+    cdef Supervisor sup = <Supervisor>ctx
+    cdef size_t i
+    cdef int k
+    out = []
+    for i in range(n):
+        strs = {}
+        for k in range(2):
+            idx = recs[i].str_idx[k]
+            if idx < 6:
+                strs[idx] = <bytes>recs[i].str[k]
+            elif idx == 0xfe:
+                strs[-1 - k] = None
+        out.append((recs[i].nr, recs[i].tid, recs[i].kind, recs[i].has_ret, recs[i].ret,
+                    tuple(recs[i].args[j] for j in range(6)), recs[i].t_start_ns, recs[i].dur_ns, strs))
+    try:
+        sup.recorder(out)
+    except BaseException as e:
+        sup._report(e)
+
+
+cdef _set_field(char *dst, str val):
+    b = val.encode()
+    if len(b) > 64:
+        raise ValueError("uname field %r is longer than 64 bytes" % val)
+    memset(dst, 0, 65)
+    strncpy(dst, b, 64)
+
+
+cdef class Supervisor:
+    """One sandbox's supervisor: action table, filter, and the supervision loop."""
+    cdef E.lx_sup *s
+    cdef public object handler      # callable(Call) -> int | CONTINUE
+    cdef public object recorder     # callable(list of record tuples)
+    cdef public object errors       # exceptions raised by handlers/recorder
+
+    def __cinit__(self, backend):
+        self.s = <E.lx_sup *>calloc(1, sizeof(E.lx_sup))
+        if self.s == NULL:
+            raise MemoryError()
+        if backend not in (E.LX_BACKEND_UNOTIFY, E.LX_BACKEND_PTRACE):
+            raise ValueError("unknown backend %r" % (backend,))
+        E.lx_sup_init(self.s, backend)
+        self.s.ctx = <void *>self
+        self.errors = []
+
+    def __dealloc__(self):
+        if self.s != NULL:
+            E.lx_sup_free(self.s)
+            free(self.s)
+
+    def _report(self, e):
+        self.errors.append(e)
+
+    def set_action(self, int nr, int kind, int err=0, int64_t value=0, int str_args=0):
+        if nr < 0 or nr >= E.LX_NR_MAX:
+            raise ValueError("syscall number %d out of range" % nr)
+        self.s.table[nr].kind = kind
+        self.s.table[nr].err = err
+        self.s.table[nr].value = value
+        self.s.table[nr].str_args = str_args
+
+    def set_default(self, int kind, int err=0):
+        self.s.dflt.kind = kind
+        self.s.dflt.err = err
+        for nr in range(E.LX_NR_MAX):
+            self.s.table[nr].kind = kind
+            self.s.table[nr].err = err
+
+    def set_str_args(self, int nr, int mask):
+        self.s.table[nr].str_args = mask
+
+    def set_uname(self, sysname, nodename, release, version, machine, domainname):
+        _set_field(self.s.uts.sysname, sysname)
+        _set_field(self.s.uts.nodename, nodename)
+        _set_field(self.s.uts.release, release)
+        _set_field(self.s.uts.version, version)
+        _set_field(self.s.uts.machine, machine)
+        _set_field(self.s.uts.domainname, domainname)
+
+    def compile(self):
+        """The BPF program for the current table, as raw struct sock_filter bytes."""
+        cdef void *buf = NULL
+        cdef size_t n = 0
+        rc = E.lx_filter_compile(self.s, &buf, &n)
+        if rc < 0:
+            raise _oserror(rc, "compiling the seccomp filter")
+        try:
+            return PyBytes_FromStringAndSize(<char *>buf, n)
+        finally:
+            free(buf)
+
+    def supervise(self, int pid, int ready_fd, int go_fd, bint recording=False):
+        """Seize pid, let it run, supervise its tree until no task is left.
+        Returns the first process's wait status (or None if unknown)."""
+        cdef int rc
+        self.s.recording = recording
+        if self.handler is not None:
+            self.s.handler = _handler_tramp
+        if self.recorder is not None:
+            self.s.flush = _flush_tramp
+        self.s.child = pid
+        E.lx_signals_install(self.s)
+        try:
+            with nogil:
+                rc = E.lx_supervise(self.s, pid, ready_fd, go_fd)
+        finally:
+            E.lx_signals_restore()
+        status = self.s.main_status if self.s.main_status_valid else None
+        return rc, status
+
+    @property
+    def sync_wakeup(self):
+        return bool(self.s.sync_wakeup)
+
+    @property
+    def traps(self):
+        return self.s.traps
+
+    def stats(self):
+        """[(nr, count, errors, ns)] for every syscall that trapped."""
+        return [(nr, self.s.count[nr], self.s.errors[nr], self.s.ns[nr])
+                for nr in range(E.LX_NR_MAX) if self.s.count[nr]]
+
+
+def child_exec(bytes prog, int backend, int ready_fd, int go_fd, bytes path, argv, envp):
+    """In the forked child: wait to be seized, install the filter, execve.
+    Returns only on failure (raises OSError)."""
+    cdef Py_ssize_t na = len(argv), ne = len(envp), i
+    cdef char **cargv = <char **>calloc(na + 1, sizeof(char *))
+    cdef char **cenvp = <char **>calloc(ne + 1, sizeof(char *))
+    keep = [bytes(a) for a in argv] + [bytes(e) for e in envp]
+    for i in range(na):
+        cargv[i] = keep[i]
+    for i in range(ne):
+        cenvp[i] = keep[na + i]
+    rc = E.lx_child_exec(<const char *>prog, len(prog), backend, ready_fd, go_fd, path, cargv, cenvp)
+    free(cargv)
+    free(cenvp)
+    raise _oserror(rc, path.decode(errors="replace"))

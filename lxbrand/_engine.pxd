@@ -1,0 +1,101 @@
+# C declarations of the engine (csrc/engine.h) for the Cython binding.
+from libc.stdint cimport uint8_t, int32_t, int64_t, uint64_t
+from posix.types cimport pid_t
+
+cdef extern from "engine.h" nogil:
+    enum: LX_NR_MAX
+    enum: LX_STR_CAP
+    enum lx_backend:
+        LX_BACKEND_UNOTIFY
+        LX_BACKEND_PTRACE
+    enum lx_kind:
+        LX_ACT_ALLOW
+        LX_ACT_DENY
+        LX_ACT_KILL
+        LX_ACT_TRACE
+        LX_ACT_RETURN
+        LX_ACT_UNAME
+        LX_ACT_PYTHON
+
+    struct lx_action:
+        uint8_t kind
+        uint8_t str_args
+        int32_t err
+        int64_t value
+
+    struct lx_utsname:
+        char sysname[65]
+        char nodename[65]
+        char release[65]
+        char version[65]
+        char machine[65]
+        char domainname[65]
+
+    struct lx_sup
+
+    struct lx_call:
+        int32_t nr
+        pid_t pid
+        pid_t tid
+        uint64_t args[6]
+        uint64_t id
+        int backend
+        lx_sup *sup
+        int64_t ret
+        int cont
+        int rewrite
+        int sent
+
+    struct lx_record:
+        int32_t nr
+        pid_t tid
+        uint8_t kind
+        uint8_t has_ret
+        uint8_t str_idx[2]
+        int64_t ret
+        uint64_t args[6]
+        uint64_t t_start_ns
+        uint64_t dur_ns
+        char str[2][96]
+
+    ctypedef int (*lx_handler_fn)(void *ctx, lx_call *call) noexcept
+    ctypedef void (*lx_flush_fn)(void *ctx, const lx_record *recs, size_t n) noexcept
+
+    struct lx_sup:
+        int backend
+        lx_action table[512]
+        lx_action dflt
+        lx_utsname uts
+        lx_handler_fn handler
+        lx_flush_fn flush
+        void *ctx
+        uint64_t count[512]
+        uint64_t errors[512]
+        uint64_t ns[512]
+        int recording
+        int notify_fd
+        pid_t child
+        int main_status_valid
+        int main_status
+        int sync_wakeup
+        int notify_error
+        uint64_t traps
+
+    int lx_sup_init(lx_sup *s, int backend)
+    void lx_sup_free(lx_sup *s)
+    int lx_filter_compile(const lx_sup *s, void **out, size_t *out_len)
+    int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
+                      const char *path, char *const argv[], char *const envp[])
+    ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+    ssize_t lx_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+    ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)
+    int lx_id_valid(lx_sup *s, uint64_t id)
+    int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
+    int lx_supervise(lx_sup *s, pid_t child, int ready_fd, int go_fd)
+    void lx_signals_install(lx_sup *s)
+    void lx_signals_restore()
+
+cdef extern from "<seccomp.h>" nogil:
+    enum: SCMP_ARCH_X86_64
+    int seccomp_syscall_resolve_name_arch(unsigned int arch_token, const char *name)
+    char *seccomp_syscall_resolve_num_arch(unsigned int arch_token, int num)

@@ -1,0 +1,246 @@
+"""Drive the C engine: compile a Policy into the supervisor's action table and
+filter, fork the program, supervise it, and report how it ended.
+
+    status = Sandbox(load_policy("default")).run(["ls", "-l"])
+    status.exit()   # leave this process the way the program left
+"""
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+
+from lxbrand import _core, syscalls
+from lxbrand.elfcheck import check_executable
+from lxbrand.errors import LaunchError, LxError
+from lxbrand.policy import Policy, load_policy
+
+BACKENDS = {"unotify": _core.BACKEND_UNOTIFY, "ptrace": _core.BACKEND_PTRACE}
+_KINDS = {"allow": _core.ALLOW, "deny": _core.DENY, "kill": _core.KILL, "trace": _core.TRACE}
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_EXEC = 126
+
+
+@dataclass
+class ExitStatus:
+    """How the program's first process ended."""
+    code: int = None     # exit code, if it exited
+    signal: int = None   # signal number, if a signal killed it
+    core: bool = False
+
+    @classmethod
+    def from_wait(cls, st):
+        if os.WIFSIGNALED(st):
+            return cls(signal=os.WTERMSIG(st), core=os.WCOREDUMP(st))
+        return cls(code=os.WEXITSTATUS(st))
+
+    @property
+    def shell_code(self):
+        """The code a shell shows ($?): the exit code, or 128 + signal."""
+        return self.code if self.signal is None else 128 + self.signal
+
+    def exit(self):
+        """End this process the same way: same exit code, or death by the same
+        signal (as strace does), without dumping a core of our own."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.signal is not None:
+            import resource
+            try:
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            except (ValueError, OSError):
+                pass
+            signal.signal(self.signal, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [self.signal])
+            os.kill(os.getpid(), self.signal)
+        os._exit(self.shell_code)
+
+
+class SupervisorError(LxError):
+    pass
+
+
+def resolve_program(prog, env):
+    """Find prog as execvp(3) would, using the program's PATH."""
+    if "/" in prog:
+        path = prog
+    else:
+        path = shutil.which(prog, path=env.get("PATH", os.defpath))
+        if path is None:
+            raise LaunchError(f"{prog}: command not found", EXIT_NOT_FOUND)
+    if not os.path.exists(path):
+        raise LaunchError(f"{prog}: No such file or directory", EXIT_NOT_FOUND)
+    if os.path.isdir(path):
+        raise LaunchError(f"{prog}: Is a directory", EXIT_CANNOT_EXEC)
+    return path
+
+
+def apply_policy(policy, sup):
+    """Fill the supervisor's action table from the policy. Returns {nr: handler}."""
+    sup.set_default(_KINDS[policy.default], policy.default_errno)
+    handlers = {}
+    for name, sc in syscalls.table().items():
+        r = policy.action_of(name)
+        kind, err, value = _KINDS.get(r.action), r.errno, 0
+        if r.action == "emulate":
+            if r.fast == "uname":
+                kind = _core.UNAME
+            elif r.handler is not None:
+                kind = _core.PYTHON
+                handlers[sc.nr] = r.handler
+            else:
+                kind, value, err = _core.RETURN, r.value, 0
+        if name == "ptrace" and r.action not in ("deny", "kill"):
+            kind, err = _core.DENY, 1  # EPERM; see syscalls.ENGINE_NOTES
+            handlers.pop(sc.nr, None)
+        sup.set_action(sc.nr, kind, err, value, sc.string_args)
+    if policy.identity:
+        host = os.uname()
+        fields = dict(sysname=host.sysname, nodename=host.nodename, release=host.release,
+                      version=host.version, machine=host.machine, domainname=_domainname())
+        fields.update(policy.identity)
+        sup.set_uname(**fields)
+    return handlers
+
+
+def _domainname():
+    try:
+        with open("/proc/sys/kernel/domainname") as f:
+            return f.read().strip()
+    except OSError:
+        return "(none)"
+
+
+class Sandbox:
+    """Runs programs under one policy and backend."""
+
+    def __init__(self, policy=None, backend="unotify", tracer=None):
+        if backend not in BACKENDS:
+            raise LxError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+        self.policy = load_policy(policy or "default") if not isinstance(policy, Policy) else policy
+        self.backend = backend
+        self.tracer = tracer          # lxbrand.trace.Tracer or None
+        self.stats = []               # [(nr, count, errors, ns)] after run()
+        self.handler_errors = []
+        self.sync_wakeup = None
+
+    def _dispatch(self, handlers):
+        def dispatch(call):
+            return handlers[call.nr](call)
+        return dispatch
+
+    def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True):
+        if not argv:
+            raise LaunchError("no program given", 2)
+        env = dict(os.environ if env is None else env)
+        if preexec_fn is None:
+            path = resolve_program(argv[0], env)
+            if check_elf:
+                check_executable(path)
+        else:
+            path = argv[0]  # resolved inside the container by the caller's setup
+        sup = _core.Supervisor(BACKENDS[self.backend])
+        handlers = apply_policy(self.policy, sup)
+        if handlers:
+            sup.handler = self._dispatch(handlers)
+        if self.tracer is not None:
+            sup.recorder = self.tracer.records
+        prog = sup.compile()
+
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        err_r, err_w = os.pipe()
+        envp = [f"{k}={v}".encode() for k, v in env.items()]
+        bargv = [os.fsencode(a) for a in argv]
+        bpath = os.fsencode(path)
+        keep = {0, 1, 2, ready_w, go_r, err_w, *pass_fds}
+        pid = os.fork()
+        if pid == 0:  # child: no return from here
+            code = EXIT_CANNOT_EXEC
+            try:
+                os.close(ready_r)
+                os.close(go_w)
+                os.close(err_r)
+                # Python ignores SIGPIPE and SIGXFSZ; a program must get the defaults
+                # (subprocess's restore_signals does the same).
+                for s in (signal.SIGPIPE, signal.SIGXFSZ):
+                    signal.signal(s, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                if preexec_fn is not None:
+                    preexec_fn()
+                if cwd is not None:
+                    os.chdir(cwd)
+                for fd in pass_fds:
+                    os.set_inheritable(fd, True)
+                _close_others(keep)
+                _core.child_exec(prog, BACKENDS[self.backend], ready_w, go_r, bpath, bargv, envp)
+            except OSError as e:
+                code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
+                msg = f"{argv[0]}: {e.strerror}"
+                if e.errno == 8:  # ENOEXEC
+                    msg = f"{argv[0]}: cannot execute: Exec format error"
+                _write_all(err_w, msg.encode())
+            except BaseException as e:  # noqa: BLE001 - report anything, then die
+                _write_all(err_w, f"setting up {argv[0]}: {e!r}".encode())
+            finally:
+                os._exit(code)
+
+        os.close(ready_w)
+        os.close(go_r)
+        os.close(err_w)
+        try:
+            if on_spawn is not None:
+                on_spawn(pid)
+            rc, st = sup.supervise(pid, ready_r, go_w, recording=self.tracer is not None)
+        finally:
+            os.close(ready_r)
+            os.close(go_w)
+        err = _read_all(err_r)
+        os.close(err_r)
+        self.stats = sup.stats()
+        self.handler_errors = list(sup.errors)
+        self.sync_wakeup = sup.sync_wakeup
+        if self.tracer is not None:
+            self.tracer.finish(self.stats)
+        if err:
+            status = ExitStatus.from_wait(st) if st is not None else ExitStatus(code=EXIT_CANNOT_EXEC)
+            raise LaunchError(err.decode(errors="replace"), status.shell_code)
+        if rc < 0 and rc != -10:  # -ECHILD: the child died before it was ready (reported through err)
+            raise SupervisorError(f"supervisor failed: {os.strerror(-rc)}; the program was killed")
+        if st is None:
+            raise SupervisorError("the program's exit status is unknown")
+        return ExitStatus.from_wait(st)
+
+
+def _close_others(keep):
+    try:
+        fds = [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            n = os.write(fd, data)
+        except OSError:
+            return
+        data = data[n:]
+
+
+def _read_all(fd):
+    out = b""
+    while True:
+        try:
+            b = os.read(fd, 4096)
+        except OSError:
+            return out
+        if not b:
+            return out
+        out += b

@@ -1,0 +1,315 @@
+"""Policies: which syscalls run natively, which are denied or killed in the
+kernel, and which trap to be traced or emulated.
+
+A policy is data (a TOML file, a built-in profile, or built with this API) and
+is validated completely before anything runs: a bad one raises PolicyError
+naming the file, the key and the problem.
+
+    p = load_policy("default")
+    p.deny("mount", errno="EPERM", comment="why")
+
+    @p.handler("getppid")
+    def ppid(call):
+        return 1
+"""
+import errno as _errno
+import importlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+
+from lxbrand import syscalls
+from lxbrand.errors import PolicyError
+
+ACTIONS = ("allow", "deny", "kill", "trace", "emulate")
+DEFAULT_ACTIONS = ("allow", "deny", "kill", "trace")
+FAST_ACTIONS = ("uname",)
+IDENTITY_KEYS = ("sysname", "nodename", "release", "version", "machine", "domainname")
+BUILTIN_DIR = "profiles"
+
+
+def builtin_profiles():
+    """Names of the profiles shipped with lxbrand."""
+    d = resources.files("lxbrand").joinpath(BUILTIN_DIR)
+    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
+
+
+def parse_errno(value, source="<api>", key="errno"):
+    if isinstance(value, bool):
+        raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {value!r}")
+    if isinstance(value, int):
+        if not 0 < value < 4096:
+            raise PolicyError(source, key, f"errno {value} is out of range 1..4095")
+        return value
+    if isinstance(value, str):
+        n = getattr(_errno, value.upper(), None)
+        if isinstance(n, int):
+            return n
+        raise PolicyError(source, key, f"unknown errno name {value!r} (use a name like \"EPERM\" or \"ENOSYS\")")
+    raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {type(value).__name__}")
+
+
+@dataclass
+class Rule:
+    syscalls: tuple
+    action: str
+    errno: int = _errno.EPERM
+    value: int = None       # emulate: fixed result
+    fast: str = None        # emulate: built-in C action
+    handler: object = None  # emulate: Python callable(call)
+    comment: str = ""
+
+    def how(self):
+        """Short description of what the rule does, for docs and errors."""
+        if self.action == "deny":
+            return f"deny {_errno.errorcode.get(self.errno, self.errno)}"
+        if self.action == "emulate":
+            if self.fast:
+                return f"emulate {self.fast} (C)"
+            if self.handler is not None:
+                return f"emulate {getattr(self.handler, '__qualname__', self.handler)} (Python)"
+            return f"emulate return {self.value} (C)"
+        return self.action
+
+
+@dataclass
+class Policy:
+    name: str = "custom"
+    description: str = ""
+    default: str = "allow"
+    default_errno: int = _errno.EPERM
+    rules: dict = field(default_factory=dict)      # syscall name -> Rule (last set wins)
+    identity: dict = field(default_factory=dict)   # emulated uname fields
+    source: str = "<api>"
+
+    def __post_init__(self):
+        if self.default not in DEFAULT_ACTIONS:
+            raise PolicyError(self.source, "default",
+                              f"unknown default action {self.default!r} (one of {', '.join(DEFAULT_ACTIONS)})")
+
+    # -- building -------------------------------------------------------
+    def _names(self, syscalls_, key="syscalls"):
+        if isinstance(syscalls_, str):
+            syscalls_ = [syscalls_]
+        names = tuple(syscalls_)
+        if not names:
+            raise PolicyError(self.source, key, "empty list of syscalls")
+        table = syscalls.table()
+        for n in names:
+            if not isinstance(n, str):
+                raise PolicyError(self.source, key, f"syscall names must be strings, got {n!r}")
+            if n not in table:
+                raise PolicyError(self.source, key, f"unknown syscall {n!r} (not an x86_64 syscall known to libseccomp)")
+        return names
+
+    def add(self, rule):
+        if rule.action == "allow" and "ptrace" in rule.syscalls:
+            raise PolicyError(self.source, "ptrace", syscalls.ENGINE_NOTES["ptrace"])
+        for n in rule.syscalls:
+            self.rules[n] = rule
+        return rule
+
+    def allow(self, names, comment=""):
+        return self.add(Rule(self._names(names), "allow", comment=comment))
+
+    def deny(self, names, errno="EPERM", comment=""):
+        return self.add(Rule(self._names(names), "deny", errno=parse_errno(errno, self.source), comment=comment))
+
+    def kill(self, names, comment=""):
+        return self.add(Rule(self._names(names), "kill", comment=comment))
+
+    def trace(self, names, comment=""):
+        return self.add(Rule(self._names(names), "trace", comment=comment))
+
+    def emulate(self, names, value=None, fast=None, handler=None, errno=None, comment=""):
+        given = [x is not None for x in (value, fast, handler, errno)]
+        if sum(given) != 1:
+            raise PolicyError(self.source, "emulate", "give exactly one of return, errno, fast, handler")
+        if fast is not None and fast not in FAST_ACTIONS:
+            raise PolicyError(self.source, "fast", f"unknown fast action {fast!r} (one of {', '.join(FAST_ACTIONS)})")
+        if handler is not None and not callable(handler):
+            raise PolicyError(self.source, "handler", f"{handler!r} is not callable")
+        rule = Rule(self._names(names), "emulate", value=value, fast=fast, handler=handler, comment=comment)
+        if errno is not None:
+            rule.errno, rule.value = parse_errno(errno, self.source), None
+            rule.value = -rule.errno
+        return self.add(rule)
+
+    def handler(self, names, comment=""):
+        """Decorator: emulate `names` with a Python function(call) -> result."""
+        def deco(fn):
+            self.emulate(names, handler=fn, comment=comment or (fn.__doc__ or "").strip())
+            return fn
+        return deco
+
+    def set_identity(self, **fields):
+        """Emulate uname(2): the fields given replace the host's."""
+        for k, v in fields.items():
+            if v is None:
+                continue
+            if k not in IDENTITY_KEYS:
+                raise PolicyError(self.source, f"identity.{k}", f"unknown field (one of {', '.join(IDENTITY_KEYS)})")
+            if not isinstance(v, str) or len(v.encode()) > 64 or "\0" in v:
+                raise PolicyError(self.source, f"identity.{k}", "must be a string of at most 64 bytes")
+            self.identity[k] = v
+        if self.identity:
+            self.emulate("uname", fast="uname", comment="emulated kernel identity")
+
+    # -- reading --------------------------------------------------------
+    def action_of(self, name):
+        r = self.rules.get(name)
+        if r is not None:
+            return r
+        return Rule((name,), self.default, errno=self.default_errno, comment="policy default")
+
+    def traps(self):
+        """Names of the syscalls that trap to the supervisor under this policy."""
+        out = []
+        for name in syscalls.table():
+            r = self.action_of(name)
+            if r.action in ("trace", "emulate"):
+                out.append(name)
+        return out
+
+    def handlers(self):
+        return {n: r.handler for n, r in self.rules.items() if r.handler is not None}
+
+
+def _load_handler(spec, source, key):
+    mod, sep, attr = spec.partition(":")
+    if not sep or not mod or not attr:
+        raise PolicyError(source, key, f"handler {spec!r} must be \"package.module:function\"")
+    try:
+        fn = getattr(importlib.import_module(mod), attr)
+    except Exception as e:  # noqa: BLE001 - any import failure is the policy's problem
+        raise PolicyError(source, key, f"cannot load handler {spec!r}: {e}") from None
+    if not callable(fn):
+        raise PolicyError(source, key, f"handler {spec!r} is not callable")
+    return fn
+
+
+_TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity"}
+_RULE_KEYS = {"syscalls", "action", "errno", "return", "fast", "handler", "comment"}
+
+
+def _expect(source, key, value, types, what):
+    if isinstance(value, bool) or not isinstance(value, types):  # no key here takes a boolean
+        raise PolicyError(source, key, f"expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(data, source="<dict>", name=None):
+    """Build a Policy from parsed TOML, validating every key."""
+    if not isinstance(data, dict):
+        raise PolicyError(source, None, "a policy is a table of keys")
+    for k in data:
+        if k not in _TOP_KEYS:
+            raise PolicyError(source, k, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    default = _expect(source, "default", data.get("default", "allow"), str, "a string")
+    default_errno = parse_errno(data.get("default_errno", "EPERM"), source, "default_errno")
+    p = Policy(name=_expect(source, "name", data.get("name", name or "custom"), str, "a string"),
+               description=_expect(source, "description", data.get("description", ""), str, "a string"),
+               default=default, default_errno=default_errno, source=source)
+    rules = data.get("rule", [])
+    if not isinstance(rules, list):
+        raise PolicyError(source, "rule", "expected an array of tables ([[rule]])")
+    seen = {}
+    for i, r in enumerate(rules, 1):
+        key = f"rule[{i}]"
+        if not isinstance(r, dict):
+            raise PolicyError(source, key, "expected a table")
+        for k in r:
+            if k not in _RULE_KEYS:
+                raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(_RULE_KEYS))})")
+        if "syscalls" not in r:
+            raise PolicyError(source, f"{key}.syscalls", "missing (a list of syscall names)")
+        if "action" not in r:
+            raise PolicyError(source, f"{key}.action", f"missing (one of {', '.join(ACTIONS)})")
+        sc = r["syscalls"]
+        if isinstance(sc, str):
+            sc = [sc]
+        _expect(source, f"{key}.syscalls", sc, list, "a list of syscall names")
+        p_src = p.source
+        try:
+            p.source = source
+            names = p._names(sc, f"{key}.syscalls")
+        finally:
+            p.source = p_src
+        for n in names:
+            if n in seen:
+                raise PolicyError(source, f"{key}.syscalls", f"{n!r} already has a rule in {seen[n]}")
+            seen[n] = key
+        action = _expect(source, f"{key}.action", r["action"], str, "a string")
+        if action not in ACTIONS:
+            raise PolicyError(source, f"{key}.action", f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+        comment = _expect(source, f"{key}.comment", r.get("comment", ""), str, "a string")
+        extra = {k for k in r if k not in ("syscalls", "action", "comment")}
+        allowed = {"deny": {"errno"}, "emulate": {"return", "errno", "fast", "handler"}}.get(action, set())
+        for k in extra - allowed:
+            raise PolicyError(source, f"{key}.{k}", f"not used by action {action!r}")
+        try:
+            if action == "allow":
+                p.allow(names, comment)
+            elif action == "deny":
+                p.deny(names, r.get("errno", "EPERM"), comment)
+            elif action == "kill":
+                p.kill(names, comment)
+            elif action == "trace":
+                p.trace(names, comment)
+            else:
+                given = [k for k in ("return", "errno", "fast", "handler") if k in r]
+                if len(given) != 1:
+                    raise PolicyError(source, key, "emulate needs exactly one of return, errno, fast, handler")
+                k = given[0]
+                if k == "return":
+                    v = _expect(source, f"{key}.return", r["return"], int, "an integer")
+                    if not -(2**63) <= v < 2**63:
+                        raise PolicyError(source, f"{key}.return", "out of the 64-bit range")
+                    p.emulate(names, value=v, comment=comment)
+                elif k == "errno":
+                    p.emulate(names, errno=parse_errno(r["errno"], source, f"{key}.errno"), comment=comment)
+                elif k == "fast":
+                    f = _expect(source, f"{key}.fast", r["fast"], str, "a string")
+                    if f not in FAST_ACTIONS:
+                        raise PolicyError(source, f"{key}.fast", f"unknown fast action {f!r} (one of {', '.join(FAST_ACTIONS)})")
+                    p.emulate(names, fast=f, comment=comment)
+                else:
+                    spec = _expect(source, f"{key}.handler", r["handler"], str, "\"module:function\"")
+                    p.emulate(names, handler=_load_handler(spec, source, f"{key}.handler"), comment=comment)
+        except PolicyError as e:
+            if e.source != source:
+                raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
+            raise
+    ident = data.get("identity", {})
+    if not isinstance(ident, dict):
+        raise PolicyError(source, "identity", "expected a table")
+    p.source = source
+    p.set_identity(**ident)
+    return p
+
+
+def load_policy(spec):
+    """A built-in profile by name, or a TOML file by path."""
+    if isinstance(spec, Policy):
+        return spec
+    if os.sep not in spec and not spec.endswith(".toml"):
+        if spec not in builtin_profiles():
+            raise PolicyError(spec, None, f"no such built-in profile (built-in: {', '.join(builtin_profiles())}; "
+                                          "or give the path of a .toml file)")
+        text = resources.files("lxbrand").joinpath(BUILTIN_DIR).joinpath(spec + ".toml").read_text()
+        source = f"{spec} (built-in)"
+    else:
+        try:
+            with open(spec, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise PolicyError(spec, None, f"cannot read: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise PolicyError(spec, None, "not UTF-8 text") from None
+        source = spec
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(source, None, f"not valid TOML: {e}") from None
+    return from_dict(data, source, name=os.path.basename(spec).removesuffix(".toml"))
