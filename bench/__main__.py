@@ -1,0 +1,59 @@
+"""python -m bench [--quick] [--only NAMES] [--runners NAMES] [--out DIR] [--compare OLD.json]"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import harness
+from bench.build import BuildError
+
+
+def _names(s: str) -> list[str]:
+    return [n.strip() for n in s.split(",") if n.strip()]
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, harness.Options]:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the same workloads natively, under lxrun and under its peers; print a "
+                    "Markdown table, write JSON (every sample) and a PNG chart.")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller workloads and 3 rounds (a few minutes)")
+    ap.add_argument("--only", type=_names, metavar="NAMES",
+                    help="comma-separated workloads (see --list)")
+    ap.add_argument("--runners", type=_names, metavar="NAMES",
+                    help="comma-separated runners, shell globs allowed (lxrun-*); native is "
+                         "always run as the reference")
+    ap.add_argument("--out", type=Path, default=harness.Options.out, metavar="DIR",
+                    help="where results.{md,json,png} go (default: bench/out)")
+    ap.add_argument("--compare", type=Path, metavar="OLD.json",
+                    help="print what got faster or slower than in OLD.json")
+    ap.add_argument("--threshold", type=float, default=0.10,
+                    help="relative change that counts in --compare (default 0.10)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3 quick, 7 full)")
+    ap.add_argument("--list", action="store_true", help="list workloads and runners, then exit")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ns = ap.parse_args(argv)
+    if ns.rounds is not None and ns.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    return ns, harness.Options(quick=ns.quick, only=ns.only, runners=ns.runners, out=ns.out,
+                               compare=ns.compare, rounds=ns.rounds, threshold=ns.threshold,
+                               progress=False if ns.no_progress else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns, opts = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        if ns.list:
+            harness.list_all(opts)
+        else:
+            harness.run(opts)
+    except (ValueError, BuildError, OSError) as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

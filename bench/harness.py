@@ -1,0 +1,101 @@
+"""One harness run from start to finish: build, prepare, discover, measure, write the outputs.
+`python -m bench` parses the command line and calls `run`; tests and the pytest-benchmark suite
+use the pieces directly."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import compare as cmp
+from bench import machine, method, report, runners as rmod, workloads as wmod
+from bench.build import build_all
+from bench.progress import Progress
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    only: list[str] | None = None
+    runners: list[str] | None = None
+    out: Path = Path(__file__).resolve().parent / "out"
+    compare: Path | None = None
+    rounds: int | None = None
+    threshold: float = 0.10
+    cache: Path | None = None
+    progress: bool | None = None       # None: a bar when stderr is a terminal
+    extra: dict = field(default_factory=dict)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def discover(opts: Options, ctx: wmod.Context, host: rmod.Host | None = None):
+    chosen = rmod.select(opts.runners)
+    return chosen, rmod.discover(chosen, host or rmod.Host(), ctx)
+
+
+def run(opts: Options, stdout=None, stderr=None) -> dict:
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    workloads = wmod.select(opts.only)
+    old = report.load_json(opts.compare) if opts.compare else None   # fail early on a bad file
+    rounds = opts.rounds or (3 if opts.quick else 7)
+    bins = build_all(opts.cache)
+    work = Path(tempfile.mkdtemp(prefix="lxbench-"))
+    try:
+        ctx = wmod.Context(bins, work, quick=opts.quick)
+        for w in workloads:
+            if w.prepare:
+                w.prepare(ctx)
+        chosen, live = discover(opts, ctx)
+        for r in chosen:
+            if not r.avail.ok:
+                print(f"bench: {r.name}: not run: {r.avail.reason}. Install: {r.hint}",
+                      file=stderr)
+        plans = method.plan(workloads, live, ctx)
+        total = sum(len(p.runners) for p in plans) * (rounds + 1)
+        bar = Progress(total, stream=stderr, enabled=opts.progress)
+        started = _now()
+        samples, notes = method.measure(plans, rounds, quick=opts.quick, progress=bar)
+        bar.close()
+        doc = report.build_doc(
+            config={"quick": opts.quick, "rounds": rounds, "warmup": 1,
+                    "only": opts.only, "runners": opts.runners, "argv": sys.argv[1:]},
+            machine=machine.describe(chosen), runners=chosen, workloads=workloads,
+            samples=samples, notes=notes, started=started, finished=_now())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(doc, opts.out / "results.json")
+    md = report.markdown(doc)
+    (opts.out / "results.md").write_text(md)
+    why = report.chart(doc, opts.out / "results.png")
+    stdout.write(md)
+    if why:
+        print(f"bench: {why}", file=stderr)
+    if old is not None:
+        text = cmp.render(cmp.compare(old, doc, opts.threshold), str(opts.compare), opts.threshold)
+        (opts.out / "compare.md").write_text(text)
+        stdout.write("\n" + text)
+    print(f"bench: wrote {opts.out}/results.md, results.json"
+          + ("" if why else ", results.png"), file=stderr)
+    return doc
+
+
+def list_all(opts: Options, stdout=None) -> None:
+    """--list: the workloads and each runner with its availability."""
+    stdout = stdout or sys.stdout
+    bins = build_all(opts.cache)
+    ctx = wmod.Context(bins, Path(tempfile.gettempdir()), quick=True)
+    print("workloads:", file=stdout)
+    for w in wmod.WORKLOADS:
+        print(f"  {w.name:12} {w.title} [{w.unit}]", file=stdout)
+    chosen, _ = discover(opts, ctx)
+    print("runners:", file=stdout)
+    for r in chosen:
+        state = "ok" if r.avail.ok else f"MISSING: {r.avail.reason}. Install: {r.hint}"
+        print(f"  {r.name:24} {state}", file=stdout)

@@ -1,0 +1,221 @@
+"""How the harness measures: warm-up, interleaved rounds, and a correctness check of every run.
+
+For each workload: one warm-up run per runner, native first (its output is the reference),
+then ROUNDS rounds in which every runner runs once, the order rotated each round (A B C, B C A,
+C A B, ...) so drift on the machine and position in the round hit all runners alike.
+Every run, warm-ups included, must exit as native did and print what native printed: a fast
+wrong answer never counts. A runner that fails its warm-up is not run again for that workload
+(its reason is reported), which keeps a broken or hung sandbox from eating the time budget.
+"""
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from bench.progress import Progress
+from bench.runners import Runner
+from bench.workloads import REPO, Context, Workload
+
+TIMING = re.compile(rb"LXBENCH ns=(\d+) ops=(\d+)")
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    wall_s: float
+    cpu_s: float = 0.0
+    timed_out: bool = False
+
+
+@dataclass
+class Sample:
+    workload: str
+    runner: str
+    round: int          # -1: warm-up (checked, not counted)
+    wall_s: float
+    cpu_s: float        # user + system time of the whole process tree
+    value: float | None  # the workload's metric: seconds, or µs per op
+    ok: bool
+    reason: str = ""
+    returncode: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def bench_env(base: dict | None = None) -> dict:
+    """The environment of every run, the same for all runners. PYTHONPATH lets lxrun import the
+    harness's Python handler (bench.handlers); the python workloads run with -I and ignore it."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["LC_ALL"] = "C"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_command(argv: list[str], env: dict | None = None, timeout: float = 300) -> RunResult:
+    """Run ARGV to completion with stdin from /dev/null, capturing output; wall time and the CPU
+    time of its whole tree (RUSAGE_CHILDREN grows by exactly what this child and its reaped
+    descendants used). On timeout the whole session is killed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, start_new_session=True)
+    except OSError as e:
+        return RunResult(127, b"", str(e).encode(), time.perf_counter() - t0)
+    timed_out = False
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return RunResult(p.returncode, out, err, wall, cpu, timed_out)
+
+
+def parse_timing(stderr: bytes) -> float | None:
+    """µs per op from the last `LXBENCH ns=N ops=M` line a workload program printed."""
+    found = TIMING.findall(stderr)
+    if not found:
+        return None
+    ns, ops = (int(x) for x in found[-1])
+    return ns / 1000 / ops if ops else None
+
+
+def _tail(b: bytes, n: int = 160) -> str:
+    s = b.decode(errors="replace").strip().replace("\n", " | ")
+    return s[-n:]
+
+
+def check(result: RunResult, reference: RunResult, timeout: float | None = None) -> str:
+    """Why RESULT does not count against REFERENCE (the native run), or "" if it does."""
+    if result.timed_out:
+        return f"timed out after {timeout or result.wall_s:.0f} s"
+    if result.returncode != reference.returncode:
+        return (f"exit status {result.returncode}, native {reference.returncode}"
+                + (f": {_tail(result.stderr)}" if result.stderr.strip() else ""))
+    if result.stdout != reference.stdout:
+        got = result.stdout.decode(errors="replace").splitlines()
+        want = reference.stdout.decode(errors="replace").splitlines()
+        for i, (g, w) in enumerate(zip(got, want)):
+            if g != w:
+                return f"output differs from native at line {i + 1}: {g[:60]!r} != {w[:60]!r}"
+        return f"output differs from native: {len(got)} lines, native {len(want)}"
+    return ""
+
+
+def metric(workload: Workload, result: RunResult) -> tuple[float | None, str]:
+    """The workload's value for one passing run, or (None, why) when it cannot be read."""
+    if workload.metric == "per_op":
+        v = parse_timing(result.stderr)
+        return (v, "") if v is not None else (None, "no `LXBENCH ns= ops=` line on stderr")
+    return result.wall_s, ""
+
+
+def rotated(items: list, k: int) -> list:
+    """ITEMS rotated left by K: round k of the interleaving."""
+    if not items:
+        return []
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+@dataclass
+class Plan:
+    workload: Workload
+    runners: list[tuple[Runner, list[str]]]   # (runner, its command) for the runners that apply
+
+
+def plan(workloads: list[Workload], runners: list[Runner], ctx: Context) -> list[Plan]:
+    out = []
+    for w in workloads:
+        argv = w.command(ctx)
+        rs = [(r, cmd) for r in runners if (cmd := r.wrap(w, argv, ctx)) is not None]
+        out.append(Plan(w, rs))
+    return out
+
+
+def timeout_for(native_wall: float, quick: bool) -> float:
+    """Generous for slow sandboxes (ptrace of every syscall can be 100× native), bounded so a hung
+    run cannot eat the budget."""
+    return min(max(30.0, native_wall * 200), 120.0 if quick else 600.0)
+
+
+def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | None = None,
+            progress: Progress | None = None,
+            run: Callable[..., RunResult] = run_command) -> tuple[list[Sample], list[str]]:
+    """Run every plan; return all samples (warm-ups included) and notes on skipped workloads."""
+    env = bench_env() if env is None else env
+    samples: list[Sample] = []
+    notes: list[str] = []
+    for p in plans:
+        w = p.workload
+        runs_left = len(p.runners) * (rounds + 1)
+        native = [(r, c) for r, c in p.runners if r.kind == "native"]
+        others = [(r, c) for r, c in p.runners if r.kind != "native"]
+        if not native:
+            notes.append(f"{w.name}: skipped, native does not apply")
+            if progress:
+                progress.advance(n=runs_left, group=w.name)
+            continue
+        nrunner, ncmd = native[0]
+        ref = run(ncmd, env=env, timeout=timeout_for(60, quick))
+        if progress:
+            progress.advance(f"{w.name} · native (warm-up)", group=w.name)
+        runs_left -= 1
+        value, why = metric(w, ref)
+        if ref.returncode != 0 or ref.timed_out or value is None:
+            why = why or f"exit status {ref.returncode}: {_tail(ref.stderr)}"
+            notes.append(f"{w.name}: skipped, the native run failed ({why})")
+            samples.append(Sample(w.name, "native", -1, ref.wall_s, ref.cpu_s, None, False, why,
+                                  ref.returncode))
+            if progress:
+                progress.advance(n=runs_left, group=w.name)
+            continue
+        samples.append(Sample(w.name, "native", -1, ref.wall_s, ref.cpu_s, value, True, "",
+                              ref.returncode))
+        timeout = timeout_for(ref.wall_s, quick)
+
+        def once(runner: Runner, cmd: list[str], rnd: int) -> Sample:
+            res = run(cmd, env=env, timeout=timeout)
+            why = check(res, ref, timeout)
+            val = None
+            if not why:
+                val, why = metric(w, res)
+            return Sample(w.name, runner.name, rnd, res.wall_s, res.cpu_s, val, not why, why,
+                          res.returncode)
+
+        live = [(nrunner, ncmd)]
+        for r, cmd in others:                       # warm-up: also the first correctness check
+            s = once(r, cmd, -1)
+            samples.append(s)
+            runs_left -= 1
+            if progress:
+                progress.advance(f"{w.name} · {r.name} (warm-up)", group=w.name)
+            if s.ok:
+                live.append((r, cmd))
+            else:
+                runs_left -= rounds
+                if progress:
+                    progress.advance(n=rounds, group=w.name)
+        for k in range(rounds):
+            for r, cmd in rotated(live, k):
+                samples.append(once(r, cmd, k))
+                if progress:
+                    progress.advance(f"{w.name} · {r.name} ({k + 1}/{rounds})", group=w.name)
+    return samples, notes

@@ -1,0 +1,185 @@
+"""Output: one JSON document (every sample, the machine, the runners) from which the Markdown
+table and the PNG chart are both drawn, so a committed JSON can always be re-rendered and
+compared (`--compare`)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bench.stats import fmt_ratio, fmt_value, summarize_samples
+
+SCHEMA = 1
+FLOOR = "floor-unotify"
+
+
+def build_doc(*, config: dict, machine: dict, runners: list, workloads: list, samples: list,
+              notes: list[str], started: str, finished: str) -> dict:
+    sample_dicts = [s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in samples]
+    summ = summarize_samples(sample_dicts)
+    return {
+        "schema": SCHEMA,
+        "started": started,
+        "finished": finished,
+        "config": config,
+        "machine": machine,
+        "runners": [{"name": r.name, "kind": r.kind, "description": r.description,
+                     "available": r.avail.ok, "path": r.avail.path, "version": r.avail.version,
+                     "reason": r.avail.reason, "install": r.hint} for r in runners],
+        "workloads": [{"name": w.name, "title": w.title, "metric": w.metric, "unit": w.unit,
+                       "floor": w.floor, "note": w.note} for w in workloads],
+        "notes": notes,
+        "summary": [{"workload": w, "runner": r, **s.as_dict()} for (w, r), s in summ.items()],
+        "samples": sample_dicts,
+    }
+
+
+def write_json(doc: dict, path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
+def load_json(path: Path) -> dict:
+    doc = json.loads(Path(path).read_text())
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not a bench result (schema {doc.get('schema')!r}, "
+                         f"expected {SCHEMA})")
+    return doc
+
+
+def _index(doc: dict) -> dict[tuple[str, str], dict]:
+    return {(s["workload"], s["runner"]): s for s in doc["summary"]}
+
+
+def columns(doc: dict) -> list[str]:
+    """Runners with at least one result, in the harness's order."""
+    present = {s["runner"] for s in doc["summary"]}
+    return [r["name"] for r in doc["runners"] if r["name"] in present]
+
+
+def _cell(s: dict | None, native: bool) -> str:
+    if s is None:
+        return "·"
+    if s["median"] is None:
+        return "FAIL" if s["failed"] else "—"
+    txt = fmt_value(s["median"])
+    if not native:
+        txt += f" ({fmt_ratio(s['ratio'])})"
+    if s["failed"]:
+        txt += f" [{s['failed']} failed]"
+    return txt
+
+
+def markdown(doc: dict) -> str:
+    idx = _index(doc)
+    cols = columns(doc)
+    m = doc["machine"]
+    cfg = doc["config"]
+    out = [f"# lxbrand bench: {doc['started'][:16].replace('T', ' ')} UTC",
+           "",
+           f"Machine: {m['cpu']}, {m['cores']} cores, {m.get('mem_gib')} GiB, kernel {m['kernel']}"
+           f", {m.get('os', '')}; lxbrand {m.get('lxbrand_commit') or '?'}.",
+           f"Method: {'quick' if cfg.get('quick') else 'full'} run; 1 warm-up then "
+           f"{cfg['rounds']} interleaved rounds per workload (runner order rotated each round); "
+           "each cell is the median and, in parentheses, the ratio to native. Every run's stdout "
+           "and exit status were checked against the native run; failing runs are not counted.",
+           "",
+           "| workload | unit | " + " | ".join(cols) + " |",
+           "|---|---|" + "---:|" * len(cols)]
+    for w in doc["workloads"]:
+        if not any((w["name"], c) in idx for c in cols):
+            continue
+        cells = [_cell(idx.get((w["name"], c)), c == "native") for c in cols]
+        out.append(f"| **{w['name']}** {w['title']} | {w['unit']} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("`·`: does not apply (the floors run only the single-process syscall loops, the "
+               "Docker runners only the static programs); FAIL: see below. The Docker runners "
+               "run the loops without the lxrun policy: under runc nothing traps, under runsc "
+               "every syscall is served by gVisor's Sentry.")
+
+    floor_rows = [w for w in doc["workloads"] if w["floor"] and (w["name"], FLOOR) in idx
+                  and idx[(w["name"], FLOOR)]["median"]]
+    if floor_rows:
+        fcols = [c for c in cols if c != "native"]
+        out += ["", f"## Distance from the floor (median / {FLOOR} median)", "",
+                "| workload | " + " | ".join(fcols) + " |", "|---|" + "---:|" * len(fcols)]
+        for w in floor_rows:
+            base = idx[(w["name"], FLOOR)]["median"]
+            cells = []
+            for c in fcols:
+                s = idx.get((w["name"], c))
+                cells.append(fmt_ratio(s["median"] / base) if s and s["median"] else "·")
+            out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
+
+    out += ["", "## Spread (min–max of the counted runs, n)", "",
+            "| workload | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for w in doc["workloads"]:
+        if not any((w["name"], c) in idx for c in cols):
+            continue
+        cells = []
+        for c in cols:
+            s = idx.get((w["name"], c))
+            cells.append("·" if not s or s["median"] is None else
+                         f"{fmt_value(s['min'])}–{fmt_value(s['max'])} ({s['n']})")
+        out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
+
+    failures = [s for s in doc["summary"] if s["failed"]]
+    if failures:
+        out += ["", "## Failed runs", ""]
+        out += [f"- {s['workload']} / {s['runner']}: {s['failed']} failed: {s['reason']}"
+                for s in failures]
+    missing = [r for r in doc["runners"] if not r["available"]]
+    if missing:
+        out += ["", "## Runners not run", ""]
+        out += [f"- {r['name']}: {r['reason']}. Install: {r['install']}" for r in missing]
+    if doc["notes"]:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in doc["notes"]]
+    out += ["", "## Runners", ""]
+    out += [f"- {r['name']}: {r['description']}" + (f" ({r['version']})" if r["version"] else "")
+            for r in doc["runners"] if r["available"]]
+    return "\n".join(out) + "\n"
+
+
+def chart(doc: dict, path: Path) -> str | None:
+    """A PNG of every runner's ratio to native, log scale, one group per workload. Returns None on
+    success, else why there is no chart (matplotlib missing, nothing to draw)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install matplotlib): no chart"
+    idx = _index(doc)
+    cols = [c for c in columns(doc) if c != "native"]
+    rows = [w for w in doc["workloads"]
+            if any(idx.get((w["name"], c), {}).get("ratio") for c in cols)]
+    if not rows or not cols:
+        return "no ratios to draw"
+    fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(rows) + 3), 6), dpi=110)
+    width = 0.85 / len(cols)
+    cmap = plt.get_cmap("tab20")
+    for j, c in enumerate(cols):
+        xs, ys = [], []
+        for i, w in enumerate(rows):
+            r = idx.get((w["name"], c), {}).get("ratio")
+            if r:
+                xs.append(i - 0.425 + width * (j + 0.5))
+                ys.append(r)
+        if xs:
+            ax.bar(xs, ys, width, label=c, color=cmap(j % 20), bottom=0)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([w["name"] for w in rows], rotation=30, ha="right")
+    ax.set_ylabel("ratio to native (median; log scale, lower is better)")
+    top = max(idx[(w["name"], c)]["ratio"] for w in rows for c in cols
+              if idx.get((w["name"], c), {}).get("ratio"))
+    ax.set_ylim(0.5, 10 ** math.ceil(math.log10(max(top, 2)) + 0.2))
+    m = doc["machine"]
+    ax.set_title(f"lxbrand bench {doc['started'][:10]}: {m['cpu']}, {m['cores']} cores, "
+                 f"kernel {m['kernel']}", fontsize=10)
+    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None

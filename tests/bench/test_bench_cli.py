@@ -1,0 +1,23 @@
+import pytest
+
+from bench.__main__ import parse
+from bench.workloads import select
+
+
+def test_parse_defaults_and_lists():
+    ns, opts = parse(["--quick", "--only", "getpid,gcc", "--runners", "native,lxrun-*",
+                      "--out", "/tmp/x"])
+    assert opts.quick and opts.only == ["getpid", "gcc"]
+    assert opts.runners == ["native", "lxrun-*"]
+    assert str(opts.out) == "/tmp/x" and opts.compare is None
+
+
+def test_rounds_must_be_positive():
+    with pytest.raises(SystemExit):
+        parse(["--rounds", "0"])
+
+
+def test_unknown_workload_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown workload.*nope.*known: startup"):
+        select(["nope"])
+    assert [w.name for w in select(["gcc", "getpid"])] == ["getpid", "gcc"]
