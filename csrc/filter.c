@@ -58,10 +58,17 @@ int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len)
              * takes precedence over ours and its listener could CONTINUE past our
              * traps (linux/seccomp.h, SECCOMP_USER_NOTIF_FLAG_CONTINUE note).
              * Refuse new listeners; other filters may stack freely. */
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 2,
-                                  SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
-                                  SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                                          SECCOMP_FILTER_FLAG_NEW_LISTENER));
+            if (dflt != SCMP_ACT_ERRNO(EPERM)) {
+                rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 2,
+                                      SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
+                                      SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                                              SECCOMP_FILTER_FLAG_NEW_LISTENER));
+            } else { /* the default already denies with EPERM: allow everything but a listener */
+                rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_NE, SECCOMP_SET_MODE_FILTER));
+                if (rc >= 0)
+                    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
+                                          SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, 0));
+            }
             if (rc < 0)
                 goto out;
             continue;

@@ -50,7 +50,8 @@ class ExitStatus:
                 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             except (ValueError, OSError):
                 pass
-            signal.signal(self.signal, signal.SIG_DFL)
+            if self.signal not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(self.signal, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [self.signal])
             os.kill(os.getpid(), self.signal)
         os._exit(self.shell_code)
@@ -114,7 +115,7 @@ def _domainname():
 class Sandbox:
     """Runs programs under one policy and backend."""
 
-    def __init__(self, policy=None, backend="unotify", tracer=None):
+    def __init__(self, policy=None, backend="unotify", tracer=None, on_handler_error=None):
         if backend not in BACKENDS:
             raise LxError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
         self.policy = load_policy(policy or "default") if not isinstance(policy, Policy) else policy
@@ -123,10 +124,22 @@ class Sandbox:
         self.stats = []               # [(nr, count, errors, ns)] after run()
         self.handler_errors = []
         self.sync_wakeup = None
+        self.on_handler_error = on_handler_error or _print_handler_error
 
     def _dispatch(self, handlers):
         def dispatch(call):
-            return handlers[call.nr](call)
+            fn = handlers[call.nr]
+            try:
+                return fn(call)
+            except OSError as e:
+                if e.errno:
+                    raise  # a deliberate errno answer
+                self.on_handler_error(fn, call, e)
+                raise
+            except Exception as e:
+                # the engine denies the call (EPERM): a broken handler never allows
+                self.on_handler_error(fn, call, e)
+                raise
         return dispatch
 
     def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True):
@@ -210,6 +223,12 @@ class Sandbox:
         if st is None:
             raise SupervisorError("the program's exit status is unknown")
         return ExitStatus.from_wait(st)
+
+
+def _print_handler_error(fn, call, exc):
+    name = getattr(fn, "__qualname__", repr(fn))
+    print(f"lxbrand: handler {name} for {syscalls.name_of(call.nr)} (pid {call.pid}) raised "
+          f"{type(exc).__name__}: {exc}; the call was denied (EPERM)", file=sys.stderr, flush=True)
 
 
 def _close_others(keep):

@@ -48,6 +48,10 @@ def decode_args(nr, args, strs):
     sc = syscalls.by_nr().get(nr)
     params = sc.params if sc else ()
     n = len(params) if params else 6
+    if sc and sc.name in ("open", "openat"):
+        fi = 1 if sc.name == "open" else 2  # the mode only matters with O_CREAT/O_TMPFILE (as strace shows it)
+        if not args[fi] & (os.O_CREAT | getattr(os, "O_TMPFILE", 0o20200000)):
+            n = fi + 1
     out = []
     for i in range(min(n, 6)):
         ctype, pname = params[i] if params else ("long", "")

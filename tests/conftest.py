@@ -1,0 +1,71 @@
+"""Shared fixtures: both backends, the test programs, and running lxrun as a user would."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGS = Path(__file__).resolve().parent / "progs"
+BACKENDS = ("unotify", "ptrace")
+
+
+def lxrun_cmd(*args):
+    return [sys.executable, "-m", "lxbrand.cli.lxrun", *args]
+
+
+def run_lxrun(args, prog, **kw):
+    """Run `lxrun ARGS -- PROG...`; returns CompletedProcess (text)."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(lxrun_cmd(*args, "--", *prog), **kw)
+
+
+def run_native(prog, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(list(prog), **kw)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def progs(tmp_path_factory):
+    """The C programs of tests/progs, built static (so they need nothing else)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (apt-get install gcc)")
+    out = tmp_path_factory.mktemp("progs")
+    built = {}
+    for src in sorted(PROGS.glob("*.c")):
+        exe = out / src.stem
+        subprocess.run([cc, "-O1", "-static", "-pthread", "-o", str(exe), str(src)], check=True)
+        built[src.stem] = str(exe)
+    return built
+
+
+def _can_seccomp_notify():
+    try:
+        from lxbrand import engine
+        return engine is not None
+    except ImportError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _engine_importable():
+    if not _can_seccomp_notify():
+        pytest.skip("lxbrand._core is not built (pip install -e .)")
+
+
+def fresh_env():
+    env = dict(os.environ)
+    env.setdefault("LC_ALL", "C")
+    return env
