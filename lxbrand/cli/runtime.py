@@ -1,0 +1,107 @@
+"""`lxbrand`: the runc-compatible command line (what Docker/containerd call).
+
+    lxbrand [global options] COMMAND [command options] ARGS
+
+This module only parses and dispatches: the command table maps each verb to a module in
+lxbrand.oci.commands (one file per verb, imported only when used, to keep the create/start
+path lean), which declares its flags (add_args) and does the work (run).
+
+Global options are runc's, plus the engine's (--policy, --backend: set them per runtime
+entry with "runtimeArgs" in /etc/docker/daemon.json).
+"""
+import argparse
+import os
+import sys
+
+COMMANDS = {
+    # verb: (module, one-line help)
+    "create": ("create", "create a container from a bundle (init waits for start)"),
+    "start": ("start", "start init of a created container"),
+    "state": ("state", "print a container's state as JSON"),
+    "kill": ("kill", "send a signal to a container's init (or all its processes)"),
+    "delete": ("delete", "delete a stopped container (--force: any)"),
+    "exec": ("exec", "run a new process in a running container"),
+    "ps": ("ps", "list a container's processes"),
+    "list": ("list", "list containers"),
+    "features": ("features", "print the features this runtime supports (JSON)"),
+    "spec": ("spec", "write a template config.json"),
+    "run": ("run", "create and start a container"),
+    "pause": ("pause", "freeze every process of a container"),
+    "resume": ("resume", "thaw a paused container"),
+    "update": ("update", "update a container's cgroup resources"),
+    "install": ("install", "register lxbrand as a runtime in Docker's daemon.json"),
+}
+VERSION = "0.1.0"
+SPEC_VERSION = "1.0.2"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that fails like runc: message on stderr, exit status 1 (not argparse's 2)."""
+
+    def error(self, message):
+        sys.stderr.write(f"lxbrand: {message}\n")
+        sys.exit(1)
+
+
+def global_parser():
+    p = Parser(prog="lxbrand", add_help=True, allow_abbrev=False,
+               description="lxbrand OCI runtime: runc-compatible, every container process "
+                           "runs under the lxbrand engine")
+    p.add_argument("--root", default="/run/lxbrand",
+                   help="directory for container state (default /run/lxbrand)")
+    p.add_argument("--log", default=None, help="log file for errors (containerd reads it)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true",
+                   help="cgroupsPath is slice:prefix:name")
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--rootless", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--policy", default=None,
+                   help="engine policy for containers (name or TOML path; default: default)")
+    p.add_argument("--backend", default=None, choices=("unotify", "ptrace"),
+                   help="engine backend (default unotify)")
+    p.add_argument("-v", "--version", action="store_true")
+    p.add_argument("command", nargs="?")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    g = global_parser().parse_args(argv)
+    if g.version:
+        print(f"lxbrand version {VERSION}\nspec: {SPEC_VERSION}")
+        return 0
+    if not g.command:
+        global_parser().print_help()
+        return 0
+    if g.command not in COMMANDS:
+        sys.stderr.write(f"lxbrand: no such command: {g.command}\n")
+        return 1
+    import importlib
+    from lxbrand.oci import log
+    from lxbrand.oci.errors import OCIError
+    log.configure(g.log, g.log_format, g.debug)
+    mod = importlib.import_module(f"lxbrand.oci.commands.{COMMANDS[g.command][0]}")
+    p = Parser(prog=f"lxbrand {g.command}", description=COMMANDS[g.command][1],
+               allow_abbrev=False)
+    mod.add_args(p)
+    args = p.parse_args(g.rest)
+    try:
+        rc = mod.run(args, g)
+    except OCIError as e:
+        log.error(str(e))
+        sys.stderr.write(f"lxbrand: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    sys.stdout.flush()
+    return rc or 0
+
+
+def entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""lxbrand delete [--force] ID: remove a stopped (or created) container: its cgroups,
+poststop hooks, state directory.  --force kills a running one first.  Mounts need no
+cleanup: they live in the container's mount namespace, gone with its last process."""
+import os
+import signal
+import time
+
+from lxbrand.oci.errors import OCIError
+
+
+def add_args(p):
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("id")
+
+
+def _wait_dead(c, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while c.alive():
+        if time.monotonic() > deadline:
+            raise OCIError(f"container {c.id!r}: supervisor {c.pid} did not die")
+        time.sleep(0.005)
+
+
+def delete(g, cid, force=False):
+    from lxbrand.oci import cgroups, hooks, log
+    from lxbrand.oci.state import Container, NotFound
+    try:
+        c = Container.load(g.root, cid)
+    except NotFound:
+        if force:
+            return
+        raise
+    st = c.status()
+    if st not in ("stopped", "created") and not force:
+        raise OCIError(f"cannot delete container {cid!r} that is not stopped: {st}")
+    if c.alive():
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_dead(c)
+    lx = c.data.get("lxbrand", {})
+    cgroups.destroy(lx.get("cgroups") or {})
+    try:
+        hooks.run("poststop", lx.get("hooks"), dict(c.oci_state(), status="stopped"))
+    except OCIError as e:
+        log.warning(str(e))  # runtime-spec: poststop failures are logged, delete goes on
+    c.remove()
+
+
+def run(args, g):
+    delete(g, args.id, args.force)
+    return 0

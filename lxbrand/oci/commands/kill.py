@@ -1,0 +1,52 @@
+"""lxbrand kill [--all] ID [SIGNAL]: signal the supervisor (which forwards to init), or with
+--all every process in the container's cgroups.  SIGNAL: a number (containerd sends numbers),
+a name (TERM, SIGTERM); default SIGTERM."""
+import os
+import signal
+
+from lxbrand.oci.errors import OCIError
+
+
+def add_args(p):
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("id")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+
+
+def parse_signal(s):
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < signal.NSIG:
+            return n
+    else:
+        name = s.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        sig = getattr(signal.Signals, name, None) if hasattr(signal.Signals, name) else None
+        if sig is not None:
+            return int(sig)
+    raise OCIError(f"unknown signal {s!r}")
+
+
+def kill(g, cid, sig, all_=False):
+    from lxbrand.oci import cgroups
+    from lxbrand.oci.state import Container
+    c = Container.load(g.root, cid)
+    st = c.status()
+    if st == "stopped":
+        raise OCIError(f"container {cid!r} is not running")
+    if all_:
+        for pid in cgroups.procs(c.data.get("lxbrand", {}).get("cgroups", {})):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    try:
+        os.kill(c.pid, sig)
+    except ProcessLookupError:
+        raise OCIError(f"container {cid!r} is not running") from None
+
+
+def run(args, g):
+    kill(g, args.id, parse_signal(args.signal), args.all)
+    return 0

@@ -1,0 +1,47 @@
+"""OCI lifecycle hooks: run each with the container state as JSON on stdin.
+
+Who runs which (runtime-spec config.md#posix-platform-hooks):
+  prestart, createRuntime  the supervisor, after the namespaces it owns exist (network hooks
+                           such as Docker's libnetwork-setkey find the netns through the pid)
+  createContainer          the child, in the container's mount namespace before pivot_root
+  startContainer           the child, after `start`, just before init is exec'd
+  poststart                the `start` command, after init was released
+  poststop                 the `delete` command (its failures are logged, not fatal)
+"""
+import json
+import os
+
+from .errors import OCIError
+
+
+def run(kind, hooks, state):
+    """Run hooks[kind] in order; raise OCIError naming the hook that failed."""
+    lst = (hooks or {}).get(kind) or []
+    if not lst:
+        return
+    import subprocess
+    data = json.dumps(state).encode()
+    for i, h in enumerate(lst):
+        args = h.get("args") or [h["path"]]
+        env = dict(e.split("=", 1) for e in h.get("env") or [])
+        try:
+            p = subprocess.run(args, executable=h["path"], input=data, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               timeout=h.get("timeout") or None, close_fds=True)
+        except subprocess.TimeoutExpired:
+            raise OCIError(f"{kind} hook #{i} {h['path']}: timed out after "
+                           f"{h['timeout']}s") from None
+        except OSError as e:
+            raise OCIError(f"{kind} hook #{i} {h['path']}: {e.strerror}") from None
+        if p.returncode != 0:
+            err = p.stderr.decode(errors="replace").strip()
+            raise OCIError(f"{kind} hook #{i} {h['path']} exited with status "
+                           f"{p.returncode}: {err}")
+
+
+def state_for(cid, pid, bundle, status, annotations=None):
+    st = {"ociVersion": "1.0.2", "id": cid, "pid": pid, "status": status,
+          "bundle": bundle}
+    if annotations:
+        st["annotations"] = annotations
+    return st

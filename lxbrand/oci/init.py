@@ -1,0 +1,253 @@
+"""The container's side of create/exec: the steps run in the forked child (the engine's
+preexec_fn) before the engine installs its filter and execs the program.
+
+    create:  [cgroups, net/uts/ipc/pid namespaces: done by the supervisor]
+             mount ns -> mounts, /dev -> createContainer hooks -> pivot_root -> masked and
+             readonly paths -> oom_score_adj, rlimits -> report "ready" -> block on exec.fifo
+             until `start` -> startContainer hooks -> user, capabilities, seccomp -> (engine)
+    exec:    setns into the container's namespaces -> rlimits -> user, capabilities,
+             seccomp -> (engine)
+
+Errors are written to the report pipe as {"error": msg} (create/exec print them) and the
+child exits 1; nothing here returns to the engine on failure.
+"""
+import json
+import os
+import signal
+import stat
+
+from . import capabilities, rlimits, rootfs
+from . import syscalls as sc
+from .errors import OCIError
+
+
+def report(fd, **msg):
+    """One JSON line on the report pipe (< PIPE_BUF, so it is written atomically).  Once
+    the pipe is closed (create/exec returned), errors go to the process's stderr, which is
+    what `docker logs` and an attached terminal show."""
+    if fd is None or fd < 0:
+        if "error" in msg:
+            try:
+                os.write(2, f"lxbrand: {msg['error']}\n".encode())
+            except OSError:
+                pass
+        return
+    line = json.dumps(msg)
+    if len(line) > 3500:
+        line = json.dumps({k: (v[:3000] if isinstance(v, str) else v) for k, v in msg.items()})
+    try:
+        os.write(fd, line.encode() + b"\n")
+    except OSError:
+        report(None, **msg)  # nobody reads the pipe any more
+
+
+def lookup(root, name, env):
+    """Resolve process.args[0] as the container would (PATH from process.env), inside `root`.
+    Returns the container path; raises OCIError worded like runc's (Docker maps
+    'executable file not found' to exit 127 and 'permission denied' to 126)."""
+    def ok(p):
+        try:
+            st = os.stat(rootfs.secure_join(root, p))
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode)
+
+    if "/" in name:
+        p = name if name.startswith("/") else None
+        if p is None or ok(p):
+            return name
+        raise OCIError(f'exec: "{name}": stat {name}: no such file or directory')
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for e in env or ():
+        if e.startswith("PATH="):
+            path = e[5:]
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", name)
+        if cand.startswith("/") and ok(cand):
+            return cand
+    raise OCIError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def home_of(uid):
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def _reset_signals():
+    # Python ignores SIGPIPE and SIGXFSZ; a container process must start with defaults
+    for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+              signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
+        try:
+            signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def become_user(proc, seccomp_filter=None):
+    """setgroups/gid/uid, then capabilities, with the seccomp profile loaded in between
+    (while CAP_SYS_ADMIN is still effective, so no_new_privs is not forced on the container;
+    the profile allows capset/prctl, which is all that follows it)."""
+    user = proc.get("user") or {}
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    caps = proc.get("capabilities")
+    if caps is not None:
+        capabilities.drop_bounding(caps.get("bounding") or [])
+    try:
+        os.setgroups(list(user.get("additionalGids") or []))
+        os.setresgid(gid, gid, gid)
+        sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+        os.setresuid(uid, uid, uid)
+        sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    except OSError as e:
+        raise OCIError(f"process.user uid={uid} gid={gid}: {e.strerror}") from None
+    if seccomp_filter is not None:
+        if uid != 0 and caps is not None:
+            # setresuid cleared the effective set: bring back what permitted kept
+            full = (1 << (capabilities.last_cap() + 1)) - 1
+            sc.capset(full, full, 0)
+        seccomp_filter.load()
+        seccomp_filter.release()
+    if caps is not None:
+        capabilities.apply(caps)
+    if user.get("umask") is not None:
+        os.umask(user["umask"])
+
+
+class ContainerInit:
+    """preexec_fn for a container's init (create)."""
+
+    def __init__(self, spec, rootfs_path, cg_paths, report_fd, fifo_path, tty_slave=None,
+                 tty_path=None, no_pivot=False, state=None):
+        self.spec = spec
+        self.rootfs = rootfs_path
+        self.cg_paths = cg_paths
+        self.report_fd = report_fd
+        self.fifo_path = fifo_path
+        self.tty_slave = tty_slave
+        self.tty_path = tty_path
+        self.no_pivot = no_pivot
+        self.state = state or {}
+        self.seccomp = None
+
+    def __call__(self):
+        try:
+            self._setup()
+        except BaseException as e:  # noqa: B902 -- nothing may escape into the engine's child
+            msg = str(e) if isinstance(e, OCIError) else f"container init: {type(e).__name__}: {e}"
+            report(self.report_fd, error=msg)
+            os._exit(1)
+
+    def _setup(self):
+        from . import hooks, namespaces
+        spec, proc = self.spec, self.spec["process"]
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # until the engine sets its own
+        _reset_signals()
+        if self.tty_slave is not None:
+            from .console import make_controlling
+            make_controlling(self.tty_slave)
+            os.close(self.tty_slave)
+        namespaces.enter(spec, namespaces.CHILD_TYPES)
+        if "mount" in namespaces.wanted(spec):
+            rootfs.prepare(self.rootfs, spec, self.cg_paths, self.tty_path)
+        hooks.run("createContainer", spec.get("hooks"),
+                  dict(self.state, pid=os.getpid(), status="created"))
+        fifo = os.open(self.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        if self.no_pivot:
+            rootfs.no_pivot(self.rootfs)
+        else:
+            rootfs.pivot(self.rootfs)
+        rootfs.finish(spec)
+        if proc.get("oomScoreAdj") is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(proc["oomScoreAdj"]))
+        rlimits.apply(proc.get("rlimits"))
+        seccomp = (spec.get("linux") or {}).get("seccomp")
+        if seccomp:
+            from .seccomp import Filter
+            self.seccomp = Filter(seccomp)  # compiled now: errors show up at create
+        cwd = proc.get("cwd") or "/"
+        if not os.path.isdir(cwd):
+            os.makedirs(cwd, exist_ok=True)  # runc creates a missing cwd too
+        lookup("/", proc["args"][0], proc.get("env"))
+        report(self.report_fd, ready=True)
+        os.close(self.report_fd)
+        self.report_fd = None
+        # Block until `start` opens the fifo for reading (runc's exec.fifo handshake)
+        try:
+            w = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as e:
+            os._exit(1 if e.errno else 1)
+        os.write(w, b"0")
+        os.close(w)
+        os.close(fifo)
+        hooks.run("startContainer", spec.get("hooks"),
+                  dict(self.state, pid=os.getpid(), status="running"))
+        os.chdir(cwd)
+        become_user(proc, self.seccomp)
+        if proc.get("noNewPrivileges"):
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid cleared it
+
+
+class ExecInit:
+    """preexec_fn for `exec`: join the container (the supervisor joined its pid namespace
+    and cgroups), then become the process's user."""
+
+    def __init__(self, proc, spec, init_pid, report_fd, tty_slave=None):
+        self.proc = proc
+        self.spec = spec
+        self.init_pid = init_pid
+        self.report_fd = report_fd
+        self.tty_slave = tty_slave
+        self.seccomp = None
+
+    def __call__(self):
+        try:
+            self._setup()
+        except BaseException as e:  # noqa: B902
+            msg = str(e) if isinstance(e, OCIError) else f"exec: {type(e).__name__}: {e}"
+            report(self.report_fd, error=msg)
+            os._exit(1)
+
+    def _setup(self):
+        from . import namespaces
+        proc = self.proc
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _reset_signals()
+        if self.tty_slave is not None:
+            from .console import make_controlling
+            make_controlling(self.tty_slave)
+            os.close(self.tty_slave)
+        else:
+            os.setsid()
+        namespaces.join_pid(self.init_pid, ("ipc", "uts", "network", "cgroup", "mount"))
+        rlimits.apply(proc.get("rlimits"))
+        if proc.get("oomScoreAdj") is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(proc["oomScoreAdj"]))
+        seccomp = (self.spec.get("linux") or {}).get("seccomp")
+        if seccomp:
+            from .seccomp import Filter
+            self.seccomp = Filter(seccomp)
+        cwd = proc.get("cwd") or "/"
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise OCIError(f"exec: chdir to cwd ({cwd!r}) set in config.json failed: "
+                           f"{e.strerror}") from None
+        lookup("/", proc["args"][0], proc.get("env"))
+        report(self.report_fd, ready=True)
+        os.close(self.report_fd)
+        self.report_fd = None
+        become_user(proc, self.seccomp)
+        if proc.get("noNewPrivileges"):
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,0 +1,176 @@
+"""The supervisor: the long-lived process that `create` (and `exec`) fork, that the pid-file
+names, and that runs the container's init under the lxbrand engine.
+
+    shim ─ lxbrand create ─┐ fork, create exits: the supervisor is reparented to the shim
+                           └ supervisor (setsid; joins cgroups, net/uts/ipc/pid namespaces)
+                               └ Sandbox(policy).run(args, preexec_fn=ContainerInit)
+                                   └ init (pid 1 of the container), under the engine
+
+The engine forwards the signals the supervisor receives (so `kill ID SIG` reaches init) and
+the supervisor exits exactly as init did (status.exit()), which is what the shim reports.
+gVisor's runsc has the same shape (its sandbox process stands between shim and program).
+"""
+import os
+import signal
+
+from . import cgroups, hooks, namespaces
+from . import syscalls as sc
+from .init import ContainerInit, ExecInit, lookup, report
+
+POLICY_ANNOTATION = "org.lxbrand.policy"
+BACKEND_ANNOTATION = "org.lxbrand.backend"
+
+
+def engine_options(annotations, defaults):
+    """(policy name/path, backend): the container's annotations win over runtime args."""
+    ann = annotations or {}
+    policy = ann.get(POLICY_ANNOTATION) or defaults.get("policy") or "default"
+    backend = ann.get(BACKEND_ANNOTATION) or defaults.get("backend") or "unotify"
+    return policy, backend
+
+
+def make_sandbox(policy_name, backend):
+    from lxbrand.engine import Sandbox
+    from lxbrand.policy import load_policy
+    return Sandbox(load_policy(policy_name), backend=backend)
+
+
+def _detach_stdio(keep_stdio):
+    """The supervisor's own stdio: the container's (inherited by init) or /dev/null."""
+    if keep_stdio:
+        return
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts,
+                  tty_slave=None, tty_path=None):
+    """Body of the container supervisor (in the child of `create`); never returns."""
+    code = 1
+    try:
+        os.setsid()
+        _detach_stdio(tty_slave is None)
+        if cg_paths:
+            cgroups.attach(cg_paths)
+        namespaces.enter(spec, namespaces.SUPERVISOR_TYPES)
+        if "uts" in namespaces.wanted(spec):
+            if spec.get("hostname"):
+                sc.sethostname(spec["hostname"])
+            if spec.get("domainname"):
+                sc.setdomainname(spec["domainname"])
+        linux = spec.get("linux") or {}
+        namespaces.write_sysctls(linux.get("sysctl"))
+        st = dict(state, pid=os.getpid(), status="creating")
+        hooks.run("prestart", spec.get("hooks"), st)
+        hooks.run("createRuntime", spec.get("hooks"), st)
+        proc = spec["process"]
+        argv = list(proc["args"])
+        path = lookup(rootfs_path, argv[0], proc.get("env"))
+        policy, backend = engine_options(spec.get("annotations"), opts)
+        sb = make_sandbox(policy, backend)
+        restore = _PidnsRestore()
+        namespaces.enter(spec, namespaces.PID_TYPES)
+        init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, tty_slave,
+                             tty_path, opts.get("no_pivot", False), state)
+
+        def on_spawn(pid):
+            restore()
+            report(report_fd, init_pid=pid)
+
+        # The engine execs argv[0] as the path (it cannot resolve inside the container), so
+        # init sees its resolved path as argv[0] (DIVERGENCE.md, "OCI runtime").
+        status = sb.run([path] + argv[1:], env=_env_dict(proc.get("env")), cwd=None,
+                        preexec_fn=init, pass_fds=(),
+                        on_spawn=on_spawn)
+        _close_quiet(report_fd)
+        status.exit()
+    except BaseException as e:  # noqa: B902 -- report, never unwind into create's code
+        report(report_fd, error=_describe(e, opts))
+        code = getattr(e, "exit_code", 1)
+    os._exit(code)
+
+
+def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, tty_slave=None):
+    """Body of an exec supervisor; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        _detach_stdio(tty_slave is None)
+        if cg_paths:
+            try:
+                cgroups.attach(cg_paths)
+            except Exception:
+                pass  # a cgroup removed under us must not stop `docker exec`
+        argv = list(proc["args"])
+        path = lookup(f"/proc/{init_pid}/root", argv[0], proc.get("env"))
+        policy, backend = engine_options(spec.get("annotations"), opts)
+        sb = make_sandbox(policy, backend)
+        restore = _PidnsRestore()
+        namespaces.join_pid(init_pid, ("pid",))
+        init = ExecInit(proc, spec, init_pid, report_fd, tty_slave)
+
+        def on_spawn(pid):
+            restore()
+            report(report_fd, init_pid=pid)
+
+        status = sb.run([path] + argv[1:], env=_env_dict(proc.get("env")), cwd=None,
+                        preexec_fn=init, pass_fds=(),
+                        on_spawn=on_spawn)
+        _close_quiet(report_fd)
+        status.exit()
+    except BaseException as e:  # noqa: B902
+        report(report_fd, error=_describe(e, opts))
+        code = getattr(e, "exit_code", 1)
+    os._exit(code)
+
+
+class _PidnsRestore:
+    """Undo unshare/setns(CLONE_NEWPID) for our own future children once init is forked.
+
+    While a process's pid namespace for children differs from its own, clone(CLONE_THREAD)
+    fails with EINVAL (pid_namespaces(7)), and the engine starts its notify thread after
+    the fork.  setns() back to our own pid namespace is always allowed."""
+
+    def __init__(self):
+        self.fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def __call__(self):
+        if self.fd is not None:
+            sc.setns(self.fd, sc.CLONE_NEWPID)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _describe(e, opts):
+    from .errors import OCIError
+    msg = str(e) if isinstance(e, OCIError) else f"supervisor: {type(e).__name__}: {e}"
+    if opts.get("debug"):
+        import traceback
+        msg += "\n" + "".join(traceback.format_exception(e))
+    return msg
+
+
+def _fds(*fds):
+    return tuple(f for f in fds if f is not None and f >= 0)
+
+
+def _env_dict(env):
+    return dict(e.split("=", 1) for e in env or ())
+
+
+def _close_quiet(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def kill_and_reap(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
