@@ -105,7 +105,7 @@ class Policy:
 
     def add(self, rule):
         if rule.action == "allow" and "ptrace" in rule.syscalls:
-            raise PolicyError(self.source, "ptrace", syscalls.ENGINE_NOTES["ptrace"])
+            raise PolicyError(self.source, "syscalls", "ptrace cannot be allowed: " + syscalls.ENGINE_NOTES["ptrace"])
         for n in rule.syscalls:
             self.rules[n] = rule
         return rule
@@ -278,9 +278,9 @@ def from_dict(data, source="<dict>", name=None):
                     spec = _expect(source, f"{key}.handler", r["handler"], str, "\"module:function\"")
                     p.emulate(names, handler=_load_handler(spec, source, f"{key}.handler"), comment=comment)
         except PolicyError as e:
-            if e.source != source:
-                raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
-            raise
+            if e.key and e.key.startswith("rule["):
+                raise
+            raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
     ident = data.get("identity", {})
     if not isinstance(ident, dict):
         raise PolicyError(source, "identity", "expected a table")
