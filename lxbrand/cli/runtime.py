@@ -10,7 +10,6 @@ Global options are runc's, plus the engine's (--policy, --backend: set them per 
 entry with "runtimeArgs" in /etc/docker/daemon.json).
 """
 import argparse
-import os
 import sys
 
 COMMANDS = {

@@ -9,7 +9,7 @@ Who runs which (runtime-spec config.md#posix-platform-hooks):
   poststop                 the `delete` command (its failures are logged, not fatal)
 """
 import json
-import os
+import subprocess
 
 from .errors import OCIError
 
@@ -19,7 +19,6 @@ def run(kind, hooks, state):
     lst = (hooks or {}).get(kind) or []
     if not lst:
         return
-    import subprocess
     data = json.dumps(state).encode()
     for i, h in enumerate(lst):
         args = h.get("args") or [h["path"]]

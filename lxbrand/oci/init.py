@@ -16,7 +16,9 @@ import os
 import signal
 import stat
 
-from . import capabilities, rlimits, rootfs
+# Everything the child needs is imported here, in the supervisor: after pivot_root (or setns
+# into the container's mount namespace) the host's Python library is out of reach.
+from . import capabilities, console, hooks, namespaces, rlimits, rootfs, seccomp
 from . import syscalls as sc
 from .errors import OCIError
 
@@ -146,14 +148,15 @@ class ContainerInit:
             os._exit(1)
 
     def _setup(self):
-        from . import hooks, namespaces
         spec, proc = self.spec, self.spec["process"]
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # until the engine sets its own
         _reset_signals()
         if self.tty_slave is not None:
-            from .console import make_controlling
-            make_controlling(self.tty_slave)
+            console.make_controlling(self.tty_slave)
             os.close(self.tty_slave)
+        if (spec.get("linux") or {}).get("seccomp"):
+            # compiled (and libseccomp loaded) before pivot_root; errors show up at create
+            self.seccomp = seccomp.Filter(spec["linux"]["seccomp"])
         namespaces.enter(spec, namespaces.CHILD_TYPES)
         if "mount" in namespaces.wanted(spec):
             rootfs.prepare(self.rootfs, spec, self.cg_paths, self.tty_path)
@@ -169,10 +172,6 @@ class ContainerInit:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc["oomScoreAdj"]))
         rlimits.apply(proc.get("rlimits"))
-        seccomp = (spec.get("linux") or {}).get("seccomp")
-        if seccomp:
-            from .seccomp import Filter
-            self.seccomp = Filter(seccomp)  # compiled now: errors show up at create
         cwd = proc.get("cwd") or "/"
         if not os.path.isdir(cwd):
             os.makedirs(cwd, exist_ok=True)  # runc creates a missing cwd too
@@ -218,25 +217,21 @@ class ExecInit:
             os._exit(1)
 
     def _setup(self):
-        from . import namespaces
         proc = self.proc
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         _reset_signals()
         if self.tty_slave is not None:
-            from .console import make_controlling
-            make_controlling(self.tty_slave)
+            console.make_controlling(self.tty_slave)
             os.close(self.tty_slave)
         else:
             os.setsid()
+        if (self.spec.get("linux") or {}).get("seccomp"):
+            self.seccomp = seccomp.Filter(self.spec["linux"]["seccomp"])
         namespaces.join_pid(self.init_pid, ("ipc", "uts", "network", "cgroup", "mount"))
         rlimits.apply(proc.get("rlimits"))
         if proc.get("oomScoreAdj") is not None:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc["oomScoreAdj"]))
-        seccomp = (self.spec.get("linux") or {}).get("seccomp")
-        if seccomp:
-            from .seccomp import Filter
-            self.seccomp = Filter(seccomp)
         cwd = proc.get("cwd") or "/"
         try:
             os.chdir(cwd)

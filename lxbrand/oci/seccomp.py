@@ -8,7 +8,6 @@ while the engine still traps what its policy needs.
 libseccomp is reached with ctypes: five plain C calls do not need a compiled binding.
 """
 import ctypes
-import ctypes.util
 import errno as _errno
 
 from .errors import OCIError
@@ -40,9 +39,8 @@ _lib = None
 def _libseccomp():
     global _lib
     if _lib is None:
-        name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-        try:
-            lib = ctypes.CDLL(name, use_errno=True)
+        try:  # the soname, not find_library (which forks ldconfig)
+            lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
         except OSError as e:
             raise OCIError(f"linux.seccomp: cannot load libseccomp ({e}); "
                            "install libseccomp2") from None

@@ -1,0 +1,101 @@
+"""lxbrand exec [--process F | flags] [--detach] [--pid-file P] [--tty --console-socket S]
+ID [COMMAND ARGS...]: run a new process in a running container, under its own supervisor
+(which joins the container's cgroups and pid namespace; the child joins the others)."""
+import os
+
+from lxbrand.oci.errors import OCIError
+
+
+def add_args(p):
+    p.add_argument("id")
+    p.add_argument("command", nargs="*")
+    p.add_argument("-p", "--process", default=None)
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--pidfd-socket", default=None)
+    p.add_argument("--cwd", default=None)
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-u", "--user", default=None, help="UID[:GID]")
+    p.add_argument("-g", "--additional-gids", action="append", default=[])
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--process-label", default=None)
+    p.add_argument("--apparmor", default=None)
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("-c", "--cap", action="append", default=[])
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--cgroup", action="append", default=[])
+    p.add_argument("--ignore-paused", action="store_true")
+
+
+def _process_from_flags(args, spec):
+    if not args.command:
+        raise OCIError("exec: no command given (and no --process file)")
+    base = dict(spec.get("process") or {})
+    proc = {"args": list(args.command), "env": list(base.get("env") or []) + args.env,
+            "cwd": args.cwd or base.get("cwd") or "/", "terminal": args.tty,
+            "capabilities": base.get("capabilities"),
+            "noNewPrivileges": args.no_new_privs or base.get("noNewPrivileges", False)}
+    user = dict(base.get("user") or {})
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        user = {"uid": int(uid), "gid": int(gid or 0)}
+    if args.additional_gids:
+        user["additionalGids"] = [int(x) for x in args.additional_gids]
+    proc["user"] = user
+    return proc
+
+
+def run(args, g):
+    import json
+
+    from lxbrand.oci import config, supervisor
+    from lxbrand.oci.commands.create import read_reports, write_pid_file
+    from lxbrand.oci.state import Container
+    c = Container.load(g.root, args.id)
+    st = c.status()
+    if st != "running" and not (st == "paused" and args.ignore_paused):
+        raise OCIError(f"cannot exec in container {args.id!r}: it is {st}")
+    try:
+        with open(os.path.join(c.data["bundle"], "config.json"), "rb") as f:
+            spec = json.loads(f.read())
+    except (OSError, ValueError, KeyError):
+        spec = {}
+    proc = config.load_process(args.process) if args.process else _process_from_flags(args, spec)
+    lx = c.data.get("lxbrand", {})
+    tty_slave = master = None
+    if proc.get("terminal"):
+        if not args.console_socket:
+            raise OCIError("exec: process.terminal is true but no --console-socket was given")
+        from lxbrand.oci import console
+        master, tty_slave, _ = console.open_pty(proc.get("consoleSize"))
+        os.fchown(tty_slave, (proc.get("user") or {}).get("uid", 0), -1)
+        console.send_master(args.console_socket, master)
+        os.close(master)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
+            "debug": g.debug}
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        supervisor.run_exec(proc, spec, lx["init_pid"], lx.get("cgroups") or {}, w, opts,
+                            tty_slave)
+        os._exit(1)
+    os.close(w)
+    if tty_slave is not None:
+        os.close(tty_slave)
+    try:
+        read_reports(r)
+    except BaseException:
+        supervisor.kill_and_reap(pid)
+        raise
+    finally:
+        os.close(r)
+    if args.pid_file:
+        write_pid_file(args.pid_file, pid)
+    if args.detach:
+        return 0
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
