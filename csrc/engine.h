@@ -86,6 +86,10 @@ struct lx_sup {
     /* Python upcalls */
     lx_handler_fn handler;
     lx_flush_fn flush;
+    void (*thread_enter)(struct lx_sup *s);  /* called on the notify thread before/after its loop */
+    void (*thread_exit)(struct lx_sup *s);
+    void *py_ts;                              /* the binding's per-thread interpreter state */
+    int py_gs;
     void *ctx;
 
     /* counters (always on; cheap) */

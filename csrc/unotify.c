@@ -98,6 +98,8 @@ static void *notify_loop(void *arg)
     sigemptyset(&set);
     sigaddset(&set, LX_WAKE_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    if (s->thread_enter)
+        s->thread_enter(s);
 
     while (!s->stop) {
         memset(req, 0, reqsz);
@@ -112,6 +114,8 @@ static void *notify_loop(void *arg)
             s->notify_error = -errno;
         }
     }
+    if (s->thread_exit)
+        s->thread_exit(s);
 out:
     free(req);
     free(resp);

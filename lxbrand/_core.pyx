@@ -11,6 +11,14 @@ from posix.types cimport pid_t
 
 cimport lxbrand._engine as E
 
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    ctypedef int PyGILState_STATE
+    PyGILState_STATE PyGILState_Ensure() nogil
+    void PyGILState_Release(PyGILState_STATE) nogil
+    PyThreadState *PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(PyThreadState *) nogil
+
 import os
 
 ALLOW = E.LX_ACT_ALLOW
@@ -221,6 +229,19 @@ cdef _set_field(char *dst, str val):
     strncpy(dst, b, 64)
 
 
+# The notify thread is not a Python thread: give it one thread state for its
+# whole life, so each upcall only takes the GIL instead of creating and
+# destroying a thread state (PyGILState_Ensure on a thread without one).
+cdef void _thread_enter(E.lx_sup *s) noexcept nogil:
+    s.py_gs = PyGILState_Ensure()
+    s.py_ts = <void *>PyEval_SaveThread()
+
+
+cdef void _thread_exit(E.lx_sup *s) noexcept nogil:
+    PyEval_RestoreThread(<PyThreadState *>s.py_ts)
+    PyGILState_Release(<PyGILState_STATE>s.py_gs)
+
+
 cdef class Supervisor:
     """One sandbox's supervisor: action table, filter, and the supervision loop."""
     cdef E.lx_sup *s
@@ -291,6 +312,8 @@ cdef class Supervisor:
         self.s.recording = recording
         if self.handler is not None:
             self.s.handler = _handler_tramp
+            self.s.thread_enter = _thread_enter
+            self.s.thread_exit = _thread_exit
         if self.recorder is not None:
             self.s.flush = _flush_tramp
         self.s.child = pid

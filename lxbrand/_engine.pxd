@@ -68,6 +68,10 @@ cdef extern from "engine.h" nogil:
         lx_utsname uts
         lx_handler_fn handler
         lx_flush_fn flush
+        void (*thread_enter)(lx_sup *s) noexcept nogil
+        void (*thread_exit)(lx_sup *s) noexcept nogil
+        void *py_ts
+        int py_gs
         void *ctx
         uint64_t count[512]
         uint64_t errors[512]
