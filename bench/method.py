@@ -23,6 +23,7 @@ from bench.runners import Runner
 from bench.workloads import REPO, Context, Workload
 
 TIMING = re.compile(rb"LXBENCH ns=(\d+) ops=(\d+)")
+ANSWERED = re.compile(rb"LXBENCH ns=\d+ ops=(\d+) ones=(\d+)")
 
 
 @dataclass
@@ -119,6 +120,19 @@ def check(result: RunResult, reference: RunResult, timeout: float | None = None)
     return ""
 
 
+def check_answered(workload: Workload, runner: Runner, result: RunResult) -> str:
+    """Where the runner applies the workload's emulating rules (lxrun, the floors), every trapped
+    call must have been answered by them: a loop that ran untrapped would be fast and print the
+    same, so its `ones=` count (calls that returned the emulated 1) must equal its `ops=`."""
+    if not (workload.emulates and runner.applies_policy):
+        return ""
+    found = ANSWERED.findall(result.stderr)
+    if not found:
+        return "no `LXBENCH ... ones=` count on stderr"
+    ops, ones = (int(x) for x in found[-1])
+    return "" if ones == ops else f"not answered by the policy: {ones} of {ops} calls returned 1"
+
+
 def metric(workload: Workload, result: RunResult) -> tuple[float | None, str]:
     """The workload's value for one passing run, or (None, why) when it cannot be read."""
     if workload.metric == "per_op":
@@ -193,7 +207,7 @@ def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | Non
 
         def once(runner: Runner, cmd: list[str], rnd: int) -> Sample:
             res = run(cmd, env=env, timeout=timeout)
-            why = check(res, ref, timeout)
+            why = check(res, ref, timeout) or check_answered(w, runner, res)
             val = None
             if not why:
                 val, why = metric(w, res)

@@ -78,6 +78,7 @@ class Runner:
     kind = ""
     hint = ""
     description = ""
+    applies_policy = False      # answers the workload's emulate rules (lxrun, the floors)
 
     def __init__(self) -> None:
         self.avail = Availability(False, reason="not probed")
@@ -140,6 +141,7 @@ def policy_toml(rules: tuple[dict, ...], default: str, description: str) -> str:
 
 class Lxrun(Runner):
     kind = "lxrun"
+    applies_policy = True
     hint = ("pip install -e . in the lxbrand checkout (Debian: gcc python3-dev libseccomp-dev; "
             "pip: Cython)")
 
@@ -244,6 +246,7 @@ class Proot(Runner):
 
 class Floor(Runner):
     kind = "floor"
+    applies_policy = True       # they answer getppid with 1, as the workloads' rules do
     hint = "apt-get install -y gcc libc6-dev (the harness builds the floors from bench/floor/)"
 
     def __init__(self, mechanism: str, sync: bool = True):

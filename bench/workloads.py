@@ -47,6 +47,11 @@ class Workload:
     note: str = ""
 
     @property
+    def emulates(self) -> bool:
+        """Its rules answer a syscall with a fixed value (checked on runners that apply them)."""
+        return any(r.get("action") == "emulate" for r in self.rules)
+
+    @property
     def trapped(self) -> tuple[str, ...]:
         """Syscalls this workload's own policy stops (what strace traces for it)."""
         return tuple(s for r in self.rules if r.get("action") in ("emulate", "trace")
@@ -162,7 +167,7 @@ WORKLOADS: list[Workload] = [
              lambda c: [c.bins["true"]], container=True,
              note="the runner's own start-up latency (for Docker: container start)"),
     Workload("getpid", "untrapped getpid loop",
-             lambda c: [c.bins["loop"], "getpid", str(c.size(200_000, 2_000_000))],
+             lambda c: [c.bins["loop"], "getpid", str(c.size(200_000, 500_000))],
              metric="per_op", unit="µs/call", floor=True, container=True,
              note="a syscall no policy stops: should cost what it costs natively"),
     Workload("getppid-c", "trapped getppid, answered in C",

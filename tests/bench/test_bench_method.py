@@ -137,3 +137,26 @@ def test_bench_env_puts_the_repo_on_pythonpath():
     env = M.bench_env({"PYTHONPATH": "/x"})
     assert env["PYTHONPATH"].split(":")[1] == "/x"
     assert (Path(env["PYTHONPATH"].split(":")[0]) / "bench" / "handlers.py").is_file()
+
+
+def test_an_emulating_runner_must_have_answered_every_trapped_call():
+    w = Workload("g", "test", lambda c: ["loop"], metric="per_op",
+                 rules=({"syscalls": ["getppid"], "action": "emulate", "return": 1},))
+    lx = Fake("lx")
+    lx.applies_policy = True
+    runners = [Fake("native", "native"), lx, Fake("strace")]
+    errs = {"native": b"LXBENCH ns=10 ops=5 ones=0\n",
+            "lx": b"LXBENCH ns=10 ops=5 ones=3\n",       # two calls escaped the policy
+            "strace": b"LXBENCH ns=90 ops=5 ones=0\n"}   # applies no policy: not checked
+
+    def run(cmd, env=None, timeout=None):
+        return res(err=errs[cmd[0]])
+
+    plans = [M.Plan(w, [(r, r.wrap(w, ["loop"], None)) for r in runners])]
+    samples, _ = M.measure(plans, rounds=1, env={}, run=run)
+    by = {s.runner: s for s in samples if s.round == -1}
+    assert "3 of 5 calls returned 1" in by["lx"].reason and not by["lx"].ok
+    assert by["strace"].ok
+    errs["lx"] = b"LXBENCH ns=10 ops=5 ones=5\n"
+    samples, _ = M.measure(plans, rounds=1, env={}, run=run)
+    assert all(s.ok for s in samples)
