@@ -1,5 +1,11 @@
 """Runner discovery with a fake host: each missing or broken tool is reported with a reason and
 an install hint, and never stops the other runners."""
+import sys as _sys
+from pathlib import Path as _Path
+
+# The harness is the package bench/ at the repo root (not installed): import it from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[2]))
+
 import json
 import subprocess
 import tomllib

@@ -1,3 +1,9 @@
+import sys as _sys
+from pathlib import Path as _Path
+
+# The harness is the package bench/ at the repo root (not installed): import it from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[2]))
+
 import math
 
 import pytest
