@@ -57,7 +57,7 @@ mkdir -p /etc/docker
 changed=0
 if [ -n "$LXBRAND_BIN" ]; then
     before=$(cat /etc/docker/daemon.json 2>/dev/null || true)
-    "$LXBRAND_BIN" install --runtime-name lxbrand --path "$LXBRAND_BIN" >/dev/null
+    "$LXBRAND_BIN" install --runtime-name lxbrand >/dev/null
     after=$(cat /etc/docker/daemon.json)
     [ "$before" != "$after" ] && changed=1
 fi

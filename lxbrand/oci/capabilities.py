@@ -29,6 +29,15 @@ def cap_number(name):
     return NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
 
 
+def permitted_now():
+    """This thread's permitted set (a host's root may lack some, e.g. in a sandboxed VM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
 def mask(names):
     m = 0
     for n in names or ():

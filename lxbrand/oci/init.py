@@ -70,9 +70,9 @@ def lookup(root, name, env):
     raise OCIError(f'exec: "{name}": executable file not found in $PATH')
 
 
-def home_of(uid):
+def home_of(uid, root="/"):
     try:
-        with open("/etc/passwd") as f:
+        with open(rootfs.secure_join(root, "/etc/passwd")) as f:
             for line in f:
                 parts = line.rstrip("\n").split(":")
                 if len(parts) >= 6 and parts[2] == str(uid):
@@ -113,8 +113,8 @@ def become_user(proc, seccomp_filter=None):
     if seccomp_filter is not None:
         if uid != 0 and caps is not None:
             # setresuid cleared the effective set: bring back what permitted kept
-            full = (1 << (capabilities.last_cap() + 1)) - 1
-            sc.capset(full, full, 0)
+            prm = capabilities.permitted_now()
+            sc.capset(prm, prm, 0)
         seccomp_filter.load()
         seccomp_filter.release()
     if caps is not None:
@@ -126,15 +126,14 @@ def become_user(proc, seccomp_filter=None):
 class ContainerInit:
     """preexec_fn for a container's init (create)."""
 
-    def __init__(self, spec, rootfs_path, cg_paths, report_fd, fifo_path, tty_slave=None,
-                 tty_path=None, no_pivot=False, state=None):
+    def __init__(self, spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock=None,
+                 no_pivot=False, state=None):
         self.spec = spec
         self.rootfs = rootfs_path
         self.cg_paths = cg_paths
         self.report_fd = report_fd
         self.fifo_path = fifo_path
-        self.tty_slave = tty_slave
-        self.tty_path = tty_path
+        self.console_sock = console_sock
         self.no_pivot = no_pivot
         self.state = state or {}
         self.seccomp = None
@@ -151,15 +150,12 @@ class ContainerInit:
         spec, proc = self.spec, self.spec["process"]
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # until the engine sets its own
         _reset_signals()
-        if self.tty_slave is not None:
-            console.make_controlling(self.tty_slave)
-            os.close(self.tty_slave)
         if (spec.get("linux") or {}).get("seccomp"):
             # compiled (and libseccomp loaded) before pivot_root; errors show up at create
             self.seccomp = seccomp.Filter(spec["linux"]["seccomp"])
         namespaces.enter(spec, namespaces.CHILD_TYPES)
         if "mount" in namespaces.wanted(spec):
-            rootfs.prepare(self.rootfs, spec, self.cg_paths, self.tty_path)
+            rootfs.prepare(self.rootfs, spec, self.cg_paths)
         hooks.run("createContainer", spec.get("hooks"),
                   dict(self.state, pid=os.getpid(), status="created"))
         fifo = os.open(self.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -168,6 +164,14 @@ class ContainerInit:
         else:
             rootfs.pivot(self.rootfs)
         rootfs.finish(spec)
+        if self.console_sock is not None:
+            slave, path = console.setup_in_container(
+                self.console_sock, proc.get("consoleSize"),
+                (proc.get("user") or {}).get("uid", 0))
+            rootfs.bind_console(path)
+            console.make_controlling(slave)
+            if slave > 2:
+                os.close(slave)
         if proc.get("oomScoreAdj") is not None:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc["oomScoreAdj"]))
@@ -200,12 +204,12 @@ class ExecInit:
     """preexec_fn for `exec`: join the container (the supervisor joined its pid namespace
     and cgroups), then become the process's user."""
 
-    def __init__(self, proc, spec, init_pid, report_fd, tty_slave=None):
+    def __init__(self, proc, spec, init_pid, report_fd, console_sock=None):
         self.proc = proc
         self.spec = spec
         self.init_pid = init_pid
         self.report_fd = report_fd
-        self.tty_slave = tty_slave
+        self.console_sock = console_sock
         self.seccomp = None
 
     def __call__(self):
@@ -220,14 +224,17 @@ class ExecInit:
         proc = self.proc
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         _reset_signals()
-        if self.tty_slave is not None:
-            console.make_controlling(self.tty_slave)
-            os.close(self.tty_slave)
-        else:
-            os.setsid()
         if (self.spec.get("linux") or {}).get("seccomp"):
             self.seccomp = seccomp.Filter(self.spec["linux"]["seccomp"])
         namespaces.join_pid(self.init_pid, ("ipc", "uts", "network", "cgroup", "mount"))
+        if self.console_sock is not None:
+            slave, _ = console.setup_in_container(self.console_sock, proc.get("consoleSize"),
+                                                  (proc.get("user") or {}).get("uid", 0))
+            console.make_controlling(slave)
+            if slave > 2:
+                os.close(slave)
+        else:
+            os.setsid()
         rlimits.apply(proc.get("rlimits"))
         if proc.get("oomScoreAdj") is not None:
             with open("/proc/self/oom_score_adj", "w") as f:

@@ -192,7 +192,7 @@ def _mount_cgroup(dest, flags, cgroup_paths):
                  | sc.MS_NOEXEC)
 
 
-def prepare(rootfs, spec, cgroup_paths, console_path=None):
+def prepare(rootfs, spec, cgroup_paths):
     """Everything before pivot_root: propagation, rootfs bind, mounts, /dev contents."""
     linux = spec.get("linux") or {}
     prop = _PROPAGATION.get(linux.get("rootfsPropagation") or "", sc.MS_SLAVE | sc.MS_REC)
@@ -211,10 +211,15 @@ def prepare(rootfs, spec, cgroup_paths, console_path=None):
         dev_links(rootfs)
     else:
         create_devices(rootfs, linux.get("devices") or [], defaults=False)
-    if console_path:
-        target = secure_join(rootfs, "/dev/console")
-        _make_target(target, False)
-        sc.mount(console_path, target, None, sc.MS_BIND)
+
+
+def bind_console(pty_path):
+    """After pivot_root: the container's terminal is also /dev/console (as with runc)."""
+    try:
+        _make_target("/dev/console", False)
+        sc.mount(pty_path, "/dev/console", None, sc.MS_BIND)
+    except OSError as e:
+        raise OCIError(f"/dev/console: binding {pty_path}: {e.strerror or e}") from None
 
 
 def create_devices(rootfs, devices, defaults=True):

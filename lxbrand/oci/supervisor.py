@@ -15,7 +15,7 @@ import signal
 
 from . import cgroups, hooks, namespaces
 from . import syscalls as sc
-from .init import ContainerInit, ExecInit, lookup, report
+from .init import ContainerInit, ExecInit, home_of, lookup, report
 
 POLICY_ANNOTATION = "org.lxbrand.policy"
 BACKEND_ANNOTATION = "org.lxbrand.backend"
@@ -47,12 +47,12 @@ def _detach_stdio(keep_stdio):
 
 
 def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts,
-                  tty_slave=None, tty_path=None):
+                  console_sock=None):
     """Body of the container supervisor (in the child of `create`); never returns."""
     code = 1
     try:
         os.setsid()
-        _detach_stdio(tty_slave is None)
+        _detach_stdio(console_sock is None)
         if cg_paths:
             cgroups.attach(cg_paths)
         namespaces.enter(spec, namespaces.SUPERVISOR_TYPES)
@@ -63,27 +63,33 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
                 sc.setdomainname(spec["domainname"])
         linux = spec.get("linux") or {}
         namespaces.write_sysctls(linux.get("sysctl"))
-        st = dict(state, pid=os.getpid(), status="creating")
-        hooks.run("prestart", spec.get("hooks"), st)
-        hooks.run("createRuntime", spec.get("hooks"), st)
         proc = spec["process"]
         argv = list(proc["args"])
         path = lookup(rootfs_path, argv[0], proc.get("env"))
-        policy, backend = engine_options(spec.get("annotations"), opts)
-        sb = make_sandbox(policy, backend)
+        env = _env_dict(proc.get("env"))
+        if "HOME" not in env:  # as runc: from the image's /etc/passwd
+            env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), rootfs_path)
+        # Load the engine (~70 ms of imports and policy compilation) while the hooks run:
+        # Docker's prestart hook (libnetwork-setkey) takes longer than that.
+        loader = _SandboxLoader(*engine_options(spec.get("annotations"), opts))
+        st = dict(state, pid=os.getpid(), status="creating")
+        hooks.run("prestart", spec.get("hooks"), st)
+        hooks.run("createRuntime", spec.get("hooks"), st)
+        sb = loader.get()
         restore = _PidnsRestore()
         namespaces.enter(spec, namespaces.PID_TYPES)
-        init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, tty_slave,
-                             tty_path, opts.get("no_pivot", False), state)
+        init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock,
+                             opts.get("no_pivot", False), state)
 
         def on_spawn(pid):
             restore()
+            if console_sock is not None:
+                _close_quiet(console_sock)  # the child holds it until the master is sent
             report(report_fd, init_pid=pid)
 
         # The engine execs argv[0] as the path (it cannot resolve inside the container), so
         # init sees its resolved path as argv[0] (DIVERGENCE.md, "OCI runtime").
-        status = sb.run([path] + argv[1:], env=_env_dict(proc.get("env")), cwd=None,
-                        preexec_fn=init, pass_fds=(),
+        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init, pass_fds=(),
                         on_spawn=on_spawn)
         _close_quiet(report_fd)
         status.exit()
@@ -93,12 +99,12 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
     os._exit(code)
 
 
-def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, tty_slave=None):
+def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None):
     """Body of an exec supervisor; never returns."""
     code = 1
     try:
         os.setsid()
-        _detach_stdio(tty_slave is None)
+        _detach_stdio(console_sock is None)
         if cg_paths:
             try:
                 cgroups.attach(cg_paths)
@@ -110,10 +116,12 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, tty_slave=None):
         sb = make_sandbox(policy, backend)
         restore = _PidnsRestore()
         namespaces.join_pid(init_pid, ("pid",))
-        init = ExecInit(proc, spec, init_pid, report_fd, tty_slave)
+        init = ExecInit(proc, spec, init_pid, report_fd, console_sock)
 
         def on_spawn(pid):
             restore()
+            if console_sock is not None:
+                _close_quiet(console_sock)  # the child holds it until the master is sent
             report(report_fd, init_pid=pid)
 
         status = sb.run([path] + argv[1:], env=_env_dict(proc.get("env")), cwd=None,
@@ -125,6 +133,29 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, tty_slave=None):
         report(report_fd, error=_describe(e, opts))
         code = getattr(e, "exit_code", 1)
     os._exit(code)
+
+
+class _SandboxLoader:
+    """make_sandbox() in a thread, so its imports overlap with the hooks' processes."""
+
+    def __init__(self, policy, backend):
+        import threading
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._load, args=(policy, backend), daemon=True)
+        self.thread.start()
+
+    def _load(self, policy, backend):
+        try:
+            self.result = make_sandbox(policy, backend)
+        except BaseException as e:  # noqa: B902 -- re-raised in get()
+            self.error = e
+
+    def get(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 class _PidnsRestore:

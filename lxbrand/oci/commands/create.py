@@ -64,7 +64,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
     c = Container.new(g.root, cid)
     sup_pid = None
     cg_paths = {}
-    master = slave = None
+    sock = None
     r = w = None
     try:
         os.mkfifo(c.fifo, 0o600)
@@ -80,15 +80,9 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
         }
         c.save()
         cgroups.create(cg_paths, linux.get("resources"))
-        tty_path = None
         if proc.get("terminal"):
             from lxbrand.oci import console
-            master, slave, tty_path = console.open_pty(proc.get("consoleSize"))
-            uid = (proc.get("user") or {}).get("uid", 0)
-            os.fchown(slave, uid, -1)
-            console.send_master(console_socket, master)
-            os.close(master)
-            master = None
+            sock = console.connect(console_socket)  # init sends the pty master through it
         r, w = os.pipe2(os.O_CLOEXEC)
         state = {"ociVersion": "1.0.2", "id": cid, "bundle": c.data["bundle"],
                  "annotations": c.data["annotations"]}
@@ -98,13 +92,13 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
         if sup_pid == 0:
             os.close(r)
             supervisor.run_container(spec, rootfs, cg_paths, w, c.fifo, state, opts,
-                                     tty_slave=slave, tty_path=tty_path)
+                                     console_sock=sock)
             os._exit(1)  # not reached
         os.close(w)
         w = None
-        if slave is not None:
-            os.close(slave)
-            slave = None
+        if sock is not None:
+            os.close(sock)
+            sock = None
         init_pid = read_reports(r)
         os.close(r)
         r = None
@@ -115,7 +109,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
             write_pid_file(pid_file, sup_pid)
         return c
     except BaseException:
-        for fd in (master, slave, r, w):
+        for fd in (sock, r, w):
             if fd is not None:
                 try:
                     os.close(fd)

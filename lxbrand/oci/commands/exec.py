@@ -63,15 +63,12 @@ def run(args, g):
         spec = {}
     proc = config.load_process(args.process) if args.process else _process_from_flags(args, spec)
     lx = c.data.get("lxbrand", {})
-    tty_slave = master = None
+    sock = None
     if proc.get("terminal"):
         if not args.console_socket:
             raise OCIError("exec: process.terminal is true but no --console-socket was given")
         from lxbrand.oci import console
-        master, tty_slave, _ = console.open_pty(proc.get("consoleSize"))
-        os.fchown(tty_slave, (proc.get("user") or {}).get("uid", 0), -1)
-        console.send_master(args.console_socket, master)
-        os.close(master)
+        sock = console.connect(args.console_socket)  # the child sends the pty master
     r, w = os.pipe2(os.O_CLOEXEC)
     opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
             "debug": g.debug}
@@ -79,11 +76,11 @@ def run(args, g):
     if pid == 0:
         os.close(r)
         supervisor.run_exec(proc, spec, lx["init_pid"], lx.get("cgroups") or {}, w, opts,
-                            tty_slave)
+                            sock)
         os._exit(1)
     os.close(w)
-    if tty_slave is not None:
-        os.close(tty_slave)
+    if sock is not None:
+        os.close(sock)
     try:
         read_reports(r)
     except BaseException:

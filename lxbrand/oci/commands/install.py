@@ -4,25 +4,16 @@
     lxbrand install                                   # runtime "lxbrand"
     lxbrand install --runtime-name lx-strict -- --policy strict
 """
-import os
-import shutil
-import sys
-
 
 def add_args(p):
     p.add_argument("--config", default="/etc/docker/daemon.json")
     p.add_argument("--runtime-name", default="lxbrand")
-    p.add_argument("--path", default=None, help="runtime binary (default: this lxbrand)")
+    p.add_argument("--path", default=None,
+                   help="runtime binary (default: a fast launcher of this lxbrand, written to "
+                        "/usr/local/lib/lxbrand/lxbrand-runtime)")
     p.add_argument("--default", action="store_true", help="also make it the default runtime")
     p.add_argument("--uninstall", action="store_true")
     p.add_argument("runtime_args", nargs="*", help="arguments Docker passes first (after --)")
-
-
-def _self_path():
-    me = os.path.abspath(sys.argv[0])
-    if os.path.basename(me) == "lxbrand" and os.access(me, os.X_OK):
-        return me
-    return shutil.which("lxbrand") or me
 
 
 def run(args, g):
@@ -32,7 +23,11 @@ def run(args, g):
         print(f"{args.config}: runtime {args.runtime_name!r} "
               f"{'removed' if changed else 'was not registered'}")
         return 0
-    path = args.path or _self_path()
+    if args.path:
+        path = args.path
+    else:
+        from lxbrand.oci.install import write_launcher
+        path = write_launcher()
     changed = install(args.config, args.runtime_name, path, args.runtime_args, args.default)
     print(f"{args.config}: runtime {args.runtime_name!r} -> {path}"
           f"{' ' + ' '.join(args.runtime_args) if args.runtime_args else ''}"
