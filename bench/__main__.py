@@ -25,19 +25,23 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, harness.Options]:
     ap.add_argument("--runners", type=_names, metavar="NAMES",
                     help="comma-separated runners, shell globs allowed (lxrun-*); native is "
                          "always run as the reference")
-    ap.add_argument("--out", type=Path, default=harness.Options.out, metavar="DIR",
-                    help="where results.{md,json,png} go (default: bench/out)")
+    ap.add_argument("--out", type=Path, metavar="DIR",
+                    help="where results.{md,json,png} go (default: bench/out; with --render: "
+                         "beside the JSON)")
     ap.add_argument("--compare", type=Path, metavar="OLD.json",
                     help="print what got faster or slower than in OLD.json")
     ap.add_argument("--threshold", type=float, default=0.10,
                     help="relative change that counts in --compare (default 0.10)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3 quick, 7 full)")
     ap.add_argument("--list", action="store_true", help="list workloads and runners, then exit")
+    ap.add_argument("--render", type=Path, metavar="RESULTS.json",
+                    help="redraw results.md and results.png from a results JSON, run nothing")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ns = ap.parse_args(argv)
     if ns.rounds is not None and ns.rounds < 1:
         ap.error("--rounds must be at least 1")
-    return ns, harness.Options(quick=ns.quick, only=ns.only, runners=ns.runners, out=ns.out,
+    return ns, harness.Options(quick=ns.quick, only=ns.only, runners=ns.runners,
+                               out=ns.out or harness.Options.out,
                                compare=ns.compare, rounds=ns.rounds, threshold=ns.threshold,
                                progress=False if ns.no_progress else None)
 
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.list:
             harness.list_all(opts)
+        elif ns.render:
+            harness.render(ns.render, ns.out)
         else:
             harness.run(opts)
     except (ValueError, BuildError, OSError) as e:

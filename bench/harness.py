@@ -86,6 +86,20 @@ def run(opts: Options, stdout=None, stderr=None) -> dict:
     return doc
 
 
+def render(path: Path, out: Path | None = None, stdout=None) -> dict:
+    """--render: redraw the Markdown and the chart from a results JSON (no runs)."""
+    doc = report.load_json(path)
+    out = out or Path(path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    md = report.markdown(doc)
+    (out / "results.md").write_text(md)
+    why = report.chart(doc, out / "results.png")
+    (stdout or sys.stdout).write(md)
+    if why:
+        print(f"bench: {why}", file=sys.stderr)
+    return doc
+
+
 def list_all(opts: Options, stdout=None) -> None:
     """--list: the workloads and each runner with its availability."""
     stdout = stdout or sys.stdout

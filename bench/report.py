@@ -122,6 +122,7 @@ def markdown(doc: dict) -> str:
                          f"{fmt_value(s['min'])}–{fmt_value(s['max'])} ({s['n']})")
         out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
 
+    out += targets_section(idx)
     failures = [s for s in doc["summary"] if s["failed"]]
     if failures:
         out += ["", "## Failed runs", ""]
@@ -137,6 +138,42 @@ def markdown(doc: dict) -> str:
     out += [f"- {r['name']}: {r['description']}" + (f" ({r['version']})" if r["version"] else "")
             for r in doc["runners"] if r["available"]]
     return "\n".join(out) + "\n"
+
+
+# The engine's targets (issue 2), as ratios measured in one run: (what, numerator, denominator,
+# comparison, bound). A cell is (workload, runner). Reported, never asserted: timing here is noisy.
+TARGETS = [
+    ("untrapped syscall, unotify: ≤ 1.05× native",
+     ("getpid", "lxrun-unotify"), ("getpid", "native"), "<=", 1.05),
+    ("untrapped syscall, ptrace: ≤ 1.05× native",
+     ("getpid", "lxrun-ptrace"), ("getpid", "native"), "<=", 1.05),
+    ("trap answered in C (unotify): ≤ 1.5× the bare C notify loop",
+     ("getppid-c", "lxrun-unotify"), ("getppid-c", FLOOR), "<=", 1.5),
+    ("trap answered in C: ≥ 10× cheaper than strace",
+     ("getppid-c", "strace"), ("getppid-c", "lxrun-unotify"), ">=", 10),
+    ("trap answered in C: ≥ 10× cheaper than proot",
+     ("getppid-c", "proot"), ("getppid-c", "lxrun-unotify"), ">=", 10),
+    ("trap answered by a Python handler (unotify): ≤ 4× the bare C loop",
+     ("getppid-py", "lxrun-unotify"), ("getppid-py", FLOOR), "<=", 4),
+    ("real mix, default policy (unotify): ≤ 1.10× native",
+     ("mix", "lxrun-unotify"), ("mix", "native"), "<=", 1.10),
+]
+
+
+def targets_section(idx: dict) -> list[str]:
+    rows = []
+    for label, num, den, op, bound in TARGETS:
+        a, b = idx.get(num), idx.get(den)
+        if not a or not b or not a["median"] or not b["median"]:
+            continue
+        r = a["median"] / b["median"]
+        met = r <= bound if op == "<=" else r >= bound
+        rows.append(f"| {label} | {fmt_ratio(r)} | {'yes' if met else '**no**'} |")
+    if not rows:
+        return []
+    return ["", "## The engine's targets (issue 2), from this run", "",
+            "Informational: ratios of medians from this run; noisy, never a test.", "",
+            "| target | measured | met |", "|---|---:|---|", *rows]
 
 
 def chart(doc: dict, path: Path) -> str | None:
@@ -177,7 +214,7 @@ def chart(doc: dict, path: Path) -> str | None:
     m = doc["machine"]
     ax.set_title(f"lxbrand bench {doc['started'][:10]}: {m['cpu']}, {m['cores']} cores, "
                  f"kernel {m['kernel']}", fontsize=10)
-    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     ax.grid(axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -175,7 +175,7 @@ WORKLOADS: list[Workload] = [
              metric="per_op", unit="µs/call", rules=(EMULATE_C,), floor=True, container=True,
              note="lxrun: policy rule `return = 1`; strace traces getppid; floors answer 1"),
     Workload("getppid-py", "trapped getppid, answered in Python",
-             lambda c: [c.bins["loop"], "getppid", str(c.size(2_000, 10_000))],
+             lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
              metric="per_op", unit="µs/call", rules=(EMULATE_PY,), floor=True,
              note="lxrun: handler bench.handlers:getppid; other runners as for getppid-c"),
     Workload("forkexec", "fork+exec storm",

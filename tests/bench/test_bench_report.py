@@ -88,3 +88,14 @@ def test_compare_with_nothing_in_common():
     doc = make_doc()
     empty = dict(doc, summary=[])
     assert "Nothing in common" in C.render(C.compare(empty, doc), "old.json")
+
+
+def test_targets_are_reported_as_met_or_not():
+    idx = {("getppid-c", "lxrun-unotify"): {"median": 5.0},
+           ("getppid-c", "floor-unotify"): {"median": 4.0},
+           ("getppid-c", "strace"): {"median": 20.0}}
+    text = "\n".join(RP.targets_section(idx))
+    assert "≤ 1.5× the bare C notify loop | 1.25× | yes |" in text
+    assert "cheaper than strace | 4.00× | **no** |" in text
+    assert "proot" not in text          # not measured: no row
+    assert RP.targets_section({}) == []
