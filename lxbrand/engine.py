@@ -5,10 +5,8 @@ filter, fork the program, supervise it, and report how it ended.
     status.exit()   # leave this process the way the program left
 """
 import os
-import shutil
 import signal
 import sys
-from dataclasses import dataclass
 
 from lxbrand import _core, syscalls
 from lxbrand.elfcheck import check_executable
@@ -21,12 +19,20 @@ EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
 
 
-@dataclass
 class ExitStatus:
     """How the program's first process ended."""
-    code: int = None     # exit code, if it exited
-    signal: int = None   # signal number, if a signal killed it
-    core: bool = False
+    __slots__ = ("code", "signal", "core")
+
+    def __init__(self, code=None, signal=None, core=False):
+        self.code = code        # exit code, if it exited
+        self.signal = signal    # signal number, if a signal killed it
+        self.core = core
+
+    def __repr__(self):
+        return f"ExitStatus(code={self.code}, signal={self.signal})"
+
+    def __eq__(self, other):
+        return isinstance(other, ExitStatus) and (self.code, self.signal) == (other.code, other.signal)
 
     @classmethod
     def from_wait(cls, st):
@@ -66,7 +72,7 @@ def resolve_program(prog, env):
     if "/" in prog:
         path = prog
     else:
-        path = shutil.which(prog, path=env.get("PATH", os.defpath))
+        path = _which(prog, env.get("PATH", os.defpath))
         if path is None:
             raise LaunchError(f"{prog}: command not found", EXIT_NOT_FOUND)
     if not os.path.exists(path):
@@ -76,8 +82,18 @@ def resolve_program(prog, env):
     return path
 
 
-def apply_policy(policy, sup):
-    """Fill the supervisor's action table from the policy. Returns {nr: handler}."""
+def _which(prog, search):
+    """execvp(3)'s search (shutil.which costs lxrun's start-up a few ms of imports)."""
+    for d in search.split(os.pathsep):
+        cand = os.path.join(d or ".", prog)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def apply_policy(policy, sup, recording=False):
+    """Fill the supervisor's action table from the policy. Returns {nr: handler}.
+    With recording, also tell C which arguments are strings (for trace records)."""
     sup.set_default(_KINDS[policy.default], policy.default_errno)
     handlers = {}
     for name, sc in syscalls.table().items():
@@ -94,7 +110,7 @@ def apply_policy(policy, sup):
         if name == "ptrace" and r.action not in ("deny", "kill"):
             kind, err = _core.DENY, 1  # EPERM; see syscalls.ENGINE_NOTES
             handlers.pop(sc.nr, None)
-        sup.set_action(sc.nr, kind, err, value, sc.string_args)
+        sup.set_action(sc.nr, kind, err, value, sc.string_args if recording else 0)
     if policy.identity:
         host = os.uname()
         fields = dict(sysname=host.sysname, nodename=host.nodename, release=host.release,
@@ -153,7 +169,7 @@ class Sandbox:
         else:
             path = argv[0]  # resolved inside the container by the caller's setup
         sup = _core.Supervisor(BACKENDS[self.backend])
-        handlers = apply_policy(self.policy, sup)
+        handlers = apply_policy(self.policy, sup, recording=self.tracer is not None)
         if handlers:
             sup.handler = self._dispatch(handlers)
         if self.tracer is not None:

@@ -16,8 +16,6 @@ import errno as _errno
 import importlib
 import os
 import tomllib
-from dataclasses import dataclass, field
-from importlib import resources
 
 from lxbrand import syscalls
 from lxbrand.errors import PolicyError
@@ -29,10 +27,12 @@ IDENTITY_KEYS = ("sysname", "nodename", "release", "version", "machine", "domain
 BUILTIN_DIR = "profiles"
 
 
+_PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), BUILTIN_DIR)
+
+
 def builtin_profiles():
-    """Names of the profiles shipped with lxbrand."""
-    d = resources.files("lxbrand").joinpath(BUILTIN_DIR)
-    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
+    """Names of the profiles shipped with lxbrand (package data next to this file)."""
+    return sorted(n[:-5] for n in os.listdir(_PROFILE_DIR) if n.endswith(".toml"))
 
 
 def parse_errno(value, source="<api>", key="errno"):
@@ -50,15 +50,22 @@ def parse_errno(value, source="<api>", key="errno"):
     raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {type(value).__name__}")
 
 
-@dataclass
 class Rule:
-    syscalls: tuple
-    action: str
-    errno: int = _errno.EPERM
-    value: int = None       # emulate: fixed result
-    fast: str = None        # emulate: built-in C action
-    handler: object = None  # emulate: Python callable(call)
-    comment: str = ""
+    """What happens to some syscalls, and why.  (Plain classes here: dataclasses
+    costs lxrun's start-up 15 ms.)"""
+    __slots__ = ("syscalls", "action", "errno", "value", "fast", "handler", "comment")
+
+    def __init__(self, syscalls, action, errno=_errno.EPERM, value=None, fast=None, handler=None, comment=""):
+        self.syscalls = syscalls    # tuple of names
+        self.action = action
+        self.errno = errno
+        self.value = value          # emulate: fixed result
+        self.fast = fast            # emulate: built-in C action
+        self.handler = handler      # emulate: Python callable(call)
+        self.comment = comment
+
+    def __repr__(self):
+        return f"Rule({self.syscalls!r}, {self.how()!r})"
 
     def how(self):
         """Short description of what the rule does, for docs and errors."""
@@ -73,17 +80,16 @@ class Rule:
         return self.action
 
 
-@dataclass
 class Policy:
-    name: str = "custom"
-    description: str = ""
-    default: str = "allow"
-    default_errno: int = _errno.EPERM
-    rules: dict = field(default_factory=dict)      # syscall name -> Rule (last set wins)
-    identity: dict = field(default_factory=dict)   # emulated uname fields
-    source: str = "<api>"
-
-    def __post_init__(self):
+    def __init__(self, name="custom", description="", default="allow", default_errno=_errno.EPERM,
+                 source="<api>"):
+        self.name = name
+        self.description = description
+        self.default = default
+        self.default_errno = default_errno
+        self.rules = {}        # syscall name -> Rule (last set wins)
+        self.identity = {}     # emulated uname fields
+        self.source = source
         if self.default not in DEFAULT_ACTIONS:
             raise PolicyError(self.source, "default",
                               f"unknown default action {self.default!r} (one of {', '.join(DEFAULT_ACTIONS)})")
@@ -297,7 +303,8 @@ def load_policy(spec):
         if spec not in builtin_profiles():
             raise PolicyError(spec, None, f"no such built-in profile (built-in: {', '.join(builtin_profiles())}; "
                                           "or give the path of a .toml file)")
-        text = resources.files("lxbrand").joinpath(BUILTIN_DIR).joinpath(spec + ".toml").read_text()
+        with open(os.path.join(_PROFILE_DIR, spec + ".toml"), encoding="utf-8") as f:
+            text = f.read()
         source = f"{spec} (built-in)"
     else:
         try:

@@ -5,7 +5,6 @@ shapes come from python-ptrace's prototypes, used to decode trace output and
 to tell the C engine which arguments are strings.  What lxbrand does specially
 with a syscall, and why, is in ENGINE_NOTES: the docs and tests derive from it.
 """
-from dataclasses import dataclass
 from functools import lru_cache
 
 from lxbrand import _core
@@ -13,12 +12,23 @@ from lxbrand import _core
 NR_MAX = _core.NR_MAX
 
 
-@dataclass(frozen=True)
 class Syscall:
-    name: str
-    nr: int
-    params: tuple      # ((ctype, name), ...) from python-ptrace; () when unknown
-    note: str = ""     # what lxbrand does with it regardless of policy, if anything
+    """One row of the table.  (A plain class: dataclasses costs lxrun's start-up 15 ms.)"""
+    __slots__ = ("name", "nr", "note")
+
+    def __init__(self, name, nr, note=""):
+        self.name = name
+        self.nr = nr
+        self.note = note      # what lxbrand does with it regardless of policy, if anything
+
+    def __repr__(self):
+        return f"Syscall({self.name!r}, {self.nr})"
+
+    @property
+    def params(self):
+        """((ctype, name), ...) from python-ptrace's prototypes; () when unknown.
+        Loaded on first use: only tracing needs it (the import costs ~30 ms)."""
+        return _prototypes().get(self.name, ("", ()))[1]
 
     @property
     def string_args(self):
@@ -39,19 +49,22 @@ ENGINE_NOTES = {
 
 
 @lru_cache(maxsize=None)
+def _prototypes():
+    try:
+        from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+    except ImportError:  # python-ptrace is a declared dependency; decode less without it
+        return {}
+    return SYSCALL_PROTOTYPES
+
+
+@lru_cache(maxsize=None)
 def table():
     """{name: Syscall} for every x86_64 syscall libseccomp knows below NR_MAX."""
-    try:
-        from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES as protos
-    except ImportError:  # python-ptrace is a declared dependency; decode less without it
-        protos = {}
     out = {}
     for nr in range(NR_MAX):
         name = _core.syscall_name(nr)
-        if name is None:
-            continue
-        params = tuple(protos.get(name, ("", ()))[1])
-        out[name] = Syscall(name, nr, params, ENGINE_NOTES.get(name, ""))
+        if name is not None:
+            out[name] = Syscall(name, nr, ENGINE_NOTES.get(name, ""))
     return out
 
 

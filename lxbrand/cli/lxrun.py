@@ -61,7 +61,6 @@ def run(args):
     from lxbrand import policy as pol
     from lxbrand.engine import Sandbox
     from lxbrand.errors import LaunchError
-    from lxbrand.trace import Tracer
 
     if args.list_profiles:
         for name in pol.builtin_profiles():
@@ -81,6 +80,7 @@ def run(args):
     tracer = None
     out = None
     if args.trace or args.summary:
+        from lxbrand.trace import Tracer  # only when asked: it loads python-ptrace's prototypes
         if args.trace and args.trace != "-":
             try:
                 out = open(args.trace, "w", encoding="utf-8")
