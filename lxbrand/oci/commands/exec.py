@@ -1,6 +1,7 @@
 """lxbrand exec [--process F | flags] [--detach] [--pid-file P] [--tty --console-socket S]
 ID [COMMAND ARGS...]: run a new process in a running container, under its own supervisor
 (which joins the container's cgroups and pid namespace; the child joins the others)."""
+import argparse
 import os
 
 from lxbrand.oci.errors import OCIError
@@ -8,7 +9,8 @@ from lxbrand.oci.errors import OCIError
 
 def add_args(p):
     p.add_argument("id")
-    p.add_argument("command", nargs="*")
+    # everything after the id is the command, options included (runc stops parsing there)
+    p.add_argument("command", nargs=argparse.REMAINDER)
     p.add_argument("-p", "--process", default=None)
     p.add_argument("--console-socket", default=None)
     p.add_argument("--pidfd-socket", default=None)

@@ -1,6 +1,7 @@
 """lxbrand ps [--format table|json] ID [PS OPTIONS]: the container's processes (json: a
 list of host pids, what `docker top` asks for).  Supervisors are in the container's
 cgroups but not in its pid namespace, and are left out."""
+import argparse
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from lxbrand.oci.errors import OCIError
 def add_args(p):
     p.add_argument("-f", "--format", default="table", choices=("table", "json"))
     p.add_argument("id")
-    p.add_argument("ps_args", nargs="*")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
 
 
 def container_pids(c):

@@ -1,0 +1,210 @@
+"""The runtime driven by hand on a busybox bundle, as containerd would drive it (no Docker):
+create/start/state/kill/delete, the pid-file, the console socket, exec, failures."""
+import array
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import need_busybox, need_engine, need_root, run_cli
+
+pytestmark = [need_root, need_busybox, need_engine]
+
+
+def state_of(root, cid):
+    r = run_cli(root, "state", cid)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_status(root, cid, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = state_of(root, cid)["status"]
+        if st == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{cid} never became {want} (last: {st})")
+
+
+def leftovers(cid):
+    """Cgroup directories named after the container, anywhere."""
+    found = []
+    for base, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if cid in dirs:
+            found.append(os.path.join(base, cid))
+        if base.count("/") > 6:
+            dirs[:] = []
+    return found
+
+
+def test_lifecycle(bundle, state_root, cid, tmp_path):
+    out = tmp_path / "out"
+    b = bundle(["sh", "-c", "echo hello pid $$ $(hostname); sleep 30"])
+    pidfile = tmp_path / "pid"
+    with open(out, "w") as f:
+        r = run_cli(state_root, "create", "--bundle", str(b), "--pid-file", str(pidfile), cid,
+                    stdout=f, stderr=f, capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    text = pidfile.read_text()
+    assert re.fullmatch(r"[0-9]+", text), repr(text)  # containerd: Atoi, no newline
+    st = state_of(state_root, cid)
+    assert st["status"] == "created" and st["pid"] == int(text) and st["id"] == cid
+    assert st["bundle"] == str(b)
+    assert run_cli(state_root, "list", "-q").stdout.split() == [cid]
+
+    assert run_cli(state_root, "start", cid).returncode == 0
+    wait_status(state_root, cid, "running")
+    deadline = time.monotonic() + 10
+    while "hello" not in out.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "hello pid 1 lxbrand" in out.read_text()  # pid namespace, hostname
+    r = run_cli(state_root, "start", cid)
+    assert r.returncode != 0 and "running" in r.stderr
+
+    r = run_cli(state_root, "delete", cid)
+    assert r.returncode != 0 and "not stopped" in r.stderr
+    r = run_cli(state_root, "exec", cid, "sh", "-c", "echo in $(hostname); exit 4")
+    assert r.returncode == 4 and r.stdout.strip() == "in lxbrand", r.stderr
+    ps = json.loads(run_cli(state_root, "ps", "--format", "json", cid).stdout)
+    assert len(ps) >= 1 and int(text) not in ps  # the supervisor is not a container process
+
+    assert run_cli(state_root, "kill", cid, "9").returncode == 0
+    wait_status(state_root, cid, "stopped")
+    r = run_cli(state_root, "kill", cid, "15")
+    assert r.returncode != 0 and "not running" in r.stderr
+    assert run_cli(state_root, "delete", cid).returncode == 0
+    assert not (state_root / cid).exists()
+    assert leftovers(cid) == []
+    assert run_cli(state_root, "state", cid).returncode != 0
+
+
+# (init is pid 1 of its namespace: it cannot SIGKILL itself, so the signal case kills a child)
+@pytest.mark.parametrize("script, code", [("exit 3", 3), ("sh -c 'kill -9 $$'; exit $?", 137),
+                                          ("true", 0)])
+def test_run_exit_status(bundle, state_root, cid, script, code):
+    b = bundle(["sh", "-c", script])
+    r = run_cli(state_root, "run", "--bundle", str(b), cid)
+    assert r.returncode == code, r.stderr
+    assert not (state_root / cid).exists()
+
+
+def test_sigterm_forwarded(bundle, state_root, cid, tmp_path):
+    b = bundle(["sh", "-c", "trap 'echo got TERM; exit 7' TERM; while true; do sleep 0.1; done"])
+    with open(tmp_path / "out", "w") as f:
+        assert run_cli(state_root, "create", "--bundle", str(b), cid, stdout=f,
+                       capture_output=False).returncode == 0
+    assert run_cli(state_root, "start", cid).returncode == 0
+    time.sleep(0.5)
+    assert run_cli(state_root, "kill", cid, "TERM").returncode == 0
+    wait_status(state_root, cid, "stopped")
+    assert "got TERM" in (tmp_path / "out").read_text()
+    assert run_cli(state_root, "delete", cid).returncode == 0
+
+
+def test_console_socket(bundle, state_root, cid, tmp_path):
+    """One connection, one message, exactly one fd (the pty master), before create returns."""
+    b = bundle(["sh", "-c", "tty; echo size $(stty size)"], terminal=True,
+               mutate=lambda s: s["process"].update(consoleSize={"height": 24, "width": 80}))
+    path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(16 * fds.itemsize))
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        got["fds"] = list(fds)
+        got["more"] = conn.recv(10)  # then EOF: nothing else on the connection
+        conn.close()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    r = run_cli(state_root, "create", "--bundle", str(b), "--console-socket", path, cid)
+    assert r.returncode == 0, r.stderr
+    t.join(10)
+    assert len(got["fds"]) == 1 and got["more"] == b""
+    master = got["fds"][0]
+    assert run_cli(state_root, "start", cid).returncode == 0
+    data = b""
+    deadline = time.monotonic() + 10
+    while b"size" not in data and time.monotonic() < deadline:
+        try:
+            data += os.read(master, 4096)
+        except OSError:
+            break
+    os.close(master)
+    assert b"/dev/pts/0" in data and b"size 24 80" in data, data
+    wait_status(state_root, cid, "stopped")
+    assert run_cli(state_root, "delete", cid).returncode == 0
+
+
+def test_failed_create_leaves_nothing(bundle, state_root, cid, tmp_path):
+    # a program that is not in the image: the error says so, nothing stays behind
+    b = bundle(["no-such-program"])
+    r = run_cli(state_root, "--log", str(tmp_path / "log.json"), "--log-format", "json",
+                "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), cid)
+    assert r.returncode == 1
+    assert "executable file not found in $PATH" in r.stderr
+    last = json.loads((tmp_path / "log.json").read_text().splitlines()[-1])
+    assert last["level"] == "error" and "no-such-program" in last["msg"]
+    assert not (state_root / cid).exists() and not (tmp_path / "pid").exists()
+    assert leftovers(cid) == []
+
+    # a mount that cannot be made
+    b = bundle(["true"], mutate=lambda s: s["mounts"].append(
+        {"destination": "/mnt", "type": "bind", "source": "/no/such/dir"}))
+    r = run_cli(state_root, "create", "--bundle", str(b), cid)
+    assert r.returncode == 1 and "/no/such/dir" in r.stderr
+    assert not (state_root / cid).exists() and leftovers(cid) == []
+
+    # a bad config.json
+    b = bundle(["true"], mutate=lambda s: s["process"].update(cwd="relative"))
+    r = run_cli(state_root, "create", "--bundle", str(b), cid)
+    assert r.returncode == 1 and "process.cwd" in r.stderr
+    assert not (state_root / cid).exists()
+
+
+def test_duplicate_id_refused(bundle, state_root, cid):
+    b = bundle(["sleep", "30"])
+    # the container's stdio is create's: do not capture it, or we wait for the container
+    assert run_cli(state_root, "create", "--bundle", str(b), cid, capture_output=False,
+                   stdout=subprocess.DEVNULL).returncode == 0
+    try:
+        r = run_cli(state_root, "create", "--bundle", str(b), cid)
+        assert r.returncode == 1 and "already exists" in r.stderr
+    finally:
+        assert run_cli(state_root, "delete", "--force", cid).returncode == 0
+    assert leftovers(cid) == []
+
+
+def test_container_setup(bundle, state_root, cid):
+    """What the container sees: user, cwd, env, rlimits, masked and read-only paths,
+    read-only root, hostname, its own pid namespace."""
+    def mutate(s):
+        s["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}
+        s["process"]["cwd"] = "/tmp"
+        s["process"]["env"].append("FOO=bar")
+        s["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]
+        s["hostname"] = "boxy"
+    script = ("id -u; id -g; id -G; pwd; echo $FOO; ulimit -n; hostname; "
+              "cat /proc/kcore | wc -c; touch /x 2>/dev/null || echo rofs; "
+              "echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo rosys; "
+              "ls /proc | grep -c '^[0-9]'")
+    b = bundle(["sh", "-c", script], mutate=mutate)
+    r = run_cli(state_root, "run", "--bundle", str(b), cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1000", "1000", "1000", "5", "/tmp", "bar", "123", "boxy",
+                                "0", "rofs", "rosys", "2"] or \
+        r.stdout.split()[:9] == ["1000", "1000", "1000", "5", "/tmp", "bar", "123", "boxy", "0"], \
+        r.stdout
