@@ -154,5 +154,6 @@ int lx_supervise(struct lx_sup *s, pid_t child, int sock_fd, int sync_fd);
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);
 void lx_signals_restore(void);
+void lx_signals_child_gone(void);
 
 #endif

@@ -280,6 +280,7 @@ loop:
             if (tid == child) {
                 s->main_status = st;
                 s->main_status_valid = 1;
+                lx_signals_child_gone();
             }
             finish_trace_unknown(s, t);
             lx_tids_del(s->tids, tid);

@@ -37,6 +37,9 @@ void lx_signals_install(struct lx_sup *s)
     installed = 1;
 }
 
+/* The first process has been reaped: its pid may be reused, stop forwarding. */
+void lx_signals_child_gone(void) { fwd_pid = 0; }
+
 void lx_signals_restore(void)
 {
     if (!installed)
