@@ -1,6 +1,6 @@
 """Real programs from this machine, run natively and under lxrun: same output,
-same exit status.  Each runs under the default policy (nothing traps) and under
-trace-all (everything traps), on both backends."""
+same exit status.  Each runs under the default policy (nothing traps), under
+trace-all (everything traps) and under strict (deny by default), on both backends."""
 import os
 import shutil
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 
 from conftest import lxrun_cmd
 
-POLICIES = ("default", "trace-all")
+POLICIES = ("default", "trace-all", "strict")
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "lx", "GIT_AUTHOR_EMAIL": "lx@example.invalid", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
