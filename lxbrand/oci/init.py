@@ -177,8 +177,12 @@ class ContainerInit:
                 f.write(str(proc["oomScoreAdj"]))
         rlimits.apply(proc.get("rlimits"))
         cwd = proc.get("cwd") or "/"
-        if not os.path.isdir(cwd):
-            os.makedirs(cwd, exist_ok=True)  # runc creates a missing cwd too
+        try:
+            if not os.path.isdir(cwd):
+                os.makedirs(cwd)  # runc creates a missing cwd too
+        except OSError as e:
+            raise OCIError(f"process.cwd {cwd!r}: cannot use it as the working directory: "
+                           f"{e.strerror}") from None
         lookup("/", proc["args"][0], proc.get("env"))
         report(self.report_fd, ready=True)
         os.close(self.report_fd)
