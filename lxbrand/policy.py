@@ -195,7 +195,7 @@ def _load_handler(spec, source, key):
     return fn
 
 
-_TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity"}
+_TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity", "personality"}
 _RULE_KEYS = {"syscalls", "action", "errno", "return", "fast", "handler", "comment"}
 
 
@@ -205,7 +205,7 @@ def _expect(source, key, value, types, what):
     return value
 
 
-def from_dict(data, source="<dict>", name=None):
+def from_dict(data, source="<dict>", name=None, base_dir="."):
     """Build a Policy from parsed TOML, validating every key."""
     if not isinstance(data, dict):
         raise PolicyError(source, None, "a policy is a table of keys")
@@ -292,6 +292,11 @@ def from_dict(data, source="<dict>", name=None):
         raise PolicyError(source, "identity", "expected a table")
     p.source = source
     p.set_identity(**ident)
+    if ident or "personality" in data:
+        # One identity everywhere (uname and /proc), plus the [personality] table:
+        # lxbrand.personality validates it (errors name personality.KEY).
+        from lxbrand.personality import Personality
+        Personality.from_dict(data.get("personality", {}), source, base_dir).apply(p)
     return p
 
 
@@ -319,4 +324,5 @@ def load_policy(spec):
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(source, None, f"not valid TOML: {e}") from None
-    return from_dict(data, source, name=os.path.basename(spec).removesuffix(".toml"))
+    return from_dict(data, source, name=os.path.basename(spec).removesuffix(".toml"),
+                     base_dir=os.path.dirname(os.path.abspath(spec)))

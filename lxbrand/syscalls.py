@@ -2,14 +2,20 @@
 
 Numbers and names come from libseccomp (never written by hand here).  Argument
 shapes come from python-ptrace's prototypes, used to decode trace output and
-to tell the C engine which arguments are strings.  What lxbrand does specially
+to tell the C engine which arguments are strings.  The first kernel release of
+each syscall (`since`) comes from lxbrand/data/syscall_since.txt, which cites its
+sources; the era emulation (lxbrand/personality/era.py) hides the syscalls newer
+than an emulated release.  What lxbrand does specially
 with a syscall, and why, is in ENGINE_NOTES: the docs and tests derive from it.
 """
+import os
+import re
 from functools import lru_cache
 
 from lxbrand import _core
 
 NR_MAX = _core.NR_MAX
+SINCE_FILE = os.path.join(os.path.dirname(__file__), "data", "syscall_since.txt")
 
 
 class Syscall:
@@ -29,6 +35,12 @@ class Syscall:
         """((ctype, name), ...) from python-ptrace's prototypes; () when unknown.
         Loaded on first use: only tracing needs it (the import costs ~30 ms)."""
         return _prototypes().get(self.name, ("", ()))[1]
+
+    @property
+    def since(self):
+        """First Linux release with this x86_64 syscall, as (major, minor, patch);
+        () if lxbrand/data/syscall_since.txt does not list it."""
+        return since_data().get(self.name, ())
 
     @property
     def string_args(self):
@@ -55,6 +67,41 @@ def _prototypes():
     except ImportError:  # python-ptrace is a declared dependency; decode less without it
         return {}
     return SYSCALL_PROTOTYPES
+
+
+def parse_release(text):
+    """(major, minor, patch) of a kernel release string: "4.4.0-lx" -> (4, 4, 0),
+    "2.6.16" -> (2, 6, 16), "5.10" -> (5, 10, 0).  None if it does not start with X.Y."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    if not m:
+        return None
+    return (int(m[1]), int(m[2]), int(m[3] or 0))
+
+
+@lru_cache(maxsize=None)
+def since_data():
+    """{name: (major, minor, patch)} from lxbrand/data/syscall_since.txt, for the
+    names libseccomp numbers (the file may list newer ones for newer libseccomps)."""
+    with open(SINCE_FILE, encoding="utf-8") as f:
+        text = f.read()
+    out = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if parts[0] == "@baseline":      # @baseline RELEASE LO-HI: every number in LO..HI
+            rel = parse_release(parts[1])
+            lo, hi = (int(x) for x in parts[2].split("-"))
+            for nr in range(lo, hi + 1):
+                name = _core.syscall_name(nr)
+                if name:
+                    out.setdefault(name, rel)
+            continue
+        if len(parts) != 2 or parse_release(parts[1]) is None:
+            raise ValueError(f"syscall_since.txt:{lineno}: expected NAME RELEASE, got {line!r}")
+        out[parts[0]] = parse_release(parts[1])
+    return out
 
 
 @lru_cache(maxsize=None)

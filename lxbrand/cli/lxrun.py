@@ -16,6 +16,9 @@ signal. 126: the program cannot be executed (e.g. not an x86_64 ELF);
 examples:
   lxrun -- uname -a
   lxrun --kernel-release 4.4.0-lx -- uname -r
+  lxrun --memory 256M --cpus 1 -- sh -c 'free -m; nproc'
+  lxrun --fake-root -- sh -c 'touch f; chown 7:7 f; ls -ln f'
+  lxrun --file /etc/os-release=./os-release -- cat /etc/os-release
   lxrun --policy trace-all --summary -- python3 -c 'print(1)'
   lxrun --policy strict --trace=trace.log -- ./untrusted
 """
@@ -31,7 +34,19 @@ def build_parser():
     p.add_argument("--kernel-release", metavar="R", help="emulated uname release (uname -r)")
     p.add_argument("--kernel-version", metavar="V", help="emulated uname version (uname -v)")
     p.add_argument("--machine", metavar="M", help="emulated uname machine (uname -m)")
-    p.add_argument("--nodename", metavar="N", help="emulated uname nodename (uname -n)")
+    p.add_argument("--nodename", "--hostname", dest="nodename", metavar="N",
+                   help="emulated hostname: uname -n and /proc/sys/kernel/hostname")
+    g = p.add_argument_group("personality (see DIVERGENCE.md, \"Personality\")")
+    g.add_argument("--memory", metavar="SIZE",
+                   help="memory the program sees (/proc/meminfo, free, sysinfo), e.g. 256M; shown, not enforced")
+    g.add_argument("--cpus", metavar="N",
+                   help="CPUs the program sees (nproc, /proc/cpuinfo, /sys/devices/system/cpu/online, affinity)")
+    g.add_argument("--fake-root", action="store_true",
+                   help="the program sees uid/gid 0; chown is recorded and shown by stat, never performed")
+    g.add_argument("--file", action="append", default=[], metavar="GUEST=HOST",
+                   help="serve the guest path GUEST from the host file HOST (repeatable)")
+    g.add_argument("--no-era", action="store_true",
+                   help="with --kernel-release, keep syscalls newer than that release (default: ENOSYS)")
     p.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                    help="print one line per trapped syscall to FILE (default: stderr)")
     p.add_argument("--summary", action="store_true", help="print a per-syscall table at exit (like strace -c)")
@@ -57,6 +72,28 @@ def main(argv=None):
         return e.exit_code
 
 
+def personality_from_args(args):
+    """The personality options of the command line as one Personality."""
+    from lxbrand.errors import PolicyError
+    from lxbrand.personality import Personality
+    files = {}
+    for spec in args.file:
+        guest, sep, host = spec.partition("=")
+        if not sep or not guest or not host:
+            raise PolicyError("command line", "--file", f"expected GUEST=HOST, got {spec!r}")
+        files[guest] = host
+    try:
+        return Personality(release=args.kernel_release, version=args.kernel_version, machine=args.machine,
+                           hostname=args.nodename, memory=args.memory, cpus=args.cpus,
+                           fake_root=args.fake_root or None, files=files,
+                           era=False if args.no_era else None, source="command line")
+    except PolicyError as e:
+        flag = {"release": "--kernel-release", "version": "--kernel-version", "hostname": "--hostname"}
+        key = e.key.split(".")[0] if e.key else None
+        raise PolicyError("command line", flag.get(key, f"--{key}".replace("_", "-")) if key else None,
+                          e.problem) from None
+
+
 def run(args):
     from lxbrand import policy as pol
     from lxbrand.engine import Sandbox
@@ -74,8 +111,11 @@ def run(args):
         raise LaunchError("no program given (usage: lxrun [options] -- PROGRAM [ARGS...])", 2)
 
     policy = pol.load_policy(args.policy)
-    policy.set_identity(release=args.kernel_release, version=args.kernel_version,
-                        machine=args.machine, nodename=args.nodename)
+    personality = personality_from_args(args)
+    if not personality.is_empty():
+        personality.apply(policy)
+    if args.backend != "ptrace" and getattr(policy, "personality", None) is not None and policy.personality.remap:
+        raise LaunchError("policy: personality.remap needs --backend ptrace (a rewrite needs the registers)", 2)
 
     tracer = None
     out = None

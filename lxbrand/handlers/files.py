@@ -1,0 +1,342 @@
+"""The open family (open, openat, openat2) as one pipeline of pluggable hooks.
+
+    pipe = files.pipeline(policy)          # one per policy, installed on first use
+    pipe.add(hook, names={"meminfo"})      # names: basenames the hook may care about (None: all)
+    pipe.add(path_rule, first=True)        # security rules (issue 6) go before cosmetic ones
+
+For each trapped open the pipeline:
+
+1. reads the path (and openat2's struct open_how) from the caller's memory ONCE,
+   into an OpenRequest; nothing later re-reads the caller's memory;
+2. skips the hooks whose basenames do not match (most opens: shared libraries,
+   modules) and lets the call run natively (CONTINUE);
+3. asks each remaining hook in order; a hook returns
+      None          no opinion: ask the next hook,
+      Deny(errno)   the call fails with errno,
+      Serve(data)   the caller gets a new fd on that content (bytes, or a callable
+                    producing bytes, or an fd the supervisor opened);
+   the first answer wins;
+4. with no answer, CONTINUE: the kernel runs the original call.  That is only
+   sound for cosmetic hooks: a hook that decides for security reasons must answer
+   (Deny or Serve), because the caller's memory may change between our read and
+   the kernel's (seccomp_unotify(2), "Caveats").
+
+The path a hook sees (OpenRequest.guest_path) is the caller's path made
+absolute and normalised lexically *as the guest sees paths*: a relative path is
+joined to the guest's cwd (/proc/PID/cwd) or to the directory of its dirfd
+(/proc/PID/fd/N), both shown relative to the guest's root (/proc/PID/root).
+Symlinks are not followed (a hook keyed on /etc/os-release does not see an open
+of /usr/lib/os-release); see DIVERGENCE.md, "Personality".
+
+How a Serve reaches the caller:
+
+- unotify: the content goes into a sealed memfd (or the supervisor's fd is
+  used as is) and is installed with SECCOMP_IOCTL_NOTIF_ADDFD +
+  SECCOMP_ADDFD_FLAG_SEND, so the new fd is the call's result atomically;
+  O_CLOEXEC of the open flags is honoured.
+- ptrace: no ADDFD exists, so the call is rewritten to open
+  /proc/<supervisor>/fd/<n> (which reopens the supervisor's file).  That path is
+  written into the caller's stack, below the 128-byte red zone the x86_64 ABI
+  reserves, where the stopped thread keeps nothing; the supervisor keeps <n> open
+  until the same thread traps again (then the kernel has opened it).  A sibling
+  thread could overwrite that path before the kernel reads it: on ptrace a Serve
+  is cosmetic, never a security boundary (documented in DIVERGENCE.md).
+"""
+import errno
+import os
+import posixpath
+import fcntl
+
+from lxbrand._core import CONTINUE
+
+AT_FDCWD = -100
+O_ACCMODE = 0o3
+O_CREAT = 0o100
+O_TRUNC = 0o1000
+O_DIRECTORY = 0o200000
+O_NOFOLLOW = 0o400000
+O_PATH = 0o10000000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+O_CLOEXEC = 0o2000000
+O_NONBLOCK = 0o4000
+RED_ZONE = 128
+OPEN_SYSCALLS = ("open", "openat", "openat2")
+
+_SEALS = getattr(fcntl, "F_SEAL_SEAL", 1) | getattr(fcntl, "F_SEAL_SHRINK", 2) | \
+    getattr(fcntl, "F_SEAL_GROW", 4) | getattr(fcntl, "F_SEAL_WRITE", 8)
+
+
+class Deny:
+    """Hook verdict: the open fails with `errno`."""
+    __slots__ = ("errno",)
+
+    def __init__(self, err=errno.EACCES):
+        self.errno = err
+
+
+class Serve:
+    """Hook verdict: the caller gets a fresh fd on `data`: bytes, a callable
+    returning bytes (called once, now), or an int fd owned by the supervisor
+    (closed by the pipeline once installed)."""
+    __slots__ = ("data", "name")
+
+    def __init__(self, data, name="lxbrand"):
+        self.data = data
+        self.name = name
+
+
+def _sint(v, bits=32):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+class OpenRequest:
+    """One open as the hooks see it.  Everything here was read from the caller once."""
+    __slots__ = ("call", "nr_name", "dirfd", "path", "flags", "mode", "resolve", "pid", "tid", "_guest")
+
+    def __init__(self, call, nr_name, dirfd, path, flags, mode, resolve=0):
+        self.call = call
+        self.nr_name = nr_name
+        self.dirfd = dirfd
+        self.path = path            # bytes, as the caller gave it
+        self.flags = flags
+        self.mode = mode
+        self.resolve = resolve      # openat2's RESOLVE_* flags (0 otherwise)
+        self.tid = call.tid
+        self.pid = call.pid
+        self._guest = None
+
+    @property
+    def basename(self):
+        return posixpath.basename(self.path.rstrip(b"/")) if self.path else b""
+
+    @property
+    def read_only(self):
+        """A plain read-only open of an existing file (what a Serve can stand for)."""
+        return (self.flags & O_ACCMODE) == os.O_RDONLY and not self.flags & (O_CREAT | O_TRUNC | O_PATH | O_TMPFILE)
+
+    @property
+    def guest_path(self):
+        """The absolute path, normalised lexically, in the guest's view; None if the
+        base directory cannot be known (the task or its fd went away)."""
+        if self._guest is None:
+            self._guest = guest_path(self.tid, self.dirfd, self.path)
+        return self._guest or None
+
+
+def _guest_view(tid, host_path):
+    """A path readlink() gave us (host view) in the guest's view: strip the guest's root."""
+    try:
+        root = os.readlink(f"/proc/{tid}/root")
+    except OSError:
+        return None
+    if root == "/":
+        return host_path
+    if host_path == root:
+        return "/"
+    if host_path.startswith(root + "/"):
+        return host_path[len(root):]
+    return None  # outside the guest's root (a directory fd opened before a chroot)
+
+
+def guest_path(tid, dirfd, path):
+    """Absolute, lexically normalised guest path of (dirfd, path) for task tid, or ""."""
+    try:
+        p = os.fsdecode(path)
+    except Exception:  # noqa: BLE001 - undecodable paths match no hook
+        return ""
+    if not p:
+        return ""
+    if not p.startswith("/"):
+        link = f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}"
+        try:
+            base = _guest_view(tid, os.readlink(link))
+        except OSError:
+            return ""
+        if base is None or not base.startswith("/"):
+            return ""  # e.g. a dirfd that is a pipe: the kernel will say ENOTDIR
+        p = base + "/" + p
+    return posixpath.normpath(p).replace("//", "/")
+
+
+class FilePipeline:
+    """The handler of open/openat/openat2 for one policy (see the module docstring)."""
+
+    def __init__(self):
+        self.hooks = []             # [(hook, names or None, tag)]
+        self._names = set()         # union of the hooks' basenames
+        self._any = False           # some hook wants every open
+        self._pending = {}          # ptrace: tid -> supervisor fd the tid is about to open
+        self.served = 0
+
+    # -- hooks ----------------------------------------------------------------
+    def add(self, hook, names=None, first=False, tag=None):
+        """Register hook(req) -> None | Deny | Serve.  names: the basenames (str) it
+        may answer for, so other opens skip it; None: it sees every open."""
+        entry = (hook, frozenset(os.fsencode(n) for n in names) if names is not None else None, tag)
+        if first:
+            self.hooks.insert(0, entry)
+        else:
+            self.hooks.append(entry)
+        self._reindex()
+        return hook
+
+    def remove(self, tag):
+        """Drop every hook registered with `tag`."""
+        self.hooks = [h for h in self.hooks if h[2] != tag]
+        self._reindex()
+
+    def _reindex(self):
+        self._any = any(n is None for _, n, _ in self.hooks)
+        self._names = set().union(*(n for _, n, _ in self.hooks if n is not None)) if self.hooks else set()
+
+    # -- the handler ------------------------------------------------------------
+    def __call__(self, call):
+        if call.backend == "ptrace" and self._pending:
+            self._release(call.tid)
+        a = call.args
+        nr_name = _NAMES.get(call.nr)
+        if nr_name == "open":
+            dirfd, path_addr, flags, mode, resolve = AT_FDCWD, a[0], a[1], a[2], 0
+        elif nr_name == "openat":
+            dirfd, path_addr, flags, mode, resolve = _sint(a[0]), a[1], a[2], a[3], 0
+        else:  # openat2(dirfd, path, struct open_how *, size)
+            if a[3] < 24:
+                return CONTINUE  # the kernel answers EINVAL
+            try:
+                how = call.read(a[2], 24)
+            except OSError:
+                return CONTINUE  # the kernel answers EFAULT
+            flags, mode, resolve = (int.from_bytes(how[i:i + 8], "little") for i in (0, 8, 16))
+            dirfd, path_addr = _sint(a[0]), a[1]
+        if not self._any:
+            # Cheap pre-check on the basename before reading any /proc link.
+            try:
+                path = call.read_str(path_addr)
+            except OSError:
+                return CONTINUE  # EFAULT etc.: the kernel gives the native answer
+            if posixpath.basename(path.rstrip(b"/")) not in self._names:
+                return CONTINUE
+        else:
+            try:
+                path = call.read_str(path_addr)
+            except OSError:
+                return CONTINUE
+        req = OpenRequest(call, nr_name, dirfd, path, flags & 0xFFFFFFFF, mode, resolve)
+        base = req.basename
+        for hook, names, _tag in self.hooks:
+            if names is not None and base not in names:
+                continue
+            verdict = hook(req)
+            if verdict is None:
+                continue
+            if isinstance(verdict, Deny):
+                raise OSError(verdict.errno, os.strerror(verdict.errno))
+            if isinstance(verdict, Serve):
+                return self._serve(req, verdict)
+            raise TypeError(f"open hook {hook!r} returned {verdict!r} (expected None, Deny or Serve)")
+        return CONTINUE
+
+    # -- serving ----------------------------------------------------------------
+    def _serve(self, req, verdict):
+        if req.flags & O_DIRECTORY:
+            raise OSError(errno.ENOTDIR, "not a directory")
+        data = verdict.data
+        if callable(data):
+            data = data()
+        if isinstance(data, int):
+            fd = data
+        else:
+            fd = os.memfd_create(verdict.name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+                os.lseek(fd, 0, os.SEEK_SET)
+            except BaseException:
+                os.close(fd)
+                raise
+        self.served += 1
+        call = req.call
+        if call.backend == "unotify":
+            try:
+                return call.addfd(fd, send=True, cloexec=bool(req.flags & O_CLOEXEC))
+            finally:
+                os.close(fd)
+        return self._serve_ptrace(req, fd)
+
+    def _serve_ptrace(self, req, fd):
+        call = req.call
+        target = f"/proc/{os.getpid()}/fd/{fd}".encode() + b"\0"
+        try:
+            sp = _stack_pointer(call.tid)
+            addr = (sp - RED_ZONE - len(target) - 64) & ~15
+            call.write(addr, target)
+        except OSError:
+            os.close(fd)
+            return CONTINUE  # cosmetic: the original open runs (documented)
+        # Keep access mode read-only, close-on-exec and non-blocking; the rest
+        # (O_CREAT, O_NOFOLLOW: /proc/N/fd/M is a magic link) would change the answer.
+        flags = os.O_RDONLY | (req.flags & (O_CLOEXEC | O_NONBLOCK))
+        old = self._pending.pop(req.tid, None)
+        if old is not None:
+            os.close(old)
+        self._pending[req.tid] = fd
+        if len(self._pending) > 256:  # tids that never trapped again: long done
+            for t in list(self._pending)[:128]:
+                os.close(self._pending.pop(t))
+        nr = call.nr
+        if req.nr_name == "open":
+            return call.rewrite(nr, (addr, flags, 0, 0, 0, 0))
+        return call.rewrite(_NRS["openat"], (AT_FDCWD & 0xFFFFFFFFFFFFFFFF, addr, flags, 0, 0, 0))
+
+    def _release(self, tid):
+        fd = self._pending.pop(tid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self):
+        for fd in self._pending.values():
+            os.close(fd)
+        self._pending.clear()
+
+
+def _stack_pointer(tid):
+    """The stopped thread's stack pointer, from /proc/TID/syscall ("nr a0..a5 sp pc");
+    readable by its tracer while it is stopped in a syscall."""
+    with open(f"/proc/{tid}/syscall", "rb") as f:
+        fields = f.read().split()
+    if len(fields) < 9:
+        raise OSError(errno.EAGAIN, "task not stopped in a syscall")
+    return int(fields[7], 16)
+
+
+def _nr_tables():
+    from lxbrand import syscalls
+    nrs = {n: syscalls.nr_of(n) for n in OPEN_SYSCALLS}
+    return nrs, {v: k for k, v in nrs.items()}
+
+
+_NRS, _NAMES = _nr_tables()
+
+
+def pipeline(policy, create=True):
+    """The policy's open pipeline; installed as the handler of open/openat/openat2 on
+    first use.  Refuses to replace another handler or a deny/kill rule's effect."""
+    from lxbrand.errors import PolicyError
+    pipe = getattr(policy, "file_pipeline", None)
+    if pipe is not None or not create:
+        return pipe
+    for name in OPEN_SYSCALLS:
+        r = policy.rules.get(name)
+        if r is not None and r.handler is not None and not isinstance(r.handler, FilePipeline):
+            raise PolicyError(policy.source, name,
+                              f"already emulated by {r.how()}; the open pipeline "
+                              "(lxbrand.handlers.files) must own open/openat/openat2: add a hook to it instead")
+    pipe = FilePipeline()
+    names = [n for n in OPEN_SYSCALLS if policy.action_of(n).action not in ("deny", "kill")]
+    if names:
+        policy.emulate(names, handler=pipe, comment="open pipeline: personality files, remaps (lxbrand.handlers.files)")
+    policy.file_pipeline = pipe
+    return pipe

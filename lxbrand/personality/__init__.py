@@ -1,0 +1,217 @@
+"""The LX personality: a consistent, limit-aware Linux for the sandboxed program.
+
+One object turns options into policy rules, for lxrun and for the OCI runtime:
+
+    from lxbrand.personality import Personality
+    Personality(memory="256M", cpus=1, release="4.4.0-lx", hostname="zone1",
+                fake_root=False, files={"/etc/motd": b"hello\\n"}).apply(policy)
+
+What each option does, one module per concern:
+
+    identity.py   release/version/machine/hostname/domainname: uname(2) in C and
+                  /proc/version, /proc/sys/kernel/{osrelease,version,hostname,domainname,ostype}
+    era.py        syscalls newer than the emulated release fail with ENOSYS (in the kernel)
+    resources.py  memory/cpus: /proc/meminfo, cpuinfo, stat, uptime, loadavg,
+                  /sys/devices/system/cpu/{online,possible,present}, sysinfo, sched_getaffinity
+    fakeroot.py   fake_root: uid/gid 0, chown recorded, stat shows the faked owner
+    remap.py      files (guest path -> host file or content), remaps (syscall -> syscall, ptrace)
+
+Files are served through the policy's open pipeline (lxbrand.handlers.files).
+Applying a second Personality to the same policy merges it over the first (later
+values win), so a policy's [personality] table and command-line options combine.
+"""
+import os
+
+from lxbrand.errors import PolicyError
+
+IDENTITY = ("release", "version", "machine", "hostname", "domainname", "sysname")
+KEYS = IDENTITY + ("era", "memory", "cpus", "fake_root", "files", "remap")
+TAG = "personality"
+
+
+class Personality:
+    def __init__(self, release=None, version=None, machine=None, hostname=None, domainname=None,
+                 sysname=None, era=None, memory=None, cpus=None, fake_root=None, files=None,
+                 remap=None, start=None, source="<api>"):
+        from lxbrand.personality import remap as _remap
+        from lxbrand.personality.resources import parse_cpus, parse_size
+        self.source = source
+        self.release, self.version, self.machine = release, version, machine
+        self.hostname, self.domainname, self.sysname = hostname, domainname, sysname
+        for k in IDENTITY:
+            v = getattr(self, k)
+            if v is not None and (not isinstance(v, str) or len(v.encode()) > 64 or "\0" in v or not v):
+                raise PolicyError(source, k, "must be a non-empty string of at most 64 bytes")
+        if era is not None and not isinstance(era, bool):
+            raise PolicyError(source, "era", f"expected true or false, got {era!r}")
+        self.era = era
+        try:
+            self.memory = parse_size(memory) if memory is not None else None
+        except ValueError as e:
+            raise PolicyError(source, "memory", str(e)) from None
+        try:
+            self.cpus = parse_cpus(cpus) if cpus is not None else None
+        except ValueError as e:
+            raise PolicyError(source, "cpus", str(e)) from None
+        if fake_root is not None and not isinstance(fake_root, bool):
+            raise PolicyError(source, "fake_root", f"expected true or false, got {fake_root!r}")
+        self.fake_root = fake_root
+        self.files = {}
+        for guest, src in (files or {}).items():
+            key = f"files.{guest!r}"
+            if not isinstance(guest, str) or not guest.startswith("/"):
+                raise PolicyError(source, key, "the guest path must be absolute")
+            if isinstance(src, str):
+                if not os.path.isfile(src):
+                    raise PolicyError(source, key, f"host file {src!r} does not exist or is not a regular file")
+                src = os.path.abspath(src)
+            elif not isinstance(src, bytes):
+                raise PolicyError(source, key, "expected a host path (str) or content (bytes)")
+            self.files[guest] = src
+        self.remap = []
+        for i, r in enumerate(remap or []):
+            if isinstance(r, _remap.SyscallRemap):
+                self.remap.append(r)
+                continue
+            if not isinstance(r, dict):
+                raise PolicyError(source, f"remap[{i + 1}]", "expected a table {syscall, to, args}")
+            unknown = set(r) - {"syscall", "to", "args", "comment"}
+            if unknown:
+                raise PolicyError(source, f"remap[{i + 1}].{sorted(unknown)[0]}",
+                                  "unknown key (known: args, comment, syscall, to)")
+            for k in ("syscall", "to"):
+                if not isinstance(r.get(k), str):
+                    raise PolicyError(source, f"remap[{i + 1}].{k}", "missing (a syscall name)")
+            self.remap.append(_remap.SyscallRemap(r["syscall"], r["to"], r.get("args"), source, f"remap[{i + 1}]"))
+        self.start = start
+
+    # -- building ------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data, source="<dict>", base_dir="."):
+        """From a policy's [personality] table; host paths are relative to base_dir
+        (the policy file's directory)."""
+        if not isinstance(data, dict):
+            raise PolicyError(source, "personality", "expected a table")
+        for k in data:
+            if k not in KEYS:
+                raise PolicyError(source, f"personality.{k}", f"unknown key (known: {', '.join(sorted(KEYS))})")
+        kw = {k: v for k, v in data.items() if k not in ("files", "remap")}
+        files = {}
+        raw = data.get("files", {})
+        if not isinstance(raw, dict):
+            raise PolicyError(source, "personality.files", "expected a table of \"/guest/path\" = \"host path\"")
+        for guest, src in raw.items():
+            key = f"personality.files.{guest!r}"
+            if isinstance(src, dict):
+                if set(src) == {"content"} and isinstance(src["content"], str):
+                    src = src["content"].encode()
+                elif set(src) == {"path"} and isinstance(src["path"], str):
+                    src = src["path"]
+                else:
+                    raise PolicyError(source, key, "expected \"host path\", {path = \"...\"} or {content = \"...\"}")
+            if isinstance(src, str):
+                src = os.path.join(base_dir, src)
+            elif not isinstance(src, bytes):
+                raise PolicyError(source, key, f"expected a host path or {{content = \"...\"}}, got {src!r}")
+            files[guest] = src
+        remap = data.get("remap", [])
+        if not isinstance(remap, list):
+            raise PolicyError(source, "personality.remap", "expected an array of tables ([[personality.remap]])")
+        try:
+            return cls(files=files, remap=remap, source=source, **kw)
+        except PolicyError as e:
+            if e.key and not e.key.startswith("personality."):
+                raise PolicyError(source, f"personality.{e.key}", e.problem) from None
+            raise
+
+    def merged(self, other):
+        """self with every option `other` sets laid over it."""
+        out = Personality.__new__(Personality)
+        out.__dict__.update(self.__dict__)
+        for k in IDENTITY + ("era", "memory", "cpus", "fake_root", "start"):
+            v = getattr(other, k)
+            if v is not None:
+                setattr(out, k, v)
+        out.files = {**self.files, **other.files}
+        out.remap = self.remap + other.remap
+        out.source = other.source
+        return out
+
+    def is_empty(self):
+        return not (any(getattr(self, k) is not None for k in IDENTITY + ("memory", "cpus"))
+                    or self.fake_root or self.files or self.remap)
+
+    def identity(self):
+        """The uname fields this personality sets (policy.set_identity names)."""
+        f = dict(release=self.release, version=self.version, machine=self.machine,
+                 nodename=self.hostname, domainname=self.domainname, sysname=self.sysname)
+        return {k: v for k, v in f.items() if v is not None}
+
+    # -- applying -------------------------------------------------------------------
+    def apply(self, policy):
+        """Turn this personality into rules of `policy` (in place; returns policy).
+        A personality applied before is merged under this one."""
+        prev = getattr(policy, "personality", None)
+        if prev is not None:
+            _restore(policy)
+            eff = prev.merged(self)
+        else:
+            eff = self
+        policy._lx_saved = (dict(policy.rules), dict(policy.identity), getattr(policy, "file_pipeline", None))
+        policy.personality = eff
+        eff._install(policy)
+        return policy
+
+    def _install(self, policy):
+        from lxbrand.handlers import files
+        from lxbrand.personality import era, fakeroot, identity, remap, resources
+        self.view = None
+        self.hidden = []
+        ident = {**policy.identity, **self.identity()}
+        needs_files = bool(ident or self.memory is not None or self.cpus is not None or self.fake_root or self.files)
+        pipe = files.pipeline(policy) if needs_files else None
+        remap.install(policy, pipe, self.files, self.remap, TAG)
+        if self.fake_root:
+            fakeroot.install(policy, pipe, TAG)
+        if ident:
+            identity.install(policy, pipe, ident, TAG)
+            if self.era is not False and "release" in ident:
+                self.hidden = era.install(policy, ident["release"])
+        if self.memory is not None or self.cpus is not None:
+            self.view = resources.ResourceView(memory=self.memory, cpus=self.cpus, start=self.start)
+            resources.install(policy, pipe, self.view, TAG)
+
+    def describe(self):
+        """One line per effect, for --list and docs."""
+        out = []
+        ident = self.identity()
+        if ident:
+            out.append("identity: " + ", ".join(f"{k}={v}" for k, v in ident.items()))
+        if self.memory is not None:
+            out.append(f"memory: {self.memory} bytes")
+        if self.cpus is not None:
+            out.append(f"cpus: {self.cpus:g}")
+        if self.fake_root:
+            out.append("fake root")
+        for g, s in self.files.items():
+            out.append(f"file: {g} <- {s if isinstance(s, str) else f'{len(s)} bytes'}")
+        for r in self.remap:
+            out.append(f"remap: {r.describe()}")
+        return out
+
+
+def _restore(policy):
+    saved = getattr(policy, "_lx_saved", None)
+    if saved is None:
+        return
+    rules, ident, pipe = saved
+    policy.rules.clear()
+    policy.rules.update(rules)
+    policy.identity.clear()
+    policy.identity.update(ident)
+    cur = getattr(policy, "file_pipeline", None)
+    if cur is not None:
+        cur.remove(TAG)
+    policy.file_pipeline = pipe
+    if pipe is not None:
+        pipe.remove(TAG)

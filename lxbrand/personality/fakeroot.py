@@ -1,0 +1,236 @@
+"""Fake root (--fake-root): the program believes it runs as uid/gid 0, like
+fakeroot(1) or `proot -0`, but at the syscall level, so static binaries and
+/proc/self/status see it too.
+
+- getuid/geteuid/getgid/getegid answer 0 in C; getresuid/getresgid/getgroups
+  write zeros (a Python handler);
+- set*id/setgroups succeed without effect (as fakeroot's faked ids, but not tracked);
+- chown/fchown/lchown/fchownat succeed without touching the file: the new owner is
+  kept in the supervisor, keyed by (st_dev, st_ino), for the whole run;
+- stat/fstat/lstat/newfstatat/statx are performed by the supervisor on the same
+  file (the guest's cwd, dirfd and root, through /proc/PID/...) and answered with
+  the faked owner: a recorded one, or 0 for files owned by the real uid/gid
+  (what fakeroot shows);
+- /proc/{self,thread-self,N,N/task/M}/status show 0 in their Uid:/Gid: lines.
+
+Gaps (DIVERGENCE.md): access(2) and permission checks are the real user's;
+capabilities are not faked; mknod of devices is not faked.
+"""
+import ctypes
+import errno
+import os
+import re
+
+from lxbrand.handlers.files import AT_FDCWD, Serve, _sint
+from lxbrand.personality.rules import emulate
+
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+O_PATH = 0o10000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+SYS_newfstatat, SYS_statx = 262, 332
+_STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
+
+
+class FakeRoot:
+    def __init__(self, uid=None, gid=None):
+        self.real_uid = os.getuid() if uid is None else uid
+        self.real_gid = os.getgid() if gid is None else gid
+        self.owners = {}   # (dev, ino) -> (uid, gid) set by a faked chown
+
+    # -- ids -------------------------------------------------------------------------
+    @staticmethod
+    def getres(call):
+        for a in call.args[:3]:
+            call.write(a, b"\0\0\0\0")
+        return 0
+
+    @staticmethod
+    def getgroups(call):
+        if call.args[0] == 0:
+            return 1
+        call.write(call.args[1], b"\0\0\0\0")
+        return 1
+
+    # -- the guest's file, opened by the supervisor ----------------------------------------
+    @staticmethod
+    def _dirfd(call, dirfd, path):
+        """A supervisor fd (O_PATH) standing for the guest's dirfd/cwd, and the path to use."""
+        tid = call.tid
+        if path.startswith(b"/"):
+            root = os.readlink(f"/proc/{tid}/root")
+            if path == b"/proc/self" or path.startswith(b"/proc/self/") or path.startswith(b"/proc/thread-self"):
+                path = _proc_self(call, path)
+            if root != "/":
+                path = os.fsencode(root) + path   # the guest's root, as the host sees it
+            return None, path
+        link = f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}"
+        try:
+            return os.open(link, O_PATH), path
+        except OSError as e:
+            raise OSError(errno.EBADF if dirfd != AT_FDCWD and e.errno == errno.ENOENT else e.errno, "dirfd")
+
+    def _stat_raw(self, call, dirfd, path, flags, statx_mask=None):
+        fd, path = self._dirfd(call, dirfd, path)
+        try:
+            d = fd if fd is not None else AT_FDCWD
+            if statx_mask is None:
+                buf = ctypes.create_string_buffer(144)
+                rc = _libc.syscall(SYS_newfstatat, d, path, buf, flags)
+            else:
+                buf = ctypes.create_string_buffer(256)
+                rc = _libc.syscall(SYS_statx, d, path, flags, statx_mask, buf)
+            if rc < 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            return bytearray(buf.raw)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _owner(self, key, uid, gid):
+        if key in self.owners:
+            return self.owners[key]
+        return (0 if uid == self.real_uid else uid, 0 if gid == self.real_gid else gid)
+
+    @staticmethod
+    def _key_stat(b):
+        return int.from_bytes(b[0:8], "little"), int.from_bytes(b[8:16], "little")
+
+    @staticmethod
+    def _key_statx(b):
+        major, minor = int.from_bytes(b[136:140], "little"), int.from_bytes(b[140:144], "little")
+        return os.makedev(major, minor), int.from_bytes(b[32:40], "little")
+
+    def _path_arg(self, call, addr):
+        if not addr:
+            raise OSError(errno.EFAULT, "path")
+        return call.read_str(addr)
+
+    # -- stat family ---------------------------------------------------------------------
+    def stat_handler(self, call):
+        """stat, lstat, fstat, newfstatat: run by the supervisor, owner faked."""
+        name = _NAMES[call.nr]
+        a = call.args
+        if name == "fstat":
+            dirfd, path, flags, out = _sint(a[0]), b"", AT_EMPTY_PATH, a[1]
+            if dirfd < 0:
+                raise OSError(errno.EBADF, "fstat")
+        elif name in ("stat", "lstat"):
+            dirfd, path, out = AT_FDCWD, self._path_arg(call, a[0]), a[1]
+            flags = AT_SYMLINK_NOFOLLOW if name == "lstat" else 0
+        else:
+            dirfd, path, out, flags = _sint(a[0]), self._path_arg(call, a[1]), a[2], a[3] & 0xFFFFFFFF
+        if not path and not flags & AT_EMPTY_PATH:
+            raise OSError(errno.ENOENT, "empty path")
+        b = self._stat_raw(call, dirfd, path, flags)
+        uid, gid = int.from_bytes(b[28:32], "little"), int.from_bytes(b[32:36], "little")
+        uid, gid = self._owner(self._key_stat(b), uid, gid)
+        b[28:32], b[32:36] = uid.to_bytes(4, "little"), gid.to_bytes(4, "little")
+        call.write(out, bytes(b))
+        return 0
+
+    def statx_handler(self, call):
+        a = call.args
+        dirfd, flags, mask, out = _sint(a[0]), a[2] & 0xFFFFFFFF, a[3] & 0xFFFFFFFF, a[4]
+        path = self._path_arg(call, a[1])
+        b = self._stat_raw(call, dirfd, path, flags, statx_mask=mask)
+        uid, gid = int.from_bytes(b[20:24], "little"), int.from_bytes(b[24:28], "little")
+        uid, gid = self._owner(self._key_statx(b), uid, gid)
+        b[20:24], b[24:28] = uid.to_bytes(4, "little"), gid.to_bytes(4, "little")
+        call.write(out, bytes(b))
+        return 0
+
+    # -- chown family --------------------------------------------------------------------
+    def chown_handler(self, call):
+        """chown, lchown, fchown, fchownat: recorded, never performed."""
+        name = _NAMES[call.nr]
+        a = call.args
+        if name == "fchown":
+            dirfd, path, flags, uid, gid = _sint(a[0]), b"", AT_EMPTY_PATH, a[1], a[2]
+            if dirfd < 0:
+                raise OSError(errno.EBADF, "fchown")
+        elif name in ("chown", "lchown"):
+            dirfd, path, uid, gid = AT_FDCWD, self._path_arg(call, a[0]), a[1], a[2]
+            flags = AT_SYMLINK_NOFOLLOW if name == "lchown" else 0
+        else:
+            dirfd, path, uid, gid, flags = _sint(a[0]), self._path_arg(call, a[1]), a[2], a[3], a[4] & 0xFFFFFFFF
+            if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+                raise OSError(errno.EINVAL, "fchownat flags")
+        if not path and not flags & AT_EMPTY_PATH:
+            raise OSError(errno.ENOENT, "empty path")
+        b = self._stat_raw(call, dirfd, path, flags)
+        key = self._key_stat(b)
+        cur = self._owner(key, int.from_bytes(b[28:32], "little"), int.from_bytes(b[32:36], "little"))
+        uid, gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
+        self.owners[key] = (cur[0] if uid == 0xFFFFFFFF else uid, cur[1] if gid == 0xFFFFFFFF else gid)
+        return 0
+
+    # -- /proc/PID/status -----------------------------------------------------------------
+    def status_hook(self, req):
+        gp = req.guest_path
+        if not gp or not req.read_only:
+            return None
+        m = _STATUS_RE.match(gp)
+        if not m:
+            return None
+        if m[1] == "self":
+            src = f"/proc/{_tgid(req.tid)}/status"
+        elif m[1] == "thread-self":
+            src = f"/proc/{req.tid}/status"
+        else:
+            # In the guest's /proc (its root): the host's under lxrun, the container's in OCI.
+            root = os.readlink(f"/proc/{req.tid}/root")
+            src = (root.rstrip("/") + gp) if root != "/" else gp
+        try:
+            with open(src, "rb") as f:
+                text = f.read()
+        except OSError as e:
+            raise OSError(e.errno, "status") from None
+        text = re.sub(rb"^(Uid|Gid):\t.*$", lambda mm: mm[1] + b":\t0\t0\t0\t0", text, flags=re.M)
+        text = re.sub(rb"^Groups:\t.*$", b"Groups:\t0 ", text, flags=re.M)
+        return Serve(text, name="status")
+
+
+def _tgid(tid):
+    with open(f"/proc/{tid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Tgid:"):
+                return int(line.split()[1])
+    return tid
+
+
+def _proc_self(call, path):
+    tgid = _tgid(call.tid)
+    if path.startswith(b"/proc/thread-self"):
+        return b"/proc/%d/task/%d" % (tgid, call.tid) + path[len(b"/proc/thread-self"):]
+    return b"/proc/%d" % tgid + path[len(b"/proc/self"):]
+
+
+def _names():
+    from lxbrand import syscalls
+    return {s.nr: s.name for s in syscalls.table().values()}
+
+
+_NAMES = _names()
+
+ZERO_IDS = ("getuid", "geteuid", "getgid", "getegid")
+SET_IDS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+           "setfsuid", "setfsgid", "setgroups")
+STATS = ("stat", "fstat", "lstat", "newfstatat")
+CHOWNS = ("chown", "fchown", "lchown", "fchownat")
+
+
+def install(policy, pipe, tag):
+    fr = FakeRoot()
+    c = "personality: --fake-root"
+    emulate(policy, ZERO_IDS, value=0, comment=c)
+    emulate(policy, SET_IDS, value=0, comment=c + " (succeeds without effect)")
+    emulate(policy, ["getresuid", "getresgid"], handler=FakeRoot.getres, comment=c)
+    emulate(policy, "getgroups", handler=FakeRoot.getgroups, comment=c)
+    emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
+    emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
+    emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
+    pipe.add(fr.status_hook, names={"status"}, tag=tag)
+    return fr
