@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import need_busybox, need_engine, need_root, run_cli
+from ocitest import (busybox_rootfs, bundle, cid, need_busybox, need_engine,  # noqa: F401
+                     need_root, run_cli, state_root)
 
 pytestmark = [need_root, need_busybox, need_engine]
 

@@ -1,5 +1,8 @@
-"""Fixtures for the OCI runtime tests: a busybox bundle, the CLI as a subprocess, and the
-skips (with reasons) for what needs root or a running dockerd."""
+"""Helpers and fixtures for the OCI runtime tests: a busybox bundle, the CLI as a subprocess,
+and the skips (with reasons) for what needs root.
+
+Imported by name: a conftest.py here would shadow tests/conftest.py, which the engine's
+tests import as `conftest`."""
 import json
 import os
 import shutil
