@@ -1,18 +1,69 @@
-"""Build the C engine (csrc/) and its Cython binding (lxbrand._core).
+"""Build the C engine (csrc/), its Cython binding (lxbrand._core), and lxrun's
+C front end (csrc/launcher/, installed as the `lxrun` command).
 
-The engine links libseccomp (Debian: libseccomp-dev) to compile filters and to name syscalls.
+The engine links libseccomp (Debian: libseccomp-dev) to compile filters and to
+name syscalls.
 """
+import hashlib
+import os
+import stat
 from glob import glob
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+try:
+    from setuptools.command.build_scripts import build_scripts
+except ImportError:  # setuptools < 69: distutils' command (setuptools' own copy, once setuptools is imported)
+    from distutils.command.build_scripts import build_scripts
+
+ENGINE_SOURCES = sorted(glob("csrc/*.c"))
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
 
 core = Extension(
     "lxbrand._core",
-    sources=["lxbrand/_core.pyx"] + sorted(glob("csrc/*.c")),
+    sources=["lxbrand/_core.pyx"] + ENGINE_SOURCES,
     include_dirs=["csrc"],
     libraries=["seccomp", "pthread"],
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+    extra_compile_args=CFLAGS,
 )
 
-setup(ext_modules=cythonize([core], language_level=3, compiler_directives={"embedsignature": True}))
+
+def build_id():
+    """Names this build in the C front end's cache keys: blobs written for
+    another build are never loaded."""
+    h = hashlib.sha256()
+    for f in sorted(glob("csrc/**/*.[ch]", recursive=True) + glob("lxbrand/**/*.py", recursive=True)
+                    + glob("lxbrand/profiles/*.toml") + ["lxbrand/_core.pyx"]):
+        with open(f, "rb") as fh:
+            h.update(f.encode() + b"\0" + fh.read())
+    return h.hexdigest()[:16]
+
+
+class build_lxrun(build_scripts):
+    """Link csrc/launcher/lxrun.c with the engine into the `lxrun` executable.
+
+    It goes where scripts go, so pip installs it beside the console scripts
+    (`lxrun-py`, `lxbrand`); distutils' script copying cannot take a binary,
+    hence this command instead of a plain `scripts=` entry."""
+
+    def run(self):
+        from distutils.ccompiler import new_compiler
+        from distutils.sysconfig import customize_compiler
+
+        os.makedirs(self.build_dir, exist_ok=True)
+        cc = new_compiler()
+        customize_compiler(cc)
+        objdir = os.path.join("build", "lxrun-obj")  # never inside build_dir: that is installed
+        objs = cc.compile(ENGINE_SOURCES + ["csrc/launcher/lxrun.c"], output_dir=objdir,
+                          include_dirs=["csrc"], macros=[("LX_BUILD_ID", f'"{build_id()}"')],
+                          extra_preargs=CFLAGS)
+        out = os.path.join(self.build_dir, "lxrun")
+        cc.link_executable(objs, out, libraries=["seccomp", "pthread"])
+        os.chmod(out, os.stat(out).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+setup(
+    ext_modules=cythonize([core], language_level=3, compiler_directives={"embedsignature": True}),
+    scripts=["csrc/launcher/lxrun.c"],  # a marker: build_lxrun builds the executable instead of copying this
+    cmdclass={"build_scripts": build_lxrun},
+)

@@ -326,6 +326,18 @@ cdef class Supervisor:
         status = self.s.main_status if self.s.main_status_valid else None
         return rc, status
 
+    def export_blob(self, unsigned int uts_mask=0):
+        """The action table and uname fields as the bytes lxrun's C front end loads (blob.c)."""
+        cdef size_t n = E.lx_blob_size()
+        cdef char *buf = <char *>calloc(1, n)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            E.lx_blob_export(self.s, uts_mask, <E.lx_blob *>buf)
+            return PyBytes_FromStringAndSize(buf, n)
+        finally:
+            free(buf)
+
     @property
     def sync_wakeup(self):
         return bool(self.s.sync_wakeup)

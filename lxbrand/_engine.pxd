@@ -103,3 +103,9 @@ cdef extern from "<seccomp.h>" nogil:
     enum: SCMP_ARCH_X86_64
     int seccomp_syscall_resolve_name_arch(unsigned int arch_token, const char *name)
     char *seccomp_syscall_resolve_num_arch(unsigned int arch_token, int num)
+
+cdef extern from "blob.h" nogil:
+    struct lx_blob:
+        pass
+    size_t lx_blob_size()
+    void lx_blob_export(const lx_sup *s, unsigned int uts_mask, lx_blob *b)

@@ -117,6 +117,11 @@ def run(args):
     if args.backend != "ptrace" and getattr(policy, "personality", None) is not None and policy.personality.remap:
         raise LaunchError("policy: personality.remap needs --backend ptrace (a rewrite needs the registers)", 2)
 
+    cache = os.environ.pop("LXRUN_CACHE_FILE", None)  # set by the C front end (lxbrand.fastpath)
+    if cache:
+        from lxbrand.fastpath import write_blob
+        write_blob(policy, cache, args.backend)
+
     tracer = None
     out = None
     if args.trace or args.summary:

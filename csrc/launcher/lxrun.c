@@ -1,0 +1,346 @@
+/* lxrun's C front end: runs a plain `lxrun [--backend B] [--policy P] --
+ * PROGRAM ARGS` without starting Python, so a
+ * sandboxed run costs about what the program costs (the Python interpreter
+ * alone takes 10-70 ms to start on the development machine).
+ *
+ * Only --backend and --policy are understood here; every other option (the
+ * personality's among them) goes to the Python implementation.
+ * It does no policy work of its own: it loads the action table that the Python
+ * policy layer compiled for this policy (a blob in the user's cache, see
+ * blob.c), and anything else — another option, a policy with Python handlers,
+ * a missing or stale blob, a program to refuse — is handed to the Python
+ * implementation (`lxrun-py`, lxbrand/cli/lxrun.py), which is the reference
+ * and writes the blob for next time.  LXRUN_PYTHON=1 forces the Python path.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../blob.h"
+#include "../engine.h"
+
+#ifndef LX_BUILD_ID
+#define LX_BUILD_ID "dev"
+#endif
+
+extern char **environ;
+
+static char **g_argv;
+
+static void exec_python(const char *cache_file)
+{
+    char self[PATH_MAX], py[PATH_MAX + 16];
+    if (cache_file)
+        setenv("LXRUN_CACHE_FILE", cache_file, 1);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(py, sizeof(py), "%s/lxrun-py", self);
+            if (access(py, X_OK) == 0) {
+                g_argv[0] = py;
+                execv(py, g_argv);
+            }
+        }
+    }
+    /* no sibling script: the module through whatever python3 is on PATH */
+    int argc = 0;
+    while (g_argv[argc])
+        argc++;
+    char **v = calloc((size_t)argc + 4, sizeof(char *));
+    if (!v)
+        _exit(1);
+    v[0] = "python3";
+    v[1] = "-m";
+    v[2] = "lxbrand.cli.lxrun";
+    for (int i = 1; i < argc; i++)
+        v[i + 2] = g_argv[i];
+    execvp("python3", v);
+    fprintf(stderr, "lxrun: cannot start the Python implementation (lxrun-py or python3 -m lxbrand.cli.lxrun): %s\n",
+            strerror(errno));
+    _exit(1);
+}
+
+/* FNV-1a, enough to name a cache file (the content is validated, not trusted by name) */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int safe_owned(const struct stat *st)
+{
+    return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* The blob's cache path for this policy spec; 0 on success. */
+static int cache_path(const char *spec, char *out, size_t cap, char *dir, size_t dcap)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg == '/')
+        snprintf(dir, dcap, "%s/lxbrand", xdg);
+    else if (home && *home == '/')
+        snprintf(dir, dcap, "%s/.cache/lxbrand", home);
+    else
+        return -1;
+    uint64_t h = fnv(0xcbf29ce484222325ull, LX_BUILD_ID, sizeof(LX_BUILD_ID));
+    size_t len = strlen(spec);
+    int builtin = !strchr(spec, '/') && !(len > 5 && strcmp(spec + len - 5, ".toml") == 0);
+    if (builtin) {
+        h = fnv(h, "builtin:", 8);
+        h = fnv(h, spec, len + 1);
+    } else {
+        char real[PATH_MAX];
+        struct stat st;
+        if (!realpath(spec, real) || stat(real, &st) < 0)
+            return -1;
+        h = fnv(h, "file:", 5);
+        h = fnv(h, real, strlen(real) + 1);
+        h = fnv(h, &st.st_dev, sizeof(st.st_dev));
+        h = fnv(h, &st.st_ino, sizeof(st.st_ino));
+        h = fnv(h, &st.st_size, sizeof(st.st_size));
+        h = fnv(h, &st.st_mtim, sizeof(st.st_mtim));
+        h = fnv(h, &st.st_ctim, sizeof(st.st_ctim));
+    }
+    snprintf(out, cap, "%s/%016llx.pol", dir, (unsigned long long)h);
+    return 0;
+}
+
+static int load_blob(const char *dir, const char *path, struct lx_blob *b)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || !safe_owned(&st))
+        return -1;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && safe_owned(&st) &&
+             st.st_size == (off_t)sizeof(*b) && read(fd, b, sizeof(*b)) == (ssize_t)sizeof(*b);
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* execvp(3)'s search; returns a malloc'd path or NULL */
+static char *which(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return strdup(prog);
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/bin:/usr/bin";
+    char buf[PATH_MAX];
+    while (*path) {
+        const char *end = strchrnul(path, ':');
+        size_t dl = (size_t)(end - path);
+        snprintf(buf, sizeof(buf), "%.*s/%s", (int)dl, dl ? path : ".", prog);
+        struct stat st;
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+            return strdup(buf);
+        path = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* 1: a 64-bit x86_64 ELF, a script whose interpreter is one, or a format the
+ * kernel will judge itself; 0: let the Python layer explain the refusal. */
+static int exec_ok(const char *path, int depth)
+{
+    unsigned char h[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, h, sizeof(h) - 1);
+    close(fd);
+    if (n < 4)
+        return n >= 0 && depth == 0 ? 1 : 0;
+    h[n] = '\0';
+    if (h[0] == '#' && h[1] == '!') {
+        if (depth >= 4)
+            return 1;
+        char *p = (char *)h + 2;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *e = p;
+        while (*e && *e != ' ' && *e != '\t' && *e != '\n')
+            e++;
+        *e = '\0';
+        return *p == '/' ? exec_ok(p, depth + 1) : 1;
+    }
+    if (memcmp(h, "\x7f" "ELF", 4) != 0)
+        return 1;
+    return n >= 20 && h[4] == 2 && (h[18] | (h[19] << 8)) == 62; /* ELFCLASS64, EM_X86_64 */
+}
+
+static void set_field(char *dst, const char *v)
+{
+    memset(dst, 0, LX_UTS_LEN);
+    strncpy(dst, v, LX_UTS_LEN - 1);
+}
+
+static void die_like(int st)
+{
+    if (WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(sig, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        kill(getpid(), sig);
+        _exit(128 + sig);
+    }
+    _exit(WEXITSTATUS(st));
+}
+
+int main(int argc, char **argv)
+{
+    g_argv = argv;
+    const char *backend = "unotify", *policy = "default";
+    const char *v = getenv("LXRUN_PYTHON");
+    if (v && *v && strcmp(v, "0") != 0)
+        exec_python(NULL);
+
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-')
+            break;
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        const char **slot = NULL;
+        if (nl == 9 && strncmp(a, "--backend", nl) == 0)
+            slot = &backend;
+        else if (nl == 8 && strncmp(a, "--policy", nl) == 0)
+            slot = &policy;
+        if (!slot)
+            exec_python(NULL); /* any other option: the reference implementation */
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            exec_python(NULL);
+        *slot = val;
+    }
+    if (i >= argc)
+        exec_python(NULL);
+    int be;
+    if (strcmp(backend, "unotify") == 0)
+        be = LX_BACKEND_UNOTIFY;
+    else if (strcmp(backend, "ptrace") == 0)
+        be = LX_BACKEND_PTRACE;
+    else
+        exec_python(NULL);
+
+    char dir[PATH_MAX], cache[PATH_MAX + 32];
+    static struct lx_blob blob;
+    if (cache_path(policy, cache, sizeof(cache), dir, sizeof(dir)) < 0)
+        exec_python(NULL);
+    if (load_blob(dir, cache, &blob) < 0)
+        exec_python(cache);
+
+    char **prog = argv + i;
+    char *path = which(prog[0]);
+    if (!path || !exec_ok(path, 0))
+        exec_python(NULL);
+
+    static struct lx_sup sup;
+    lx_sup_init(&sup, be);
+    if (lx_blob_import(&sup, &blob) < 0)
+        exec_python(cache);
+
+    /* uname: the host's, then the policy's own identity */
+    struct utsname host;
+    uname(&host);
+    set_field(sup.uts.sysname, host.sysname);
+    set_field(sup.uts.nodename, host.nodename);
+    set_field(sup.uts.release, host.release);
+    set_field(sup.uts.version, host.version);
+    set_field(sup.uts.machine, host.machine);
+    set_field(sup.uts.domainname, host.domainname);
+    char *dst[6] = {sup.uts.sysname, sup.uts.nodename, sup.uts.release, sup.uts.version, sup.uts.machine,
+                    sup.uts.domainname};
+    const char *src[6] = {blob.uts.sysname, blob.uts.nodename, blob.uts.release, blob.uts.version,
+                          blob.uts.machine, blob.uts.domainname};
+    for (int k = 0; k < 6; k++)
+        if (blob.uts_mask & (1u << k))
+            set_field(dst[k], src[k]);
+
+    void *prog_bpf = NULL;
+    size_t prog_len = 0;
+    int rc = lx_filter_compile(&sup, &prog_bpf, &prog_len);
+    if (rc < 0)
+        exec_python(NULL);
+
+    int ready[2], go[2], err[2];
+    if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+        perror("lxrun: pipe");
+        return 1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("lxrun: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        close(ready[0]);
+        close(go[1]);
+        close(err[0]);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int e = -lx_child_exec(prog_bpf, prog_len, be, ready[1], go[0], path, prog, environ);
+        char msg[PATH_MAX + 128];
+        int m = snprintf(msg, sizeof(msg), "%s: %s", prog[0],
+                         e == ENOEXEC ? "cannot execute: Exec format error" : strerror(e));
+        if (write(err[1], msg, (size_t)m) < 0) { /* nothing more to do */ }
+        _exit(e == ENOENT ? 127 : 126);
+    }
+    close(ready[1]);
+    close(go[0]);
+    close(err[1]);
+    sup.child = pid;
+    lx_signals_install(&sup);
+    rc = lx_supervise(&sup, pid, ready[0], go[1]);
+    lx_signals_restore();
+
+    char msg[PATH_MAX + 128];
+    ssize_t m = read(err[0], msg, sizeof(msg) - 1);
+    if (m > 0) {
+        msg[m] = '\0';
+        fprintf(stderr, "lxrun: %s\n", msg);
+        _exit(sup.main_status_valid && WIFEXITED(sup.main_status) ? WEXITSTATUS(sup.main_status) : 126);
+    }
+    if (rc < 0 && rc != -ECHILD) {
+        fprintf(stderr, "lxrun: supervisor failed: %s; the program was killed\n", strerror(-rc));
+        return 1;
+    }
+    if (!sup.main_status_valid) {
+        fprintf(stderr, "lxrun: the program's exit status is unknown\n");
+        return 1;
+    }
+    die_like(sup.main_status);
+    return 1;
+}
