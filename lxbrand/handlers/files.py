@@ -38,7 +38,9 @@ How a Serve reaches the caller:
   /proc/<supervisor>/fd/<n> (which reopens the supervisor's file).  That path is
   written into the caller's stack, below the 128-byte red zone the x86_64 ABI
   reserves, where the stopped thread keeps nothing; the supervisor keeps <n> open
-  until the same thread traps again (then the kernel has opened it).  A sibling
+  until the same thread traps again (then the kernel has opened it).  It needs
+  the guest to see the supervisor in its /proc: in a chroot or a container without
+  it, the original open runs (the hook's answer is lost).  A sibling
   thread could overwrite that path before the kernel reads it: on ptrace a Serve
   is cosmetic, never a security boundary (documented in DIVERGENCE.md).
 """
@@ -270,6 +272,11 @@ class FilePipeline:
         call = req.call
         target = f"/proc/{os.getpid()}/fd/{fd}".encode() + b"\0"
         try:
+            if os.readlink(f"/proc/{call.tid}/root") != "/" and \
+                    not os.path.exists(f"/proc/{call.tid}/root/proc/{os.getpid()}/fd/{fd}"):
+                # The guest's root has no procfs showing the supervisor (a chroot, a
+                # container with its own pid namespace): nothing to open by path.
+                raise OSError(errno.ENOENT, "supervisor's /proc not visible to the guest")
             sp = _stack_pointer(call.tid)
             addr = (sp - RED_ZONE - len(target) - 64) & ~15
             call.write(addr, target)

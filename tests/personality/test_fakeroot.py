@@ -1,0 +1,85 @@
+"""--fake-root against Debian's fakeroot(1) on the same commands.
+
+Expected differences (DIVERGENCE.md): fakeroot cannot change /proc/self/status
+(ours shows 0), and as real root fakeroot really performs the chown (ours never does)."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from lxp_helpers import BACKENDS, lxrun, native, sh
+
+SCRIPT = """
+touch a; mkdir d; ln -s a l
+stat -c '%u %g %n' a d
+chown 123:45 a; chown 7 d; chgrp 8 d; chown -h 9:9 l
+stat -c '%u %g %n' a d; stat -L -c '%u %g %n' l; stat -c '%u %g %n' l
+id; id -u; id -g; id -G
+python3 -c 'import os; print(os.getuid(), os.geteuid(), os.getresuid(), os.getresgid(), os.getgroups()); print(os.stat("a").st_uid, os.lstat("l").st_uid)'
+ls -ln a | cut -d' ' -f1-4
+chown 1:1 missing 2>&1 | sed 's/^[^:]*: //'
+"""
+
+
+@pytest.fixture
+def fakeroot():
+    f = shutil.which("fakeroot")
+    if f is None:
+        pytest.skip("fakeroot not installed (apt-get install fakeroot)")
+    return f
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_answers_as_fakeroot(backend, fakeroot, tmp_path):
+    ref_dir, our_dir = tmp_path / "ref", tmp_path / "ours"
+    ref_dir.mkdir()
+    our_dir.mkdir()
+    ref = native([fakeroot, "sh", "-c", SCRIPT], cwd=ref_dir)
+    ours = lxrun(["--backend", backend, "--fake-root"], ["sh", "-c", SCRIPT], cwd=our_dir)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == ref.stdout
+    assert "123 45 a" in ours.stdout and "uid=0(root)" in ours.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chown_is_recorded_not_performed(backend, tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    before = os.stat(f)
+    sh(["--backend", backend, "--fake-root"], f"chown 4242:4343 {f}")
+    after = os.stat(f)
+    assert (after.st_uid, after.st_gid) == (before.st_uid, before.st_gid)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_proc_self_status_shows_root(backend):
+    out = sh(["--backend", backend, "--fake-root"],
+             "grep -E '^(Uid|Gid|Groups):' /proc/self/status; grep ^Uid: /proc/$$/status; "
+             "grep ^Uid: /proc/thread-self/status")
+    assert out.splitlines() == ["Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0", "Groups:\t0 ",
+                                "Uid:\t0\t0\t0\t0", "Uid:\t0\t0\t0\t0"]
+    # the other lines are the kernel's
+    keys = lambda t: [ln.split(":")[0] for ln in t.splitlines()]  # noqa: E731
+    assert keys(sh(["--backend", backend, "--fake-root"], "cat /proc/self/status")) == \
+        keys(native(["cat", "/proc/self/status"]).stdout)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tar_extract_as_root_keeps_owners(backend, fakeroot, tmp_path):
+    """dpkg-style: unpack an archive whose members belong to other users."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bin").write_text("#!/bin/sh\n")
+    subprocess.run(["tar", "-C", str(src), "--owner=101", "--group=202", "-cf", str(tmp_path / "t.tar"), "bin"],
+                   check=True)
+    script = f"tar -xpf {tmp_path}/t.tar --same-owner && stat -c '%u %g %n' bin"
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ours").mkdir()
+    ref = native([fakeroot, "sh", "-c", script], cwd=tmp_path / "ref").stdout
+    ours = lxrun(["--backend", backend, "--fake-root"], ["sh", "-c", script], cwd=tmp_path / "ours")
+    assert ours.stdout == ref == "101 202 bin\n", ours.stderr
+
+
+def test_without_fake_root_ids_are_real():
+    assert sh([], "id -u; stat -c %u /proc/self") == native(["sh", "-c", "id -u; stat -c %u /proc/self"]).stdout
