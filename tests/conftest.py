@@ -12,7 +12,24 @@ PROGS = Path(__file__).resolve().parent / "progs"
 BACKENDS = ("unotify", "ptrace")
 
 
-def lxrun_cmd(*args):
+def lxrun_c():
+    """The installed `lxrun` (the C front end), or None."""
+    import sysconfig
+    exe = os.path.join(sysconfig.get_path("scripts"), "lxrun")
+    try:
+        with open(exe, "rb") as f:
+            return exe if f.read(4) == b"\x7fELF" else None
+    except OSError:
+        return None
+
+
+def lxrun_cmd(*args, frontend="python"):
+    """argv for lxrun: the Python implementation, or the C front end users run."""
+    if frontend == "c":
+        exe = lxrun_c()
+        if exe is None:
+            pytest.skip("the C front end is not installed (pip install -e . builds it as `lxrun`)")
+        return [exe, *args]
     return [sys.executable, "-m", "lxbrand.cli.lxrun", *args]
 
 

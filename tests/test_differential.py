@@ -64,9 +64,10 @@ def _env():
     return env
 
 
+@pytest.mark.parametrize("frontend", ["python", "c"])
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("name", ["sh-pipeline", "coreutils", "python3-threads", "gcc", "git", "tar"])
-def test_same_as_native(name, policy, backend, tmp_path):
+def test_same_as_native(name, policy, backend, frontend, tmp_path):
     nat_dir, lx_dir = tmp_path / "native", tmp_path / "lx"
     nat_dir.mkdir()
     lx_dir.mkdir()
@@ -77,7 +78,7 @@ def test_same_as_native(name, policy, backend, tmp_path):
         pytest.skip(f"{tool} is not installed (apt-get install {tool})")
     native = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=300)
     argv_lx, _ = _workloads(lx_dir)[name]
-    lx = subprocess.run(lxrun_cmd("--backend", backend, "--policy", policy, "--", *argv_lx),
+    lx = subprocess.run(lxrun_cmd("--backend", backend, "--policy", policy, "--", *argv_lx, frontend=frontend),
                         capture_output=True, text=True, env=_env(), timeout=300)
     assert lx.returncode == native.returncode, lx.stderr
     assert lx.stdout.replace(str(lx_dir), "DIR") == native.stdout.replace(str(nat_dir), "DIR")

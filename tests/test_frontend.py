@@ -1,0 +1,101 @@
+"""lxrun's C front end: a plain run starts no Python once the policy's compiled
+table is cached, behaves as the Python implementation does, and never uses a
+table it cannot trust or that would do less than the policy."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import lxrun_c, lxrun_cmd
+
+pytestmark = pytest.mark.skipif(lxrun_c() is None, reason="the C front end is not installed (pip install -e .)")
+
+WHO = ["sh", "-c", "readlink /proc/$PPID/exe"]  # the program's parent is the supervisor
+
+
+def run(args, prog, cache, extra_env=None):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), **(extra_env or {}))
+    env.pop("LXRUN_PYTHON", None)
+    return subprocess.run(lxrun_cmd(*args, "--", *prog, frontend="c"), capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def supervisor_is_c(r):
+    return os.path.basename(r.stdout.strip()) == "lxrun"
+
+
+def test_cold_then_warm(tmp_path):
+    cold = run([], WHO, tmp_path)
+    assert cold.returncode == 0 and not supervisor_is_c(cold)  # first run: Python, which writes the table
+    assert len(list((tmp_path / "lxbrand").glob("*.pol"))) == 1
+    warm = run([], WHO, tmp_path)
+    assert warm.returncode == 0 and supervisor_is_c(warm), warm.stdout
+
+
+def test_untrusted_cache_is_ignored(tmp_path):
+    run([], ["true"], tmp_path)
+    (blob,) = (tmp_path / "lxbrand").glob("*.pol")
+    blob.chmod(0o664)  # writable by the group: someone else could have changed the policy
+    r = run([], WHO, tmp_path)
+    assert not supervisor_is_c(r)
+    blob.chmod(0o600)
+    blob.write_bytes(b"\0" * blob.stat().st_size)  # right size, wrong content
+    r = run([], WHO, tmp_path)
+    assert r.returncode == 0 and not supervisor_is_c(r)
+
+
+def test_policy_with_handlers_never_cached(tmp_path):
+    mod = tmp_path / "h.py"
+    mod.write_text("def h(call):\n    return 3\n")
+    pol = tmp_path / "p.toml"
+    pol.write_text('[[rule]]\nsyscalls = ["getppid"]\naction = "emulate"\nhandler = "h:h"\n')
+    for _ in range(2):
+        r = run(["--policy", str(pol)], ["sh", "-c", "echo ok"], tmp_path / "c", {"PYTHONPATH": str(tmp_path)})
+        assert r.stdout == "ok\n", r.stderr
+    assert not list((tmp_path / "c").glob("lxbrand/*.pol"))
+
+
+def test_changed_policy_file_is_recompiled(backend, progs, tmp_path):
+    pol = tmp_path / "p.toml"
+    for value in (11, 22, 33):
+        pol.write_text(f'[[rule]]\nsyscalls = ["getppid"]\naction = "emulate"\nreturn = {value}\n')
+        for _ in range(2):  # cold (Python), then warm (C)
+            r = run(["--backend", backend, "--policy", str(pol)], [progs["getppid_loop"], "3"], tmp_path / "c")
+            assert r.stdout.strip() == str(value)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGSEGV])
+def test_exit_and_signals_warm(backend, progs, tmp_path, sig):
+    for _ in range(2):
+        r = run(["--backend", backend], [progs["sigself"], str(int(sig))], tmp_path)
+        assert r.returncode == -sig
+        r = run(["--backend", backend], [progs["sigself"], "0", "42"], tmp_path)
+        assert r.returncode == 42
+
+
+def test_strict_and_kill_warm(backend, progs, tmp_path):
+    for _ in range(2):
+        r = run(["--backend", backend, "--policy", "strict"], [progs["io_uring"]], tmp_path)
+        assert r.stdout.strip() == "io_uring_setup -1 Operation not permitted"
+        r = run(["--backend", backend], [progs["x32"]], tmp_path)
+        assert r.returncode == -signal.SIGSYS
+
+
+def test_other_options_and_refusals_go_to_python(tmp_path, progs):
+    run([], ["true"], tmp_path)
+    r = run(["--kernel-release", "4.4.0-lx"], ["uname", "-r"], tmp_path)
+    assert r.stdout == "4.4.0-lx\n"
+    r = run(["--policy", "trace-all", "--summary"], ["true"], tmp_path)
+    assert "total" in r.stderr
+    r = run([], ["/no/such/prog"], tmp_path)
+    assert r.returncode == 127 and "No such file" in r.stderr
+    bad = tmp_path / "i386"
+    data = bytearray(open(progs["sigself"], "rb").read())
+    data[18:20] = (3).to_bytes(2, "little")
+    bad.write_bytes(bytes(data))
+    bad.chmod(0o755)
+    r = run([], [str(bad)], tmp_path)
+    assert r.returncode == 126 and "x86_64 programs only" in r.stderr
+    r = run(["--backend", "bogus"], ["true"], tmp_path)
+    assert r.returncode == 2
