@@ -90,6 +90,7 @@ class Policy:
         self.rules = {}        # syscall name -> Rule (last set wins)
         self.identity = {}     # emulated uname fields
         self.source = source
+        self.net = None        # lxbrand.handlers.net.NetPolicy once a network rule exists
         if self.default not in DEFAULT_ACTIONS:
             raise PolicyError(self.source, "default",
                               f"unknown default action {self.default!r} (one of {', '.join(DEFAULT_ACTIONS)})")
@@ -162,6 +163,42 @@ class Policy:
         if self.identity:
             self.emulate("uname", fast="uname", comment="emulated kernel identity")
 
+    def network(self, action, comment="", **keys):
+        """A network rule (see lxbrand.handlers.net): p.network("allow", family="inet",
+        cidr=["127.0.0.0/8"], ports=[80], ops=["connect"]).  Rules are tried in order."""
+        from lxbrand.handlers import net
+        n = len(self.net.rules) + 1 if self.net else 1
+        rule = net.rule_from_dict(dict(keys, action=action, comment=comment), self.source, f"network[{n}]")
+        self._net_policy().add(rule)
+        return rule
+
+    def set_network_default(self, action):
+        if action not in ("allow", "deny"):
+            raise PolicyError(self.source, "network_default", f"expected \"allow\" or \"deny\", got {action!r}")
+        self._net_policy().default = action
+
+    def _net_policy(self):
+        """Trap the socket calls that carry addresses into the network handler
+        (unless a rule already denies or kills them in the kernel), and refuse
+        io_uring, whose IORING_OP_CONNECT/SENDMSG would go around it."""
+        from lxbrand.handlers import net
+        if self.net is None:
+            self.net = net.NetPolicy(log=net.stderr_log)
+            for name in net.NET_SYSCALLS:
+                r = self.rules.get(name)
+                if r is not None and r.action in ("deny", "kill"):
+                    continue
+                if r is not None and r.action != "allow":
+                    raise PolicyError(self.source, "network", f"{name} has a rule ({r.how()}) and is also governed by "
+                                                              "[[network]] rules; remove one of them")
+                self.rules[name] = Rule((name,), "emulate", handler=self.net,
+                                        comment="network policy (lxbrand.handlers.net)")
+            for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+                if self.action_of(name).action not in ("deny", "kill"):
+                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
+                                            comment="io_uring could connect and send around the network policy")
+        return self.net
+
     # -- reading --------------------------------------------------------
     def action_of(self, name):
         r = self.rules.get(name)
@@ -195,7 +232,8 @@ def _load_handler(spec, source, key):
     return fn
 
 
-_TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity", "personality"}
+_TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity", "personality", "network",
+             "network_default"}
 _RULE_KEYS = {"syscalls", "action", "errno", "return", "fast", "handler", "comment"}
 
 
@@ -287,6 +325,16 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
             if e.key and e.key.startswith("rule["):
                 raise
             raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
+    nets = data.get("network", [])
+    if not isinstance(nets, list):
+        raise PolicyError(source, "network", "expected an array of tables ([[network]])")
+    if nets or "network_default" in data:
+        from lxbrand.handlers import net
+        p.source = source
+        netp = p._net_policy()
+        for i, r in enumerate(nets, 1):
+            netp.add(net.rule_from_dict(r, source, f"network[{i}]"))
+        p.set_network_default(data.get("network_default", "allow"))
     ident = data.get("identity", {})
     if not isinstance(ident, dict):
         raise PolicyError(source, "identity", "expected a table")
