@@ -100,4 +100,5 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' >"$tree/etc/group"
     tar -C "$tree" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' - "$IMAGE" >/dev/null
 fi
-log "ready: dockerd up, runtime ${LXBRAND_BIN:-<none>}, image $IMAGE"
+registered=$(python3 -c 'import json; print(json.load(open("/etc/docker/daemon.json"))["runtimes"]["lxbrand"]["path"])' 2>/dev/null || echo "<none>")
+log "ready: dockerd up, runtime lxbrand -> $registered, image $IMAGE"

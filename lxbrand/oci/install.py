@@ -56,13 +56,17 @@ def install(path, runtime_name, runtime_path, runtime_args=(), default=False):
 LAUNCHER_DIR = "/usr/local/lib/lxbrand"
 
 
-def write_launcher(dest=None):
-    """Write a fast launcher for the runtime and return its path.
+def write_launcher(dest=None, compile_c=True):
+    """Write the runtime binary containerd will run, and return its path.
 
-    containerd runs the runtime 3-4 times per container, so interpreter start-up counts:
-    `python -IS` skips site (its .pth files can cost 50-100 ms) and PYTHON* variables (so
-    bytecode caching is never turned off by the environment), and the launcher puts the
-    directories that hold lxbrand and its dependencies on sys.path itself."""
+    containerd runs the runtime 3-4 times per container, so start-up counts:
+      <dest>.py  the Python runtime, started as `python -IS` (no site processing, whose .pth
+                 files can cost 50-100 ms; no PYTHON* variables, so bytecode caching is never
+                 turned off by the environment), with lxbrand's directories on sys.path
+      <dest>     a small C front end (launcher.c) that answers start/kill/delete itself and
+                 execs <dest>.py for everything else; if no C compiler works, <dest> is the
+                 Python runtime itself."""
+    import subprocess
     import sys
     import sysconfig
 
@@ -82,14 +86,37 @@ def write_launcher(dest=None):
             "from lxbrand.cli.runtime import main\n"
             "sys.exit(main())\n")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    try:
-        with open(dest) as f:
-            if f.read() == text:
-                return dest
-    except OSError:
-        pass
-    write_atomic(dest, text, mode=0o755)
+    py = dest + ".py"
+    _write_if_changed(py, text)
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.c")
+    if compile_c and os.path.exists(src):
+        tmp = f"{dest}.tmp.{os.getpid()}"
+        cc = os.environ.get("CC", "cc")
+        try:
+            r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, src, f'-DLXBRAND_PY="{py}"'],
+                               capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            r = None
+        if r is not None and r.returncode == 0:
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, dest)
+            return dest
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    _write_if_changed(dest, text)
     return dest
+
+
+def _write_if_changed(path, text):
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_atomic(path, text, mode=0o755)
 
 
 def uninstall(path, runtime_name):

@@ -100,6 +100,16 @@ class Container:
     def save(self):
         write_atomic(self.state_path, json.dumps(self.data, separators=(",", ":")))
 
+    def save_fast(self):
+        """The plain-text summary the C front end (launcher.c) reads to answer start, kill
+        and delete without starting Python."""
+        lx = self.data.get("lxbrand", {})
+        hooks = lx.get("hooks") or {}
+        lines = [f"pid {self.pid}", f"start {lx.get('pid_start') or 0}",
+                 f"hooks {1 if hooks.get('poststart') or hooks.get('poststop') else 0}"]
+        lines += [f"cgroup {d}" for d in (lx.get("cgroups") or {}).values()]
+        write_atomic(os.path.join(self.dir, "fast"), "\n".join(lines) + "\n")
+
     def remove(self):
         for name in os.listdir(self.dir) if os.path.isdir(self.dir) else ():
             try:

@@ -209,3 +209,51 @@ def test_container_setup(bundle, state_root, cid):
                                 "0", "rofs", "rosys", "2"] or \
         r.stdout.split()[:9] == ["1000", "1000", "1000", "5", "/tmp", "bar", "123", "boxy", "0"], \
         r.stdout
+
+
+@pytest.fixture(scope="module")
+def c_launcher(tmp_path_factory):
+    """The C front end (launcher.c) built as `lxbrand install` builds it."""
+    import shutil as _sh
+    from lxbrand.oci.install import write_launcher
+    if not (_sh.which(os.environ.get("CC", "cc"))):
+        pytest.skip("no C compiler: the runtime would be registered as the Python launcher")
+    dest = str(tmp_path_factory.mktemp("launcher") / "lxbrand-runtime")
+    write_launcher(dest)
+    with open(dest, "rb") as f:
+        assert f.read(4) == b"\x7fELF", "launcher.c did not compile"
+    return dest
+
+
+def test_c_front_end(c_launcher, bundle, state_root, cid, tmp_path):
+    """start, kill NUMBER and delete answered in C; create (and errors) by Python behind it."""
+    def run(*args, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        return subprocess.run([c_launcher, "--root", str(state_root), "--log",
+                               str(tmp_path / "log.json"), "--log-format", "json", *args],
+                              timeout=60, **kw)
+    b = bundle(["sh", "-c", "trap 'exit 6' USR1; while true; do sleep 0.1; done"])
+    assert run("create", "--bundle", str(b), cid, capture_output=False,
+               stdout=subprocess.DEVNULL).returncode == 0
+    assert (state_root / cid / "fast").exists()
+    assert run("start", cid).returncode == 0
+    assert not (state_root / cid / "exec.fifo").exists()
+    wait_status(state_root, cid, "running")
+    r = run("delete", cid)  # running: handed to Python, which refuses
+    assert r.returncode == 1 and "not stopped" in r.stderr
+    time.sleep(0.3)
+    assert run("kill", cid, "10").returncode == 0  # SIGUSR1
+    wait_status(state_root, cid, "stopped")
+    assert run("delete", cid).returncode == 0
+    assert not (state_root / cid).exists() and leftovers(cid) == []
+    r = run("delete", cid)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    last = json.loads((tmp_path / "log.json").read_text().splitlines()[-1])
+    assert last["level"] == "error" and "does not exist" in last["msg"]
+    assert run("delete", "--force", cid).returncode == 0
+    # a created (never started) container: delete kills its supervisor
+    assert run("create", "--bundle", str(b), cid, capture_output=False,
+               stdout=subprocess.DEVNULL).returncode == 0
+    assert run("delete", cid).returncode == 0
+    assert not (state_root / cid).exists() and leftovers(cid) == []

@@ -43,8 +43,10 @@ def test_install_refuses_broken_json(tmp_path):
 
 
 def test_launcher(tmp_path):
-    p = write_launcher(str(tmp_path / "lxbrand-runtime"))
+    dest = str(tmp_path / "lxbrand-runtime")
+    p = write_launcher(dest, compile_c=False)
     text = open(p).read()
-    assert text.startswith("#!") and " -IS\n" in text.splitlines()[0] + "\n"
+    assert p == dest and text.startswith("#!") and text.splitlines()[0].endswith(" -IS")
     assert os.access(p, os.X_OK)
-    assert write_launcher(p) == p  # unchanged content: not rewritten
+    assert open(dest + ".py").read() == text
+    assert write_launcher(dest, compile_c=False) == p  # unchanged content: not rewritten

@@ -105,6 +105,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
         c.data.update(pid=sup_pid, status="created")
         c.data["lxbrand"].update(init_pid=init_pid, pid_start=proc_start_time(sup_pid)[0])
         c.save()
+        c.save_fast()
         if pid_file:
             write_pid_file(pid_file, sup_pid)
         return c
