@@ -180,7 +180,9 @@ def test_network_modes(net, want):
 
 def test_network_host():
     r = drun("--network", "host", IMAGE, "sh", "-c", "ls /sys/class/net")
-    assert set(r.stdout.split()) == set(os.listdir("/sys/class/net")), r.stderr
+    # the host's own interfaces (veths of other containers come and go meanwhile)
+    host = {n for n in os.listdir("/sys/class/net") if not n.startswith("veth")}
+    assert host <= set(r.stdout.split()), (r.stdout, r.stderr)
 
 
 def test_docker_seccomp_profile_still_enforced():
