@@ -104,6 +104,57 @@ def test_detached_logs_exec_stop(name):
     assert st["ExitCode"] == 5 and "got TERM" in docker("logs", name).stdout
 
 
+def test_pause_update_rm(name):
+    docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, "--cpus", "0.5", IMAGE,
+           "sleep", "60", check=True)
+    r = docker("exec", name, "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+               "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+    if r.returncode == 0:  # cgroup v1 layout (v2: cpu.max)
+        assert r.stdout.split() == ["50000", "100000"]
+    docker("pause", name, check=True)
+    assert json.loads(docker("inspect", name).stdout)[0]["State"]["Status"] == "paused"
+    docker("unpause", name, check=True)
+    docker("update", "--memory", "100m", "--memory-swap", "200m", name, check=True)
+    r = docker("exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if r.returncode == 0:
+        assert r.stdout.strip() == str(100 * 2**20)
+    docker("rm", "-f", name, check=True)
+    assert docker("inspect", name).returncode != 0
+
+
+def test_restart_policy(name):
+    docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, "--restart", "on-failure:2",
+           IMAGE, "sh", "-c", "exit 1", check=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = json.loads(docker("inspect", name).stdout)[0]
+        if st["RestartCount"] == 2 and st["State"]["Status"] == "exited":
+            break
+        time.sleep(0.2)
+    assert st["RestartCount"] == 2 and st["State"]["ExitCode"] == 1, st["State"]
+
+
+def test_containerd_ctr(tmp_path):
+    """The containerd path: `ctr run --runc-binary` with dockerd's containerd."""
+    import shutil
+    sock = "/var/run/docker/containerd/containerd.sock"
+    if not shutil.which("ctr") or not os.path.exists(sock):
+        pytest.skip("ctr or dockerd's containerd socket is missing")
+    runtime = json.load(open("/etc/docker/daemon.json"))["runtimes"][RUNTIME]["path"]
+    ctr = ["ctr", "-a", sock, "-n", "lxbrand-test"]
+    tar = tmp_path / "img.tar"
+    docker("save", IMAGE, "-o", str(tar), check=True)
+    r = subprocess.run(ctr + ["image", "import", str(tar)], capture_output=True, text=True,
+                       timeout=T)
+    assert r.returncode == 0, r.stderr
+    ref = f"docker.io/{IMAGE}:latest"
+    cid = "ctr-" + uuid.uuid4().hex[:8]
+    r = subprocess.run(ctr + ["run", "--rm", "--runc-binary", runtime, ref, cid, "sh", "-c",
+                              "echo hi from ctr; exit 3"], capture_output=True, text=True,
+                       timeout=T)
+    assert r.returncode == 3 and r.stdout == "hi from ctr\n", r.stderr
+
+
 def test_kill_signal(name):
     docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, IMAGE, "sh", "-c",
            "trap 'exit 9' USR1; while true; do sleep 0.1; done", check=True)
