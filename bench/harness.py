@@ -60,12 +60,13 @@ def run(opts: Options, stdout=None, stderr=None) -> dict:
         total = sum(len(p.runners) for p in plans) * (rounds + 1)
         bar = Progress(total, stream=stderr, enabled=opts.progress)
         started = _now()
+        load_start = machine.load()
         samples, notes = method.measure(plans, rounds, quick=opts.quick, progress=bar)
         bar.close()
         doc = report.build_doc(
             config={"quick": opts.quick, "rounds": rounds, "warmup": 1,
                     "only": opts.only, "runners": opts.runners, "argv": sys.argv[1:]},
-            machine=machine.describe(chosen), runners=chosen, workloads=workloads,
+            machine=dict(machine.describe(chosen), load_start=load_start), runners=chosen, workloads=workloads,
             samples=samples, notes=notes, started=started, finished=_now())
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -88,7 +89,7 @@ def run(opts: Options, stdout=None, stderr=None) -> dict:
 
 def render(path: Path, out: Path | None = None, stdout=None) -> dict:
     """--render: redraw the Markdown and the chart from a results JSON (no runs)."""
-    doc = report.load_json(path)
+    doc = report.resummarize(report.load_json(path))
     out = out or Path(path).parent
     out.mkdir(parents=True, exist_ok=True)
     md = report.markdown(doc)

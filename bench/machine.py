@@ -51,6 +51,14 @@ def _os_release() -> str:
     return ""
 
 
+def load() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on the machine shows in every timing."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
 def describe(runners=()) -> dict:
     """Kernel, CPU, cores, memory, OS, tool versions and the lxbrand commit."""
     u = os.uname()
@@ -72,6 +80,7 @@ def describe(runners=()) -> dict:
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "mem_gib": _mem_gib(),
+        "load_end": load(),
         "os": _os_release(),
         "lxbrand_commit": _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
         "versions": versions,

@@ -42,7 +42,7 @@ class Sample:
     runner: str
     round: int          # -1: warm-up (checked, not counted)
     wall_s: float
-    cpu_s: float        # user + system time of the whole process tree
+    cpu_s: float | None  # user + system time of the whole process tree (None: not ours to see)
     value: float | None  # the workload's metric: seconds, or µs per op
     ok: bool
     reason: str = ""
@@ -211,7 +211,8 @@ def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | Non
             val = None
             if not why:
                 val, why = metric(w, res)
-            return Sample(w.name, runner.name, rnd, res.wall_s, res.cpu_s, val, not why, why,
+            return Sample(w.name, runner.name, rnd, res.wall_s,
+                          res.cpu_s if runner.tree_cpu else None, val, not why, why,
                           res.returncode)
 
         live = [(nrunner, ncmd)]

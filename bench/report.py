@@ -13,10 +13,20 @@ SCHEMA = 1
 FLOOR = "floor-unotify"
 
 
+def _summary(sample_dicts: list[dict]) -> list[dict]:
+    return [{"workload": w, "runner": r, **s.as_dict()}
+            for (w, r), s in summarize_samples(sample_dicts).items()]
+
+
+def resummarize(doc: dict) -> dict:
+    """Recompute the summary from the samples (after a change in how they are summarized)."""
+    doc["summary"] = _summary(doc["samples"])
+    return doc
+
+
 def build_doc(*, config: dict, machine: dict, runners: list, workloads: list, samples: list,
               notes: list[str], started: str, finished: str) -> dict:
     sample_dicts = [s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in samples]
-    summ = summarize_samples(sample_dicts)
     return {
         "schema": SCHEMA,
         "started": started,
@@ -29,7 +39,7 @@ def build_doc(*, config: dict, machine: dict, runners: list, workloads: list, sa
         "workloads": [{"name": w.name, "title": w.title, "metric": w.metric, "unit": w.unit,
                        "floor": w.floor, "note": w.note} for w in workloads],
         "notes": notes,
-        "summary": [{"workload": w, "runner": r, **s.as_dict()} for (w, r), s in summ.items()],
+        "summary": _summary(sample_dicts),
         "samples": sample_dicts,
     }
 
@@ -69,6 +79,19 @@ def _cell(s: dict | None, native: bool) -> str:
     return txt
 
 
+def _load(v) -> str:
+    return "/".join(f"{x:.2f}" for x in v) if v else "?"
+
+
+def _busy(m: dict) -> str:
+    """A warning when other work ran beside the benchmark (load above half the cores)."""
+    peak = max([*(m.get("load_start") or [0])[:1], *(m.get("load_end") or [0])[:1]])
+    if m.get("cores") and peak > m["cores"] / 2:
+        return (" (other work was running on the machine: wall times are noisy, the CPU-time "
+                "table below is less so)")
+    return ""
+
+
 def markdown(doc: dict) -> str:
     idx = _index(doc)
     cols = columns(doc)
@@ -77,7 +100,9 @@ def markdown(doc: dict) -> str:
     out = [f"# lxbrand bench: {doc['started'][:16].replace('T', ' ')} UTC",
            "",
            f"Machine: {m['cpu']}, {m['cores']} cores, {m.get('mem_gib')} GiB, kernel {m['kernel']}"
-           f", {m.get('os', '')}; lxbrand {m.get('lxbrand_commit') or '?'}.",
+           f", {m.get('os', '')}; lxbrand {m.get('lxbrand_commit') or '?'}. "
+           f"Load average (1/5/15 min) before: {_load(m.get('load_start'))}, "
+           f"after: {_load(m.get('load_end'))}" + _busy(m) + ".",
            f"Method: {'quick' if cfg.get('quick') else 'full'} run; 1 warm-up then "
            f"{cfg['rounds']} interleaved rounds per workload (runner order rotated each round); "
            "each cell is the median and, in parentheses, the ratio to native. Every run's stdout "
@@ -108,6 +133,25 @@ def markdown(doc: dict) -> str:
             for c in fcols:
                 s = idx.get((w["name"], c))
                 cells.append(fmt_ratio(s["median"] / base) if s and s["median"] else "·")
+            out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
+
+    wall_rows = [w for w in doc["workloads"] if w["metric"] == "wall"
+                 and any(idx.get((w["name"], c), {}).get("cpu_median") for c in cols)]
+    if wall_rows:
+        ccols = [c for c in cols if any(idx.get((w["name"], c), {}).get("cpu_median")
+                                        for w in wall_rows)]
+        out += ["", "## CPU time (user + system s of the whole process tree, supervisor "
+                "included; median, ratio to native)", "",
+                "| workload | " + " | ".join(ccols) + " |", "|---|" + "---:|" * len(ccols)]
+        for w in wall_rows:
+            cells = []
+            for c in ccols:
+                s = idx.get((w["name"], c))
+                if not s or s.get("cpu_median") is None:
+                    cells.append("·")
+                    continue
+                cells.append(fmt_value(s["cpu_median"]) +
+                             ("" if c == "native" else f" ({fmt_ratio(s.get('cpu_ratio'))})"))
             out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
 
     out += ["", "## Spread (min–max of the counted runs, n)", "",

@@ -79,6 +79,7 @@ class Runner:
     hint = ""
     description = ""
     applies_policy = False      # answers the workload's emulate rules (lxrun, the floors)
+    tree_cpu = True             # the whole run is our child: RUSAGE_CHILDREN sees all its CPU
 
     def __init__(self) -> None:
         self.avail = Availability(False, reason="not probed")
@@ -275,6 +276,7 @@ class Floor(Runner):
 
 class Docker(Runner):
     kind = "docker"
+    tree_cpu = False            # the container is containerd's child, not ours
 
     def __init__(self, flavour: str):
         super().__init__()

@@ -16,6 +16,8 @@ class Summary:
     max: float | None
     ratio: float | None = None  # median / native median
     reason: str = ""            # why runs failed (the first reason seen)
+    cpu_median: float | None = None  # CPU seconds (user + sys) of the whole tree, median
+    cpu_ratio: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,9 +53,11 @@ def summarize_samples(samples: list[dict], reference: str = "native") -> dict[tu
         bad = [s for s in pool if not s["ok"]]
         out[key] = summarize([s["value"] for s in measured if s["ok"]], len(bad),
                              bad[0]["reason"] if bad else "")
+        out[key].cpu_median = summarize([s.get("cpu_s") for s in measured if s["ok"]]).median
     for (w, r), summ in out.items():
         ref = out.get((w, reference))
         summ.ratio = ratio(summ.median, ref.median if ref else None)
+        summ.cpu_ratio = ratio(summ.cpu_median, ref.cpu_median if ref else None)
     return out
 
 

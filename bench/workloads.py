@@ -167,7 +167,7 @@ WORKLOADS: list[Workload] = [
              lambda c: [c.bins["true"]], container=True,
              note="the runner's own start-up latency (for Docker: container start)"),
     Workload("getpid", "untrapped getpid loop",
-             lambda c: [c.bins["loop"], "getpid", str(c.size(200_000, 500_000))],
+             lambda c: [c.bins["loop"], "getpid", str(c.size(100_000, 200_000))],
              metric="per_op", unit="µs/call", floor=True, container=True,
              note="a syscall no policy stops: should cost what it costs natively"),
     Workload("getppid-c", "trapped getppid, answered in C",

@@ -27,8 +27,8 @@ def make_doc(strace_factor=10.0, floor_factor=3.0):
     samples = []
     for k, (w, base) in enumerate([("getppid-c", 0.2), ("gcc", 0.25)]):
         for rnd in range(-1, 3):
-            samples.append(Sample(w, "native", rnd, base, 0, base, True))
-            samples.append(Sample(w, "strace", rnd, base, 0, base * strace_factor, True))
+            samples.append(Sample(w, "native", rnd, base, base / 2, base, True))
+            samples.append(Sample(w, "strace", rnd, base, base, base * strace_factor, True))
             if w == "getppid-c":
                 samples.append(Sample(w, "floor-unotify", rnd, base, 0, base * floor_factor, True))
     samples.append(Sample("gcc", "strace", 3, 9, 0, None, False, "output differs from native"))
@@ -99,3 +99,16 @@ def test_targets_are_reported_as_met_or_not():
     assert "cheaper than strace | 4.00× | **no** |" in text
     assert "proot" not in text          # not measured: no row
     assert RP.targets_section({}) == []
+
+
+def test_cpu_time_table_for_whole_program_workloads():
+    md = RP.markdown(make_doc())
+    cpu = md.split("## CPU time")[1].split("##")[0]
+    assert "| gcc | 0.125 | 0.250 (2.00×) |" in cpu
+    assert "getppid-c" not in cpu            # per-op loops time themselves
+
+
+def test_render_recomputes_the_summary_from_samples():
+    doc = make_doc()
+    doc["summary"] = []
+    assert RP.resummarize(doc)["summary"] and "| gcc |" in RP.markdown(doc)
