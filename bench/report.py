@@ -199,6 +199,8 @@ TARGETS = [
      ("getppid-c", "proot"), ("getppid-c", "lxrun-unotify"), ">=", 10),
     ("trap answered by a Python handler (unotify): ≤ 4× the bare C loop",
      ("getppid-py", "lxrun-unotify"), ("getppid-py", FLOOR), "<=", 4),
+    ("real mix, identity policy (unotify, uname emulated): ≤ 1.10× native",
+     ("mix", "lxrun-unotify-identity"), ("mix", "native"), "<=", 1.10),
     ("real mix, default policy (unotify): ≤ 1.10× native",
      ("mix", "lxrun-unotify"), ("mix", "native"), "<=", 1.10),
 ]

@@ -146,20 +146,27 @@ class Lxrun(Runner):
     hint = ("pip install -e . in the lxbrand checkout (Debian: gcc python3-dev libseccomp-dev; "
             "pip: Cython)")
 
-    def __init__(self, backend: str, traceall: bool):
+    # The emulated kernel identity (issue 2's first emulation): uname answered in C.
+    IDENTITY = ["--kernel-release", "6.1.0-lxbench"]
+
+    def __init__(self, backend: str, traceall: bool, identity: bool = False):
         super().__init__()
-        self.backend, self.traceall = backend, traceall
-        self.name = f"lxrun-{backend}" + ("-traceall" if traceall else "")
+        self.backend, self.traceall, self.identity = backend, traceall, identity
+        self.name = (f"lxrun-{backend}" + ("-traceall" if traceall else "")
+                     + ("-identity" if identity else ""))
         self.description = (f"lxrun --backend {backend} --policy "
                             + ("trace-all (every syscall stopped and recorded)" if traceall
-                               else "default (or the workload's own rules)"))
+                               else "default (or the workload's own rules)")
+                            + (f" {' '.join(self.IDENTITY)} (uname trapped, answered in C)"
+                               if identity else ""))
 
     def detect(self, host, ctx):
         path = host.find("lxrun")
         if not path:
             return Availability(False, reason="lxrun not installed")
         policy = "trace-all" if self.traceall else "default"
-        why = _probe(host, [path, "--backend", self.backend, "--policy", policy, "--", "/bin/true"])
+        why = _probe(host, [path, "--backend", self.backend, "--policy", policy,
+                            *(self.IDENTITY if self.identity else []), "--", "/bin/true"])
         if why:
             return Availability(False, path, reason=why)
         return Availability(True, path, version=_lxbrand_version())
@@ -177,7 +184,8 @@ class Lxrun(Runner):
 
     def wrap(self, workload, argv, ctx):
         return [self.avail.path or "lxrun", "--backend", self.backend,
-                "--policy", self.policy_for(workload, ctx), "--", *argv]
+                "--policy", self.policy_for(workload, ctx),
+                *(self.IDENTITY if self.identity else []), "--", *argv]
 
 
 def _lxbrand_version() -> str:
@@ -364,7 +372,7 @@ def ensure_image(host: Host, docker: str, ctx: Context) -> str:
 def all_runners() -> list[Runner]:
     return [Native(),
             Lxrun("unotify", False), Lxrun("unotify", True),
-            Lxrun("ptrace", False), Lxrun("ptrace", True),
+            Lxrun("ptrace", False), Lxrun("ptrace", True), Lxrun("unotify", False, identity=True),
             Strace(False), Strace(True), Proot(),
             Floor("unotify", True), Floor("unotify", False), Floor("ptrace"),
             Docker("runc"), Docker("runsc"), Docker("lxbrand")]

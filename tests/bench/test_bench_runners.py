@@ -118,7 +118,7 @@ def test_a_crashing_probe_does_not_stop_discovery(ctx):
 
 def test_select_globs_keep_native_and_reject_unknown():
     names = [r.name for r in R.select(["lxrun-unotify*"])]
-    assert names == ["native", "lxrun-unotify", "lxrun-unotify-traceall"]
+    assert names == ["native", "lxrun-unotify", "lxrun-unotify-traceall", "lxrun-unotify-identity"]
     with pytest.raises(ValueError, match="unknown runner.*nope.*known: native"):
         R.select(["nope"])
 
@@ -158,3 +158,12 @@ def test_default_trapped_reads_emulate_and_trace_rules(tmp_path):
                  '[[rule]]\nsyscalls = ["ptrace", "uname"]\naction = "trace"\n')
     assert R.default_trapped(p) == ("uname", "ptrace")
     assert R.default_trapped(tmp_path / "missing.toml") is None
+
+
+def test_identity_runner_emulates_the_kernel_release(ctx):
+    lx = R.Lxrun("unotify", traceall=False, identity=True)
+    lx.avail = R.Availability(True, "/x/lxrun")
+    assert lx.name == "lxrun-unotify-identity"
+    assert lx.wrap(BY_NAME["mix"], ["sh"], ctx) == [
+        "/x/lxrun", "--backend", "unotify", "--policy", "default",
+        "--kernel-release", "6.1.0-lxbench", "--", "sh"]
