@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -34,6 +34,7 @@ class RunResult:
     wall_s: float
     cpu_s: float = 0.0
     timed_out: bool = False
+    maxrss_kib: int | None = None    # peak resident set of the largest process in the tree
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Sample:
     ok: bool
     reason: str = ""
     returncode: int = 0
+    maxrss_kib: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,30 +65,55 @@ def bench_env(base: dict | None = None) -> dict:
 
 
 def run_command(argv: list[str], env: dict | None = None, timeout: float = 300) -> RunResult:
-    """Run ARGV to completion with stdin from /dev/null, capturing output; wall time and the CPU
-    time of its whole tree (RUSAGE_CHILDREN grows by exactly what this child and its reaped
-    descendants used). On timeout the whole session is killed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run ARGV to completion with stdin from /dev/null, capturing its output.
+
+    The child is reaped with wait4(2), whose rusage covers the child and every descendant it
+    reaped: the CPU time of the whole tree (a supervisor and its program alike) and the peak
+    resident set of its largest process. Wall time ends when the child exits. On timeout the
+    child's whole session is killed."""
     t0 = time.perf_counter()
     try:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as e:
         return RunResult(127, b"", str(e).encode(), time.perf_counter() - t0)
-    timed_out = False
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    bufs: dict[str, bytes] = {}
+
+    def drain(name, f):
+        bufs[name] = f.read()
+        f.close()
+    readers = [threading.Thread(target=drain, args=(n, f), daemon=True)
+               for n, f in (("out", p.stdout), ("err", p.stderr))]
+    for t in readers:
+        t.start()
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        out, err = p.communicate()
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    while True:
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+            break
+        except InterruptedError:
+            continue
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return RunResult(p.returncode, out, err, wall, cpu, timed_out)
+    timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    for t in readers:
+        # A descendant that outlived the child may hold the pipes open: do not wait forever.
+        t.join(timeout=max(1.0, timeout - wall))
+    if any(t.is_alive() for t in readers):
+        kill()
+        for t in readers:
+            t.join()
+    return RunResult(p.returncode, bufs.get("out", b""), bufs.get("err", b""), wall,
+                     ru.ru_utime + ru.ru_stime, timed_out.is_set(), ru.ru_maxrss)
 
 
 def parse_timing(stderr: bytes) -> float | None:
@@ -202,7 +229,7 @@ def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | Non
                 progress.advance(n=runs_left, group=w.name)
             continue
         samples.append(Sample(w.name, "native", -1, ref.wall_s, ref.cpu_s, value, True, "",
-                              ref.returncode))
+                              ref.returncode, ref.maxrss_kib))
         timeout = timeout_for(ref.wall_s, quick)
 
         def once(runner: Runner, cmd: list[str], rnd: int) -> Sample:
@@ -211,9 +238,9 @@ def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | Non
             val = None
             if not why:
                 val, why = metric(w, res)
-            return Sample(w.name, runner.name, rnd, res.wall_s,
-                          res.cpu_s if runner.tree_cpu else None, val, not why, why,
-                          res.returncode)
+            mine = runner.tree_cpu         # else the work ran outside our process tree
+            return Sample(w.name, runner.name, rnd, res.wall_s, res.cpu_s if mine else None,
+                          val, not why, why, res.returncode, res.maxrss_kib if mine else None)
 
         live = [(nrunner, ncmd)]
         for r, cmd in others:                       # warm-up: also the first correctness check
