@@ -48,6 +48,8 @@ class Sample:
     ok: bool
     reason: str = ""
     returncode: int = 0
+    # Peak RSS (KiB) of the largest process of the tree. The kernel keeps a process's high-water
+    # mark across execve (exec_mmap), so it never reads below the harness's own RSS at fork.
     maxrss_kib: int | None = None
 
     def as_dict(self) -> dict:
