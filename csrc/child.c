@@ -42,9 +42,20 @@ int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, 
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
+    struct lx_filter_hdr h;
+    if (prog_len < sizeof(h))
+        return -EINVAL;
+    memcpy(&h, prog, sizeof(h));
+    if (h.magic != LX_FILTER_MAGIC || h.policy_len > prog_len - sizeof(h))
+        return -EINVAL;
+    const char *policy = (const char *)prog + sizeof(h);
     struct sock_fprog fp = {
-        .len = (unsigned short)(prog_len / sizeof(struct sock_filter)),
-        .filter = (struct sock_filter *)prog,
+        .len = (unsigned short)(h.policy_len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)policy,
+    };
+    struct sock_fprog prot = {
+        .len = (unsigned short)((prog_len - sizeof(h) - h.policy_len) / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)(policy + h.policy_len),
     };
     if (backend == LX_BACKEND_UNOTIFY) {
         /* WAIT_KILLABLE_RECV (5.19): once the supervisor has received a
@@ -61,6 +72,10 @@ int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, 
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
             return -errno;
     }
+    /* the engine's protections (filter.c), after the policy's filter: the
+     * supervisor takes the listener from the first seccomp() that returns one */
+    if (prot.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prot) < 0)
+        return -errno;
     execve(path, argv, envp);
     return -errno;
 }

@@ -124,7 +124,14 @@ void lx_flush(struct lx_sup *s);
 void lx_count(struct lx_sup *s, int nr, int64_t ret, int has_ret, uint64_t t0);
 const struct lx_action *lx_action_for(const struct lx_sup *s, int nr);
 
-/* filter.c: compile the action table into a BPF program (raw sock_filter bytes) */
+/* filter.c: compile the action table into BPF: the policy's program and the
+ * engine's protections (stacked), as one blob: this header, then the policy's
+ * raw sock_filter bytes (policy_len), then the protections' (the rest). */
+#define LX_FILTER_MAGIC 0x6c786266u /* "lxbf" */
+struct lx_filter_hdr {
+    uint32_t magic;
+    uint32_t policy_len;
+};
 int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len);
 
 /* child.c: runs in the forked child; never returns on success */

@@ -2,9 +2,10 @@
  *
  * The filter is the first judge: ALLOW/DENY/KILL are applied in the kernel and
  * never reach the supervisor; everything else traps (USER_NOTIF or TRACE).
- * The program is exported as raw sock_filter bytes so the child can install
- * it with seccomp(2) and the flags we choose (NEW_LISTENER, WAIT_KILLABLE_RECV),
- * which libseccomp 2.5 cannot all set.
+ * The programs are exported as raw sock_filter bytes so the child can install
+ * them with seccomp(2) and the flags we choose (NEW_LISTENER, WAIT_KILLABLE_RECV),
+ * which libseccomp 2.5 cannot all set: the policy's, and the engine's
+ * protections stacked on it (one blob, struct lx_filter_hdr in engine.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,12 +13,12 @@
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine.h"
-
 static uint32_t scmp_action(const struct lx_action *a, int backend)
 {
     switch (a->kind) {
@@ -32,7 +33,92 @@ static uint32_t scmp_action(const struct lx_action *a, int backend)
     }
 }
 
-int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len)
+/* libseccomp's BPF for ctx, as malloc'ed bytes */
+static int export_ctx(scmp_filter_ctx ctx, void **out, size_t *out_len)
+{
+    int rc;
+    int fd = memfd_create("lxbrand-bpf", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rc = seccomp_export_bpf(ctx, fd);
+    if (rc >= 0) {
+        off_t len = lseek(fd, 0, SEEK_END);
+        void *buf = len > 0 ? malloc((size_t)len) : NULL;
+        if (!buf) {
+            rc = -ENOMEM;
+        } else if (pread(fd, buf, (size_t)len, 0) != len) {
+            free(buf);
+            rc = -EIO;
+        } else {
+            *out = buf;
+            *out_len = (size_t)len;
+            rc = 0;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* The engine's protections, under every policy (SECURITY.md): a second filter,
+ * stacked on the policy's, allowing everything but
+ *
+ * - ioctl(TIOCSTI), which pushes bytes into a terminal's input queue, and
+ *   ioctl(TIOCLINUX), whose TIOCL_PASTESEL pastes a console selection: both
+ *   type commands into the shell that started the sandbox once the program
+ *   exits (CVE-2016-7545 and many sandboxes since; Linux 6.2 made TIOCSTI
+ *   optional with dev.tty.legacy_tiocsti, which is still on by default and
+ *   never applies to CAP_SYS_ADMIN).  ioctl's cmd is an unsigned int, so only
+ *   the low 32 bits are compared: garbage in the high bits cannot slip past.
+ * - signals, pidfds, rlimits, scheduling and process_vm_* aimed at the
+ *   supervisor's own pid: the program must not stop, starve or reach into the
+ *   process that judges it (killing it would kill the tree -- fail closed --
+ *   but stopping it would hang the program's trapped calls).  Only when the
+ *   program shares our pid namespace; in a new one our pid names another
+ *   process.  Group signals (kill(0, ...)) still reach us: see SECURITY.md.
+ *
+ * A separate filter because seccomp runs every stacked filter and the most
+ * restrictive verdict wins (seccomp(2), "Filter return values"): EPERM here
+ * beats ALLOW, USER_NOTIF and TRACE there, and libseccomp cannot add a rule
+ * whose action equals the default of a deny-by-default policy. */
+static const int by_pid[] = {SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo,
+                             SYS_pidfd_open, SYS_prlimit64, SYS_process_vm_readv, SYS_process_vm_writev,
+                             SYS_sched_setaffinity, SYS_sched_setscheduler, SYS_sched_setparam, SYS_sched_setattr};
+
+static int same_pidns_for_children(void)
+{
+    char a[64] = "", b[64] = "";
+    if (readlink("/proc/self/ns/pid", a, sizeof(a) - 1) < 0 ||
+        readlink("/proc/self/ns/pid_for_children", b, sizeof(b) - 1) < 0)
+        return 1; /* cannot tell: protect */
+    return strcmp(a, b) == 0;
+}
+
+static int compile_protections(void **out, size_t *out_len)
+{
+    const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+    int rc;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return -EINVAL;
+    rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (rc >= 0)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    if (rc >= 0)
+        rc = seccomp_rule_add(ctx, deny, SYS_ioctl, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+    if (rc >= 0)
+        rc = seccomp_rule_add(ctx, deny, SYS_ioctl, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+    if (rc >= 0 && same_pidns_for_children()) {
+        uint64_t self = (uint32_t)getpid();
+        for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]) && rc >= 0; i++)
+            rc = seccomp_rule_add(ctx, deny, by_pid[i], 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, self));
+    }
+    if (rc >= 0)
+        rc = export_ctx(ctx, out, out_len);
+    seccomp_release(ctx);
+    return rc;
+}
+
+static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
 {
     int rc;
     uint32_t dflt = scmp_action(&s->dflt, s->backend);
@@ -80,28 +166,35 @@ int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len)
             goto out;
     }
 
-    int fd = memfd_create("lxbrand-bpf", MFD_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    rc = seccomp_export_bpf(ctx, fd);
-    if (rc >= 0) {
-        off_t len = lseek(fd, 0, SEEK_END);
-        void *buf = len > 0 ? malloc((size_t)len) : NULL;
-        if (!buf) {
-            rc = -ENOMEM;
-        } else if (pread(fd, buf, (size_t)len, 0) != len) {
-            free(buf);
-            rc = -EIO;
-        } else {
-            *out = buf;
-            *out_len = (size_t)len;
-            rc = 0;
-        }
-    }
-    close(fd);
+
+    rc = export_ctx(ctx, out, out_len);
 out:
     seccomp_release(ctx);
     return rc;
+}
+
+int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len)
+{
+    void *pol = NULL, *prot = NULL;
+    size_t pol_len = 0, prot_len = 0;
+    int rc = compile_policy(s, &pol, &pol_len);
+    if (rc < 0)
+        return rc;
+    rc = compile_protections(&prot, &prot_len);
+    if (rc < 0) {
+        free(pol);
+        return rc;
+    }
+    struct lx_filter_hdr h = {.magic = LX_FILTER_MAGIC, .policy_len = (uint32_t)pol_len};
+    uint8_t *buf = malloc(sizeof(h) + pol_len + prot_len);
+    if (buf) {
+        memcpy(buf, &h, sizeof(h));
+        memcpy(buf + sizeof(h), pol, pol_len);
+        memcpy(buf + sizeof(h) + pol_len, prot, prot_len);
+        *out = buf;
+        *out_len = sizeof(h) + pol_len + prot_len;
+    }
+    free(pol);
+    free(prot);
+    return buf ? 0 : -ENOMEM;
 }

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -213,7 +214,7 @@ static int take_listener(struct lx_sup *s, pid_t child, int go_fd)
     }
 }
 
-int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
+static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 {
     int rc = 0, created;
     char c;
@@ -378,5 +379,20 @@ loop:
     }
     if (s->notify_error && rc == 0)
         rc = s->notify_error;
+    return rc;
+}
+
+int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
+{
+    /* Not dumpable while supervising: /proc/<us>/mem, /proc/<us>/fd/N, pidfd_getfd,
+     * process_vm_* and ptrace on us then need CAP_SYS_PTRACE (ptrace_may_access),
+     * so a program running as our user cannot write our memory or take our
+     * listener fd (Yama is not on every host; it is not on the development VM).
+     * A root program still can: SECURITY.md. */
+    int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int rc = supervise(s, child, ready_fd, go_fd);
+    if (was_dumpable > 0)
+        prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
     return rc;
 }
