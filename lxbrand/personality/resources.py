@@ -106,7 +106,10 @@ class ResourceView:
         me = os.getpid()
         parent, rss = {}, {}
         for d in os.listdir("/proc"):
-            if not d.isdigit():
+            # The sandbox's tasks were created after the supervisor: only larger pids
+            # can be its descendants (until pid numbers wrap at pid_max; then the
+            # older descendants are missed, an approximation DIVERGENCE.md notes).
+            if not d.isdigit() or int(d) <= me:
                 continue
             try:
                 st = _read(f"/proc/{d}/stat")
