@@ -62,6 +62,8 @@ O_TMPFILE = 0o20000000 | O_DIRECTORY
 O_CLOEXEC = 0o2000000
 O_NONBLOCK = 0o4000
 RED_ZONE = 128
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
 OPEN_SYSCALLS = ("open", "openat", "openat2")
 
 _SEALS = getattr(fcntl, "F_SEAL_SEAL", 1) | getattr(fcntl, "F_SEAL_SHRINK", 2) | \
@@ -122,7 +124,12 @@ class OpenRequest:
         """The absolute path, normalised lexically, in the guest's view; None if the
         base directory cannot be known (the task or its fd went away)."""
         if self._guest is None:
-            self._guest = guest_path(self.tid, self.dirfd, self.path)
+            path = self.path
+            if self.resolve & RESOLVE_IN_ROOT:
+                path = path.lstrip(b"/") or b"."     # openat2: dirfd is the root
+            elif self.resolve & RESOLVE_BENEATH and path.startswith(b"/"):
+                path = b""                           # the kernel answers EXDEV
+            self._guest = guest_path(self.tid, self.dirfd, path) if path else ""
         return self._guest or None
 
 

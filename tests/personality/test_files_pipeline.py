@@ -98,3 +98,74 @@ def test_threads_opening_served_files_at_once(backend, capfd):
             "print('bad', len(bad))\n")
     rc, out = _run(pol, backend, ["python3", "-c", code], capfd)
     assert rc == 0 and out.strip() == "bad 0"
+
+
+class FakeCall:
+    """A Call without a kernel (STYLE.md: inject the host): counts memory reads."""
+
+    def __init__(self, nr_name, args, mem, backend="unotify"):
+        from lxbrand import syscalls
+        self.nr = syscalls.nr_of(nr_name)
+        self.args = args
+        self.mem = mem
+        self.backend = backend
+        self.pid = self.tid = __import__("os").getpid()
+        self.reads = 0
+        self.added = []
+
+    def read_str(self, addr, maxlen=4096):
+        self.reads += 1
+        return self.mem[addr].split(b"\0")[0]
+
+    def read(self, addr, n):
+        self.reads += 1
+        return self.mem[addr][:n]
+
+    def addfd(self, fd, send=False, cloexec=False):
+        import os
+        os.lseek(fd, 0, 0)
+        self.added.append((os.read(fd, 100), send, cloexec))
+        return 7
+
+
+def _pipe_with(hook, names=None):
+    pipe = files.FilePipeline()
+    pipe.add(hook, names=names)
+    return pipe
+
+
+def test_path_read_once_whatever_the_number_of_hooks():
+    calls = []
+    pipe = files.FilePipeline()
+    for _ in range(3):
+        pipe.add(lambda req: calls.append(req.path) and None)
+    call = FakeCall("openat", (files.AT_FDCWD & (2**64 - 1), 0x1000, 0, 0, 0, 0), {0x1000: b"/etc/x\0"})
+    assert pipe(call) is files.CONTINUE
+    assert call.reads == 1 and calls == [b"/etc/x"] * 3
+
+
+def test_openat2_reads_how_once_and_honours_cloexec():
+    import struct
+    how = struct.pack("<QQQ", 0o2000000, 0, 0)   # O_CLOEXEC
+    pipe = _pipe_with(lambda req: files.Serve(b"hi") if req.guest_path == "/v" else None)
+    call = FakeCall("openat2", (files.AT_FDCWD & (2**64 - 1), 0x1000, 0x2000, 24, 0, 0),
+                    {0x1000: b"/v\0", 0x2000: how})
+    assert pipe(call) == 7
+    assert call.reads == 2 and call.added == [(b"hi", True, True)]
+
+
+def test_basename_prefilter_skips_reading_proc_links():
+    seen = []
+    pipe = _pipe_with(lambda req: seen.append(req) and None, names={"meminfo"})
+    call = FakeCall("open", (0x1000, 0, 0, 0, 0, 0), {0x1000: b"lib/libc.so.6\0"})
+    assert pipe(call) is files.CONTINUE and seen == []
+
+
+def test_resolve_in_root_is_relative_to_dirfd():
+    import os
+    req = files.OpenRequest(FakeCall("openat2", (0,) * 6, {}), "openat2", files.AT_FDCWD, b"/etc/x",
+                            0, 0, files.RESOLVE_IN_ROOT)
+    assert req.guest_path == os.path.join(os.getcwd(), "etc/x")
+    req = files.OpenRequest(FakeCall("openat2", (0,) * 6, {}), "openat2", files.AT_FDCWD, b"/etc/x",
+                            0, 0, files.RESOLVE_BENEATH)
+    assert req.guest_path is None
