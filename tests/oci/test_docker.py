@@ -247,6 +247,17 @@ def test_docker_seccomp_profile_still_enforced():
     assert r.stdout.split() == ["Seccomp_filters:", "2"]  # Docker's + the engine's
 
 
+def test_policy_from_runtime_args():
+    """A runtime entry with runtimeArgs ["--policy", "strict"] (as .ci/setup-docker.sh
+    registers "lxbrand-strict") runs containers under that engine policy."""
+    runtimes = json.loads(docker("info", "--format", "{{json .Runtimes}}").stdout)
+    if "lxbrand-strict" not in runtimes:
+        pytest.skip("runtime lxbrand-strict is not registered (bash .ci/setup-docker.sh)")
+    assert drun(IMAGE, "chroot", "/", "true").returncode == 0
+    r = docker("run", "--runtime=lxbrand-strict", "--rm", IMAGE, "chroot", "/", "true")
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr, r.stderr
+
+
 def _runtime_root():
     # dockerd passes --root <exec-root>/runtime-<name>/moby, per runtime (20.10: runtime-runc)
     for base in ("/run/docker", "/var/run/docker"):
