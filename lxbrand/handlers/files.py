@@ -286,6 +286,7 @@ class FilePipeline:
                 raise OSError(errno.ENOENT, "supervisor's /proc not visible to the guest")
             sp = _stack_pointer(call.tid)
             addr = (sp - RED_ZONE - len(target) - 64) & ~15
+            _check_same_mapping(call.tid, sp, addr)
             call.write(addr, target)
         except OSError:
             os.close(fd)
@@ -324,6 +325,20 @@ def _stack_pointer(tid):
     if len(fields) < 9:
         raise OSError(errno.EAGAIN, "task not stopped in a syscall")
     return int(fields[7], 16)
+
+
+def _check_same_mapping(tid, sp, addr):
+    """addr must lie in the mapping that holds sp: a thread running a signal handler
+    on a small sigaltstack must not get the memory below that stack overwritten."""
+    with open(f"/proc/{tid}/maps", "rb") as f:
+        for line in f:
+            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
+            lo, hi = int(lo, 16), int(hi, 16)
+            if lo <= sp < hi:
+                if addr < lo:
+                    raise OSError(errno.ENOSPC, "no room below the stack pointer")
+                return
+    raise OSError(errno.EFAULT, "stack pointer not in a mapping")
 
 
 def _nr_tables():
