@@ -18,6 +18,9 @@ class Summary:
     reason: str = ""            # why runs failed (the first reason seen)
     cpu_median: float | None = None  # CPU seconds (user + sys) of the whole tree, median
     cpu_ratio: float | None = None
+    # Median over rounds of (this run / native's run in the same round): what interleaving buys,
+    # robust to drift between rounds; None without at least one round where both passed.
+    paired_ratio: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,10 +57,16 @@ def summarize_samples(samples: list[dict], reference: str = "native") -> dict[tu
         out[key] = summarize([s["value"] for s in measured if s["ok"]], len(bad),
                              bad[0]["reason"] if bad else "")
         out[key].cpu_median = summarize([s.get("cpu_s") for s in measured if s["ok"]]).median
+    by_round = {(s["workload"], s["runner"], s["round"]): s["value"]
+                for s in samples if s["round"] >= 0 and s["ok"]}
     for (w, r), summ in out.items():
         ref = out.get((w, reference))
         summ.ratio = ratio(summ.median, ref.median if ref else None)
         summ.cpu_ratio = ratio(summ.cpu_median, ref.cpu_median if ref else None)
+        pairs = [ratio(v, by_round.get((w, reference, k)))
+                 for (w2, r2, k), v in by_round.items() if (w2, r2) == (w, r)]
+        pairs = [p for p in pairs if p is not None]
+        summ.paired_ratio = statistics.median(pairs) if pairs else None
     return out
 
 

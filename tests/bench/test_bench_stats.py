@@ -83,3 +83,14 @@ def test_fmt_value_three_significant_digits(v, text):
                                     (153.2, "153×"), (None, "—")])
 def test_fmt_ratio(r, text):
     assert fmt_ratio(r) == text
+
+
+def test_paired_ratio_follows_drift_between_rounds():
+    # The machine slows down 10x in round 1; the runner is always 2x native in its own round.
+    samples = [s("w", "native", 0, 1.0), s("w", "x", 0, 2.0),
+               s("w", "native", 1, 10.0), s("w", "x", 1, 20.0),
+               s("w", "native", 2, 1.0), s("w", "x", 2, 2.0),
+               s("w", "x", 3, 99.0)]                       # no native in round 3: no pair
+    x = summarize_samples(samples)[("w", "x")]
+    assert x.paired_ratio == pytest.approx(2.0)
+    assert summarize_samples(samples)[("w", "native")].paired_ratio == 1.0
