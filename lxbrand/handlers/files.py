@@ -39,8 +39,10 @@ How a Serve reaches the caller:
   written into the caller's stack, below the 128-byte red zone the x86_64 ABI
   reserves, where the stopped thread keeps nothing; the supervisor keeps <n> open
   until the same thread traps again (then the kernel has opened it).  It needs
-  the guest to see the supervisor in its /proc: in a chroot or a container without
-  it, the original open runs (the hook's answer is lost).  A sibling
+  the guest to see the supervisor in its /proc, and to be allowed to open its fds
+  (same fsuid, or root): otherwise (a chroot, a container with its own pid
+  namespace, a program that dropped to another uid) the original open runs and
+  the hook's answer is lost.  A sibling
   thread could overwrite that path before the kernel reads it: on ptrace a Serve
   is cosmetic, never a security boundary (documented in DIVERGENCE.md).
 """
@@ -284,6 +286,8 @@ class FilePipeline:
                 # The guest's root has no procfs showing the supervisor (a chroot, a
                 # container with its own pid namespace): nothing to open by path.
                 raise OSError(errno.ENOENT, "supervisor's /proc not visible to the guest")
+            if not _may_open_our_fds(call.tid):
+                raise OSError(errno.EACCES, "the guest may not open the supervisor's /proc/PID/fd")
             sp = _stack_pointer(call.tid)
             addr = (sp - RED_ZONE - len(target) - 64) & ~15
             _check_same_mapping(call.tid, sp, addr)
@@ -325,6 +329,17 @@ def _stack_pointer(tid):
     if len(fields) < 9:
         raise OSError(errno.EAGAIN, "task not stopped in a syscall")
     return int(fields[7], 16)
+
+
+def _may_open_our_fds(tid):
+    """Opening /proc/<supervisor>/fd/N needs PTRACE_MODE_READ_FSCREDS over the
+    supervisor (proc(5)): the guest's fsuid must be ours, or root's."""
+    with open(f"/proc/{tid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Uid:"):
+                fsuid = int(line.split()[4])
+                return fsuid in (0, os.geteuid())
+    return False
 
 
 def _check_same_mapping(tid, sp, addr):
