@@ -151,3 +151,15 @@ def test_memory_only_keeps_the_cpus(backend):
     out = sh(["--backend", backend, *MEM], "nproc; grep MemTotal /proc/meminfo")
     assert out.splitlines()[0] == str(host_cpus())
     assert out.splitlines()[1].split()[1] == str(256 * 1024)
+
+
+def test_program_running_as_another_user(backend):
+    """unotify installs the fd whatever the caller's uid; ptrace serves by a path the
+    caller must be allowed to open, and falls back to the native file (DIVERGENCE.md)."""
+    r = lxrun(["--backend", backend, *MEM],
+              ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "head", "-1", "/proc/meminfo"])
+    assert r.returncode == 0, r.stderr
+    if backend == "unotify":
+        assert r.stdout == f"{'MemTotal:':<16}{256 * 1024:>8} kB\n"
+    else:
+        assert r.stdout == native(["head", "-1", "/proc/meminfo"]).stdout
