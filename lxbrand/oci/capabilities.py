@@ -54,9 +54,15 @@ def drop_bounding(keep):
 
 
 def apply(caps):
-    """Set effective/permitted/inheritable, then ambient, from process.capabilities."""
-    sc.capset(mask(caps.get("effective")), mask(caps.get("permitted")),
-              mask(caps.get("inheritable")))
+    """Set effective/permitted/inheritable, then ambient, from process.capabilities.
+
+    Capabilities the runtime itself does not hold are left out rather than failing the
+    container (runc fails with EPERM): a runtime cannot grant more than it has, e.g. a
+    host root without CAP_SYS_RESOURCE running `docker run --privileged`."""
+    have = permitted_now()
+    sc.capset(mask(caps.get("effective")) & have, mask(caps.get("permitted")) & have,
+              mask(caps.get("inheritable")) & have)
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for n in caps.get("ambient") or ():
-        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number(n))
+        if have & (1 << cap_number(n)):
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number(n))

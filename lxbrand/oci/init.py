@@ -43,11 +43,15 @@ def report(fd, **msg):
         report(None, **msg)  # nobody reads the pipe any more
 
 
-def lookup(root, name, env):
+def lookup(root, name, env, mounted=()):
     """Resolve process.args[0] as the container would (PATH from process.env), inside `root`.
     Returns the container path; raises OCIError worded like runc's (Docker maps
-    'executable file not found' to exit 127 and 'permission denied' to 126)."""
+    'executable file not found' to exit 127 and 'permission denied' to 126).
+    `mounted`: destinations that mounts will provide (e.g. Docker's /sbin/docker-init for
+    --init), taken as present before they are mounted."""
     def ok(p):
+        if p in mounted:
+            return True
         try:
             st = os.stat(rootfs.secure_join(root, p))
         except OSError:
@@ -68,6 +72,16 @@ def lookup(root, name, env):
         if cand.startswith("/") and ok(cand):
             return cand
     raise OCIError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def check_executable(path, name):
+    """In the container's final view (mounts made): what the engine will exec is there."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise OCIError(f'exec: "{name}": stat {path}: {e.strerror.lower()}') from None
+    if not stat.S_ISREG(st.st_mode) or not os.access(path, os.X_OK):
+        raise OCIError(f'exec: "{name}": {path}: permission denied')
 
 
 def home_of(uid, root="/"):
@@ -134,6 +148,7 @@ class ContainerInit:
         self.report_fd = report_fd
         self.fifo_path = fifo_path
         self.console_sock = console_sock
+        self.exe = None  # the path the engine will exec (set by the supervisor)
         self.no_pivot = no_pivot
         self.state = state or {}
         self.seccomp = None
@@ -183,7 +198,8 @@ class ContainerInit:
         except OSError as e:
             raise OCIError(f"process.cwd {cwd!r}: cannot use it as the working directory: "
                            f"{e.strerror}") from None
-        lookup("/", proc["args"][0], proc.get("env"))
+        check_executable(self.exe or lookup("/", proc["args"][0], proc.get("env")),
+                         proc["args"][0])
         report(self.report_fd, ready=True)
         os.close(self.report_fd)
         self.report_fd = None
@@ -214,6 +230,7 @@ class ExecInit:
         self.init_pid = init_pid
         self.report_fd = report_fd
         self.console_sock = console_sock
+        self.exe = None
         self.seccomp = None
 
     def __call__(self):
@@ -249,7 +266,8 @@ class ExecInit:
         except OSError as e:
             raise OCIError(f"exec: chdir to cwd ({cwd!r}) set in config.json failed: "
                            f"{e.strerror}") from None
-        lookup("/", proc["args"][0], proc.get("env"))
+        check_executable(self.exe or lookup("/", proc["args"][0], proc.get("env")),
+                         proc["args"][0])
         report(self.report_fd, ready=True)
         os.close(self.report_fd)
         self.report_fd = None

@@ -65,7 +65,10 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         namespaces.write_sysctls(linux.get("sysctl"))
         proc = spec["process"]
         argv = list(proc["args"])
-        path = lookup(rootfs_path, argv[0], proc.get("env"))
+        # resolved here (the engine needs the path before it forks), checked again by init
+        # once the mounts are made and the root is pivoted
+        mounted = {m["destination"] for m in spec.get("mounts") or ()}
+        path = lookup(rootfs_path, argv[0], proc.get("env"), mounted)
         env = _env_dict(proc.get("env"))
         if "HOME" not in env:  # as runc: from the image's /etc/passwd
             env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), rootfs_path)
@@ -80,6 +83,7 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         namespaces.enter(spec, namespaces.PID_TYPES)
         init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock,
                              opts.get("no_pivot", False), state)
+        init.exe = path
 
         def on_spawn(pid):
             restore()
@@ -117,6 +121,7 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
         restore = _PidnsRestore()
         namespaces.join_pid(init_pid, ("pid",))
         init = ExecInit(proc, spec, init_pid, report_fd, console_sock)
+        init.exe = path
 
         def on_spawn(pid):
             restore()

@@ -66,6 +66,11 @@ def test_echo_and_exit_codes():
     assert drun(IMAGE, "sh", "-c", "exit 42").returncode == 42
     r = drun(IMAGE, "no-such-program")
     assert r.returncode == 127 and "executable file not found" in r.stderr
+    r = drun(IMAGE, "/etc/passwd")
+    assert r.returncode == 126 and "permission denied" in r.stderr
+    # --init: the program is Docker's bind-mounted /sbin/docker-init, absent from the image
+    r = drun("--init", IMAGE, "ps")
+    assert r.returncode == 0 and "docker-init" in r.stdout, r.stderr
 
 
 def test_process_settings():
