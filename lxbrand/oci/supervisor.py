@@ -93,8 +93,8 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
 
         # The engine execs argv[0] as the path (it cannot resolve inside the container), so
         # init sees its resolved path as argv[0] (DIVERGENCE.md, "OCI runtime").
-        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init, pass_fds=(),
-                        on_spawn=on_spawn)
+        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init,
+                        pass_fds=_preserved(opts), on_spawn=on_spawn)
         _close_quiet(report_fd)
         status.exit()
     except BaseException as e:  # noqa: B902 -- report, never unwind into create's code
@@ -129,9 +129,11 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
                 _close_quiet(console_sock)  # the child holds it until the master is sent
             report(report_fd, init_pid=pid)
 
-        status = sb.run([path] + argv[1:], env=_env_dict(proc.get("env")), cwd=None,
-                        preexec_fn=init, pass_fds=(),
-                        on_spawn=on_spawn)
+        env = _env_dict(proc.get("env"))
+        if "HOME" not in env:
+            env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), f"/proc/{init_pid}/root")
+        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init,
+                        pass_fds=_preserved(opts), on_spawn=on_spawn)
         _close_quiet(report_fd)
         status.exit()
     except BaseException as e:  # noqa: B902
@@ -189,8 +191,9 @@ def _describe(e, opts):
     return msg
 
 
-def _fds(*fds):
-    return tuple(f for f in fds if f is not None and f >= 0)
+def _preserved(opts):
+    """--preserve-fds N: fds 3 .. 3+N-1 of create/exec stay open in the process."""
+    return tuple(range(3, 3 + max(0, int(opts.get("preserve_fds") or 0))))
 
 
 def _env_dict(env):

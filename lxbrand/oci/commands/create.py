@@ -52,7 +52,8 @@ def read_reports(fd, want_pid=True):
     return init_pid
 
 
-def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
+def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
+           preserve_fds=0):
     """The work of `create`; returns the Container (state saved, status created)."""
     from lxbrand.oci import cgroups, config, namespaces, supervisor
     from lxbrand.oci.state import Container, proc_start_time
@@ -87,7 +88,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
         state = {"ociVersion": "1.0.2", "id": cid, "bundle": c.data["bundle"],
                  "annotations": c.data["annotations"]}
         opts = {"policy": g.policy, "backend": g.backend, "no_pivot": no_pivot,
-                "debug": g.debug}
+                "debug": g.debug, "preserve_fds": preserve_fds}
         sup_pid = os.fork()
         if sup_pid == 0:
             os.close(r)
@@ -131,5 +132,6 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False):
 
 
 def run(args, g):
-    create(g, args.id, args.bundle, args.pid_file, args.console_socket, args.no_pivot)
+    create(g, args.id, args.bundle, args.pid_file, args.console_socket, args.no_pivot,
+           args.preserve_fds)
     return 0
