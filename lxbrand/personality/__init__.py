@@ -157,9 +157,15 @@ class Personality:
             eff = prev.merged(self)
         else:
             eff = self
-        policy._lx_saved = (dict(policy.rules), dict(policy.identity), getattr(policy, "file_pipeline", None))
+        before_rules, before_ident = dict(policy.rules), dict(policy.identity)
+        before_pipe = getattr(policy, "file_pipeline", None)
         policy.personality = eff
         eff._install(policy)
+        # Remember exactly what this personality changed, so that applying another one
+        # undoes only that (rules the caller added in between stay).
+        changed = {n: before_rules.get(n) for n, r in policy.rules.items() if before_rules.get(n) is not r}
+        policy._lx_saved = (changed, {n: policy.rules[n] for n in changed}, before_ident,
+                            dict(policy.identity), before_pipe)
         return policy
 
     def _install(self, policy):
@@ -201,17 +207,26 @@ class Personality:
 
 
 def _restore(policy):
+    """Undo the rules a personality installed (those still in place)."""
     saved = getattr(policy, "_lx_saved", None)
     if saved is None:
         return
-    rules, ident, pipe = saved
-    policy.rules.clear()
-    policy.rules.update(rules)
-    policy.identity.clear()
-    policy.identity.update(ident)
+    changed, installed, ident_before, ident_after, pipe = saved
     cur = getattr(policy, "file_pipeline", None)
     if cur is not None:
         cur.remove(TAG)
-    policy.file_pipeline = pipe
-    if pipe is not None:
-        pipe.remove(TAG)
+    keep_pipe = cur is not None and (cur.hooks or pipe is not None)   # others' hooks stay served
+    for name, prev in changed.items():
+        if keep_pipe and installed[name].handler is cur:
+            continue
+        if policy.rules.get(name) is installed[name]:
+            if prev is None:
+                policy.rules.pop(name, None)
+            else:
+                policy.rules[name] = prev
+    if policy.identity == ident_after:
+        policy.identity.clear()
+        policy.identity.update(ident_before)
+    if cur is not None and not keep_pipe:
+        policy.file_pipeline = None   # ours, now empty: pipeline() reinstalls it if needed
+    policy._lx_saved = None

@@ -169,3 +169,28 @@ def test_resolve_in_root_is_relative_to_dirfd():
     req = files.OpenRequest(FakeCall("openat2", (0,) * 6, {}), "openat2", files.AT_FDCWD, b"/etc/x",
                             0, 0, files.RESOLVE_BENEATH)
     assert req.guest_path is None
+
+
+def test_second_personality_keeps_rules_added_in_between():
+    pol = load_policy("default")
+    Personality(fake_root=True, release="4.4.0").apply(pol)
+    assert pol.action_of("statx").action == "deny"          # era: statx is 4.11
+    pol.deny("mkdir", errno="EROFS")                          # the caller's own rule
+    Personality(cpus=1, era=False).apply(pol)
+    assert pol.action_of("mkdir").action == "deny"
+    assert pol.action_of("statx").handler is not None         # era off: fake root's statx again
+    assert pol.action_of("getuid").value == 0
+    assert pol.action_of("sched_getaffinity").handler is not None
+    assert pol.identity["release"] == "4.4.0"
+
+
+def test_second_personality_keeps_other_hooks_in_the_pipeline():
+    pol = load_policy("default")
+    Personality(memory="1G").apply(pol)
+    rule = lambda req: None  # noqa: E731 - a path rule of issue 6
+    files.pipeline(pol).add(rule, first=True)
+    Personality(cpus=1).apply(pol)
+    pipe = files.pipeline(pol)
+    assert pipe.hooks[0][0] is rule
+    assert pol.action_of("openat").handler is pipe
+    assert len([h for h in pipe.hooks if h[2] == "personality"]) == 1   # resources only
