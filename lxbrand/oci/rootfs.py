@@ -61,8 +61,10 @@ def parse_options(options):
 
 def secure_join(root, path):
     """`path` resolved inside `root` as if root were /: symlinks are followed, but '..' and
-    absolute link targets can never leave root.  The result need not exist."""
-    root = os.path.realpath(root)
+    absolute link targets can never leave root.  The result need not exist.
+    `root` is not canonicalized: /proc/PID/root (exec's view of a running container) is a
+    magic link whose realpath is the host's /."""
+    root = os.path.abspath(root)
     parts = [p for p in path.split("/") if p and p != "."]
     resolved = []
     links = 0

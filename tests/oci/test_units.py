@@ -52,12 +52,18 @@ def test_secure_join_stays_inside(tmp_path):
     os.symlink("../../../../etc", root / "up")    # climbing out is clamped at the root
     os.symlink("loop2", root / "loop1")
     os.symlink("loop1", root / "loop2")
-    r = str(root.resolve())
+    r = str(root)
     assert rootfs.secure_join(r, "/abs/passwd") == f"{r}/etc/passwd"
     assert rootfs.secure_join(r, "/up/passwd") == f"{r}/etc/passwd"
     assert rootfs.secure_join(r, "/../../x") == f"{r}/x"
     with pytest.raises(OCIError, match="symbolic links"):
         rootfs.secure_join(r, "/loop1/x")
+
+
+def test_secure_join_in_proc_root():
+    """exec resolves inside /proc/PID/root: it must not turn into the host's /."""
+    assert rootfs.secure_join(f"/proc/{os.getpid()}/root", "/etc/passwd") == \
+        f"/proc/{os.getpid()}/root/etc/passwd"
 
 
 @pytest.mark.parametrize("text, num", [("9", 9), ("15", 15), ("TERM", 15), ("SIGKILL", 9),
