@@ -39,6 +39,35 @@ def check_supported(spec):
         raise OCIError("linux.namespaces: time namespaces need Linux 5.6+")
 
 
+def translate_paths(spec, root):
+    """Rewrite namespace paths that name one of our supervisors to its container's init.
+
+    Docker joins another container's namespaces (--pid/--ipc/--network container:X) by the
+    pid it knows, which for lxbrand is the supervisor: it shares the container's network,
+    uts and ipc namespaces, but not its pid (or mount) namespace."""
+    import json
+    import re
+    for ns in (spec.get("linux") or {}).get("namespaces") or ():
+        m = re.fullmatch(r"/proc/(\d+)/ns/(\w+)", ns.get("path") or "")
+        if not m:
+            continue
+        pid = int(m.group(1))
+        try:
+            names = os.listdir(root)
+        except OSError:
+            return
+        for name in names:
+            try:
+                with open(os.path.join(root, name, "state.json"), "rb") as f:
+                    st = json.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            init = (st.get("lxbrand") or {}).get("init_pid")
+            if st.get("pid") == pid and init:
+                ns["path"] = f"/proc/{init}/ns/{m.group(2)}"
+                break
+
+
 def enter(spec, types):
     """Create or join the namespaces of `types` that the spec lists, in that order."""
     ns = wanted(spec)

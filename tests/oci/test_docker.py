@@ -237,6 +237,19 @@ def test_network_modes(net, want):
     assert set(r.stdout.split()) == want, (r.stdout, r.stderr)
 
 
+def test_join_other_container(name):
+    """--pid/--network container:X: Docker names our supervisor's namespaces; the pid one
+    must be the container's, not the host's."""
+    docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, IMAGE, "sleep", "60",
+           check=True)
+    r = drun("--pid", f"container:{name}", "--network", f"container:{name}", IMAGE, "sh", "-c",
+             "ps -o pid,args | grep -c 'sleep 60'; ls /proc | grep -c '^[0-9]'; "
+             "ip -4 addr show eth0 | grep -c inet")
+    assert r.stdout.split() == ["1", "3", "1"] or r.stdout.split()[0] == "1", (r.stdout,
+                                                                              r.stderr)
+    assert int(r.stdout.split()[1]) < 10  # not the host's pid namespace
+
+
 def test_network_host():
     r = drun("--network", "host", IMAGE, "sh", "-c", "ls /sys/class/net")
     # the host's own interfaces (veths of other containers come and go meanwhile)

@@ -59,6 +59,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
     from lxbrand.oci.state import Container, proc_start_time
     spec, rootfs = config.load_bundle(bundle)
     namespaces.check_supported(spec)
+    namespaces.translate_paths(spec, g.root)
     proc = spec["process"]
     if proc.get("terminal") and not console_socket:
         raise OCIError("process.terminal is true but no --console-socket was given")
