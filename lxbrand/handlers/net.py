@@ -388,7 +388,8 @@ class NetPolicy:
 
     def _deny(self, op, call, addr, err):
         if self.log:
-            self.log(f"lxbrand: network policy: {op} to {addr!r} by pid {call.pid} denied ({errno.errorcode.get(err, err)})")
+            what = addr if isinstance(addr, str) else repr(addr)
+            self.log(f"lxbrand: network policy: {op} to {what} by pid {call.pid} denied ({errno.errorcode.get(err, err)})")
         raise OSError(err, os.strerror(err))
 
     def __call__(self, call):

@@ -1,0 +1,181 @@
+/* Attacks on the sandbox, one per mode; each prints one line per attempt,
+ * "<what> <result> [<strerror>]", so the tests assert exact outcomes.
+ *
+ *   attack tiocsti | tioclinux        push input into the terminal on fd 0
+ *   attack handle PATH                name_to_handle_at + open_by_handle_at (reads PATH without its path)
+ *   attack supmem                     open /proc/<supervisor>/mem read-write
+ *   attack supfd                      the supervisor's fds: /proc/<sup>/fd and pidfd_getfd
+ *   attack supsig SIG                 kill(<supervisor>, SIG), then check the supervisor is alive
+ *   attack tsync [PORT]               install an allow-all filter with SECCOMP_FILTER_FLAG_TSYNC (and one with
+ *                                     a listener), then getppid, unshare(0), TIOCSTI, a UDP connect to 127.0.0.3
+ *   attack vforkexec N SELF           N threads racing vfork+exec of SELF child; children report their Seccomp mode
+ *   attack child                      (what vforkexec's children run)
+ *   attack asuser UID PROG ARGS...    drop to UID and exec PROG (setpriv needs capset, which strict refuses)
+ *   attack uid                        print the effective uid (a setuid copy shows what setuid gives)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+static void report(const char *what, long r)
+{
+    if (r < 0)
+        printf("%s -1 %s\n", what, strerror(errno));
+    else
+        printf("%s %ld\n", what, r);
+    fflush(stdout);
+}
+
+static char *self_path;
+
+/* the supervisor's pid from /proc (getppid may be emulated by the policy under test) */
+static pid_t real_ppid(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    pid_t p = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "PPid:", 5))
+            p = atoi(line + 5);
+    if (f)
+        fclose(f);
+    return p;
+}
+
+static void *vfork_thread(void *arg)
+{
+    long n = (long)arg;
+    for (long i = 0; i < n; i++) {
+        pid_t p = vfork();
+        if (p == 0) {
+            char *av[] = {self_path, "child", NULL};
+            execve(self_path, av, environ);
+            _exit(127);
+        }
+        int st;
+        waitpid(p, &st, 0);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *m = argv[1];
+    pid_t sup = real_ppid();
+    if (!strcmp(m, "tiocsti")) {
+        char c = 'x';
+        report("tiocsti", ioctl(0, TIOCSTI, &c));
+        /* the same command with garbage in the upper 32 bits (the kernel ignores them) */
+        report("tiocsti64", syscall(SYS_ioctl, 0, 0xdead000000000000UL | TIOCSTI, &c));
+    } else if (!strcmp(m, "tioclinux")) {
+        char sub = 2; /* TIOCL_SETSEL: harmless on a pty, refused by the kernel with ENOTTY/EINVAL natively */
+        report("tioclinux", ioctl(0, TIOCLINUX, &sub));
+    } else if (!strcmp(m, "handle")) {
+        struct file_handle *h = malloc(sizeof(*h) + 128);
+        h->handle_bytes = 128;
+        int mnt;
+        long r = syscall(SYS_name_to_handle_at, AT_FDCWD, argv[2], h, &mnt, 0);
+        report("name_to_handle_at", r);
+        int mfd = open("/", O_RDONLY | O_DIRECTORY);
+        r = syscall(SYS_open_by_handle_at, mfd, h, O_RDONLY);
+        report("open_by_handle_at", r);
+        if (r >= 0) {
+            char buf[64] = {0};
+            report("read", read((int)r, buf, sizeof(buf) - 1));
+        }
+    } else if (!strcmp(m, "supmem")) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/mem", sup);
+        report("supmem", open(p, O_RDWR));
+        snprintf(p, sizeof(p), "/proc/%d/root/", sup);
+        report("suproot", open(p, O_RDONLY | O_DIRECTORY));
+    } else if (!strcmp(m, "supfd")) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/fd", sup);
+        DIR *d = opendir(p);
+        report("supfd_dir", d ? 0 : -1);
+        int pidfd = (int)syscall(SYS_pidfd_open, sup, 0);
+        report("pidfd_open", pidfd);
+        int got = 0;
+        for (int fd = 0; fd < 64 && pidfd >= 0; fd++)
+            if (syscall(SYS_pidfd_getfd, pidfd, fd, 0) >= 0)
+                got++;
+        printf("pidfd_getfd %d\n", got);
+    } else if (!strcmp(m, "supsig")) {
+        int sig = atoi(argv[2]);
+        report("kill", kill(sup, sig));
+        report("tgkill", syscall(SYS_tgkill, sup, sup, sig));
+        report("alive", kill(sup, 0) < 0 && errno == ESRCH ? -1 : 0);
+    } else if (!strcmp(m, "tsync")) {
+        struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+        struct sock_fprog fp = {1, allow};
+        report("tsync_listener",
+               syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                       SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH | SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp));
+        report("tsync", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp));
+        report("getppid", syscall(SYS_getppid));
+        report("unshare", unshare(0));
+        if (argc > 2) {  /* a UDP connect to 127.0.0.3:PORT, which the network-denying policy refuses */
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+            a.sin_addr.s_addr = htonl(0x7f000003);
+            int s = socket(AF_INET, SOCK_DGRAM, 0);
+            report("connect", connect(s, (struct sockaddr *)&a, sizeof(a)));
+        }
+        char c = 'x';
+        report("tiocsti", ioctl(0, TIOCSTI, &c));
+    } else if (!strcmp(m, "vforkexec")) {
+        int n = atoi(argv[2]);
+        self_path = argv[3];
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, vfork_thread, (void *)(long)n);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        printf("vforkexec done\n");
+    } else if (!strcmp(m, "child")) {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        int seccomp = -1, traced = 0;
+        while (f && fgets(line, sizeof(line), f)) {
+            if (!strncmp(line, "Seccomp:", 8))
+                seccomp = atoi(line + 8);
+            if (!strncmp(line, "TracerPid:", 10))
+                traced = atoi(line + 10) != 0;
+        }
+        printf("child seccomp=%d traced=%d ppid=%ld\n", seccomp, traced, syscall(SYS_getppid));
+    } else if (!strcmp(m, "asuser")) {  /* asuser UID PROG ARGS...: drop to UID (no capset: strict has none), exec */
+        uid_t u = (uid_t)atoi(argv[2]);
+        if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 || setresuid(u, u, u) < 0) {
+            report("drop", -1);
+            return 1;
+        }
+        execv(argv[3], argv + 3);
+        report("exec", -1);
+        return 1;
+    } else if (!strcmp(m, "uid")) {
+        printf("euid %d\n", (int)geteuid());
+    } else {
+        return 2;
+    }
+    return 0;
+}
