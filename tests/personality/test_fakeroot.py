@@ -3,8 +3,12 @@
 Expected differences (DIVERGENCE.md): fakeroot cannot change /proc/self/status
 (ours shows 0), and as real root fakeroot really performs the chown (ours never does)."""
 import os
+import shlex
 import shutil
 import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +87,47 @@ def test_tar_extract_as_root_keeps_owners(backend, fakeroot, tmp_path):
 
 def test_without_fake_root_ids_are_real():
     assert sh([], "id -u; stat -c %u /proc/self") == native(["sh", "-c", "id -u; stat -c %u /proc/self"]).stdout
+
+
+def _as_nobody_python():
+    """A python3 the user `nobody` can run that imports this checkout's lxbrand, or None."""
+    root = str(Path(__file__).resolve().parents[2])
+    if os.geteuid() != 0 or shutil.which("su") is None:
+        return None
+    for py in (sys.executable, "/usr/bin/python3"):
+        r = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"{py} -c 'import lxbrand._core'"],
+                           env={**os.environ, "PYTHONPATH": root}, capture_output=True, timeout=30)
+        if r.returncode == 0:
+            return py, root
+    return None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_answers_as_fakeroot_for_an_unprivileged_user(backend, fakeroot, tmp_path):
+    """fakeroot's real use: a normal user.  Files it creates show as root's."""
+    who = _as_nobody_python()
+    if who is None:
+        pytest.skip("needs root, su, and a python3 that `nobody` can run with lxbrand importable")
+    py, root = who
+    # pytest's tmp_path lives under a root-only directory: nobody needs its own.
+    tmp = tempfile.TemporaryDirectory(prefix="lxp-fakeroot-", dir="/tmp")
+    tmp_path = Path(tmp.name)
+    tmp_path.chmod(0o777)
+    for d in ("ref", "ours"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d).chmod(0o777)
+    script = SCRIPT.replace("python3 -c", f"{py} -c")
+    env = {**os.environ, "PYTHONPATH": root}
+    q = shlex.quote
+    ref = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c",
+                          f"cd {tmp_path}/ref && {fakeroot} sh -c {q(script)}"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    ours = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c",
+                           f"cd {tmp_path}/ours && {py} -m lxbrand.cli.lxrun --backend {backend} --fake-root "
+                           f"-- sh -c {q(script)}"], env=env, capture_output=True, text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == ref.stdout
+    assert ours.stdout.startswith("0 0 a\n0 0 d\n")      # created by nobody, shown as root's
+    real = os.stat(tmp_path / "ours" / "a")
+    assert real.st_uid != 0 and real.st_uid != 123        # nothing was chowned for real
+    tmp.cleanup()
