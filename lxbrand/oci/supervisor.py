@@ -53,8 +53,6 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
     try:
         os.setsid()
         _detach_stdio(console_sock is None)
-        if cg_paths:
-            cgroups.attach(cg_paths)
         namespaces.enter(spec, namespaces.SUPERVISOR_TYPES)
         if "uts" in namespaces.wanted(spec):
             if spec.get("hostname"):
@@ -79,6 +77,11 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         hooks.run("prestart", spec.get("hooks"), st)
         hooks.run("createRuntime", spec.get("hooks"), st)
         sb = loader.get()
+        # Join the cgroups only now: hooks (Docker's is a re-exec of dockerd, ~30 MB) must
+        # not be charged to, or OOM-killed by, a small --memory limit; runc runs them from
+        # outside the container's cgroups too.
+        if cg_paths:
+            cgroups.attach(cg_paths)
         restore = _PidnsRestore()
         namespaces.enter(spec, namespaces.PID_TYPES)
         init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock,

@@ -226,6 +226,9 @@ def test_memory_and_pids_limits(name):
                "count=1")
     st = json.loads(docker("inspect", name).stdout)[0]["State"]
     assert r.returncode == 137 and st["OOMKilled"], (r.stderr, st)
+    # a small limit still starts: Docker's network hook is not charged to the container
+    r = drun("--memory", "8m", IMAGE, "echo", "small")
+    assert r.returncode == 0 and r.stdout == "small\n", r.stderr
     r = drun("--pids-limit", "8", IMAGE, "sh", "-c",
              "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait")
     assert "can't fork" in r.stderr, r.stderr
