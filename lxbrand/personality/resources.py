@@ -27,6 +27,11 @@ _libc.syscall.restype = ctypes.c_long
 # left as the host's.
 _MEMINFO_KEEP = {"VmallocTotal", "VmallocUsed", "VmallocChunk", "Hugepagesize", "Hugetlb",
                  "DirectMap4k", "DirectMap2M", "DirectMap1G", "Percpu"}
+# Caches, buffers, swap and kernel memory: none of it is the sandbox's.
+_MEMINFO_ZERO = {"Buffers", "Cached", "SwapCached", "SwapTotal", "SwapFree", "Inactive", "Inactive(anon)",
+                 "Active(file)", "Inactive(file)", "Mapped", "Shmem", "Zswap", "Zswapped", "Dirty",
+                 "Writeback", "Slab", "SReclaimable", "SUnreclaim", "KReclaimable"}
+_MEMINFO_LINE = re.compile(r"^([^:\n]+):(\s+)(\d+)( kB)?$", re.M)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
 
 
@@ -137,31 +142,20 @@ class ResourceView:
     # -- files ---------------------------------------------------------------------
     def meminfo(self):
         host = _read("/proc/meminfo")
-        vals = {}
-        for line in host.splitlines():
-            k, _, rest = line.partition(":")
-            parts = rest.split()
-            if parts and parts[0].isdigit():
-                vals[k] = int(parts[0])
+        fields = _MEMINFO_LINE.findall(host)          # [(key, spacing, value, " kB" or "")]
+        vals = {k: int(v) for k, _, v, _ in fields}
         total = min(self.memory // 1024, vals.get("MemTotal", 1 << 62))
         used = min(self.usage_kb(), total)
         free = total - used
         new = {"MemTotal": total, "MemFree": free, "MemAvailable": min(free, vals.get("MemAvailable", free)),
-               "Buffers": 0, "Cached": 0, "SwapCached": 0, "SwapTotal": 0, "SwapFree": 0,
-               "Active": used, "Inactive": 0, "Active(anon)": used, "Inactive(anon)": 0,
-               "Active(file)": 0, "Inactive(file)": 0, "AnonPages": used, "Mapped": 0, "Shmem": 0,
-               "Zswap": 0, "Zswapped": 0, "Dirty": 0, "Writeback": 0,
-               "Slab": 0, "SReclaimable": 0, "SUnreclaim": 0, "KReclaimable": 0}
+               "Active": used, "Active(anon)": used, "AnonPages": used}
         out = []
-        for line in host.splitlines():
-            k, _, rest = line.partition(":")
-            if rest.endswith(" kB") and k not in _MEMINFO_KEEP:
-                v = new.get(k)
-                if v is None:
-                    v = min(vals.get(k, 0), total)
-                # mm/meminfo.c show_val_kb(): the label padded to 16, the value to 8
-                line = f"{(k + ':'):<16}{v:>8} kB"
-            out.append(line)
+        for k, sp, v, unit in fields:
+            if unit and k not in _MEMINFO_KEEP:
+                # mm/meminfo.c show_val_kb(): the label padded to 16 columns, the value to 8
+                out.append(f"{(k + ':'):<16}{new.get(k, 0 if k in _MEMINFO_ZERO else min(int(v), total)):>8} kB")
+            else:
+                out.append(f"{k}:{sp}{v}{unit}")
         return ("\n".join(out) + "\n").encode()
 
     def cpuinfo(self):
