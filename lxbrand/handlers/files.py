@@ -64,6 +64,7 @@ O_TMPFILE = 0o20000000 | O_DIRECTORY
 O_CLOEXEC = 0o2000000
 O_NONBLOCK = 0o4000
 RED_ZONE = 128
+PATH_MAX = 4096
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 OPEN_SYSCALLS = ("open", "openat", "openat2")
@@ -211,28 +212,26 @@ class FilePipeline:
             dirfd, path_addr, flags, mode, resolve = AT_FDCWD, a[0], a[1], a[2], 0
         elif nr_name == "openat":
             dirfd, path_addr, flags, mode, resolve = _sint(a[0]), a[1], a[2], a[3], 0
-        else:  # openat2(dirfd, path, struct open_how *, size)
-            if a[3] < 24:
-                return CONTINUE  # the kernel answers EINVAL
-            try:
-                how = call.read(a[2], 24)
-            except OSError:
-                return CONTINUE  # the kernel answers EFAULT
+        else:  # openat2(dirfd, path, struct open_how *, size): copy_struct_from_user rules
+            size = a[3]
+            if size < 24:
+                raise OSError(errno.EINVAL, "open_how too small")
+            if size > 4096:
+                raise OSError(errno.E2BIG, "open_how too large")
+            how = call.read(a[2], size)      # EFAULT raises: the same answer as the kernel's
+            if len(how) < size:
+                raise OSError(errno.EFAULT, "open_how")
+            if any(how[24:]):
+                raise OSError(errno.E2BIG, "unknown open_how fields")
             flags, mode, resolve = (int.from_bytes(how[i:i + 8], "little") for i in (0, 8, 16))
             dirfd, path_addr = _sint(a[0]), a[1]
-        if not self._any:
-            # Cheap pre-check on the basename before reading any /proc link.
-            try:
-                path = call.read_str(path_addr)
-            except OSError:
-                return CONTINUE  # EFAULT etc.: the kernel gives the native answer
-            if posixpath.basename(path.rstrip(b"/")) not in self._names:
-                return CONTINUE
-        else:
-            try:
-                path = call.read_str(path_addr)
-            except OSError:
-                return CONTINUE
+        # Unreadable or overlong paths are answered here, as the kernel would, rather
+        # than continued: the kernel would read memory that no hook saw.
+        path = call.read_str(path_addr, PATH_MAX)
+        if len(path) >= PATH_MAX:
+            raise OSError(errno.ENAMETOOLONG, "path")
+        if not self._any and posixpath.basename(path.rstrip(b"/")) not in self._names:
+            return CONTINUE  # the cheap pre-check: no /proc link read for most opens
         req = OpenRequest(call, nr_name, dirfd, path, flags & 0xFFFFFFFF, mode, resolve)
         base = req.basename
         for hook, names, _tag in self.hooks:
@@ -250,7 +249,7 @@ class FilePipeline:
 
     # -- serving ----------------------------------------------------------------
     def _serve(self, req, verdict):
-        if req.flags & O_DIRECTORY:
+        if req.flags & O_DIRECTORY or req.path.endswith(b"/"):
             raise OSError(errno.ENOTDIR, "not a directory")
         data = verdict.data
         if callable(data):

@@ -115,7 +115,7 @@ class FakeCall:
 
     def read_str(self, addr, maxlen=4096):
         self.reads += 1
-        return self.mem[addr].split(b"\0")[0]
+        return self.mem[addr].split(b"\0")[0][:maxlen]
 
     def read(self, addr, n):
         self.reads += 1
@@ -194,3 +194,24 @@ def test_second_personality_keeps_other_hooks_in_the_pipeline():
     assert pipe.hooks[0][0] is rule
     assert pol.action_of("openat").handler is pipe
     assert len([h for h in pipe.hooks if h[2] == "personality"]) == 1   # resources only
+
+
+@pytest.mark.parametrize("size,extra,err", [(16, b"", errno.EINVAL), (32, b"\1" + b"\0" * 7, errno.E2BIG),
+                                            (8192, b"", errno.E2BIG)])
+def test_openat2_bad_how_answered_like_the_kernel(size, extra, err):
+    import struct
+    pipe = _pipe_with(lambda req: None)
+    how = struct.pack("<QQQ", 0, 0, 0) + extra
+    call = FakeCall("openat2", (files.AT_FDCWD & (2**64 - 1), 0x1000, 0x2000, size, 0, 0),
+                    {0x1000: b"/v\0", 0x2000: how})
+    with pytest.raises(OSError) as e:
+        pipe(call)
+    assert e.value.errno == err
+
+
+def test_overlong_path_is_refused_not_continued():
+    pipe = _pipe_with(lambda req: None, names={"x"})
+    call = FakeCall("open", (0x1000, 0, 0, 0, 0, 0), {0x1000: b"a" * 5000 + b"\0"})
+    with pytest.raises(OSError) as e:
+        pipe(call)
+    assert e.value.errno == errno.ENAMETOOLONG
