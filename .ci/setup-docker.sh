@@ -60,6 +60,9 @@ if [ -n "$LXBRAND_BIN" ]; then
     "$LXBRAND_BIN" install --runtime-name lxbrand >/dev/null
     # a second entry choosing the engine policy with runtimeArgs (tests/oci/test_docker.py)
     "$LXBRAND_BIN" install --runtime-name lxbrand-strict -- --policy strict >/dev/null
+    # and one that records every syscall of each container in /var/log/lxbrand/<id>.trace
+    "$LXBRAND_BIN" install --runtime-name lxbrand-trace -- --policy trace-all --trace \
+        --trace-dir /var/log/lxbrand >/dev/null
     after=$(cat /etc/docker/daemon.json)
     [ "$before" != "$after" ] && changed=1
 fi

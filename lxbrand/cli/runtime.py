@@ -59,6 +59,10 @@ def global_parser():
                    help="engine policy for containers (name or TOML path; default: default)")
     p.add_argument("--backend", default=None, choices=("unotify", "ptrace"),
                    help="engine backend (default unotify)")
+    p.add_argument("--trace", action="store_true",
+                   help="record each container's trapped syscalls and a summary in --trace-dir")
+    p.add_argument("--trace-dir", default=None,
+                   help="where traces go: <dir>/<container id>.trace (default /var/log/lxbrand)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("command", nargs="?")
     p.add_argument("rest", nargs=argparse.REMAINDER)

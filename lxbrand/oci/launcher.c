@@ -301,13 +301,14 @@ int main(int argc, char **argv)
             g_log = a + 6;
         else if (!strncmp(a, "--log-format=", 13))
             g_log_format = a + 13;
-        else if (!strcmp(a, "--debug") || !strcmp(a, "--systemd-cgroup"))
+        else if (!strcmp(a, "--debug") || !strcmp(a, "--systemd-cgroup") || !strcmp(a, "--trace"))
             continue;
         else if (!strcmp(a, "--policy") || !strcmp(a, "--backend") || !strcmp(a, "--criu") ||
-                 !strcmp(a, "--rootless")) {
+                 !strcmp(a, "--rootless") || !strcmp(a, "--trace-dir")) {
             i++; /* their values only matter to create and exec */
             continue;
-        } else if (!strncmp(a, "--policy=", 9) || !strncmp(a, "--backend=", 10))
+        } else if (!strncmp(a, "--policy=", 9) || !strncmp(a, "--backend=", 10) ||
+                   !strncmp(a, "--trace-dir=", 12))
             continue;
         else
             fallback();

@@ -19,20 +19,44 @@ from .init import ContainerInit, ExecInit, home_of, lookup, report
 
 POLICY_ANNOTATION = "org.lxbrand.policy"
 BACKEND_ANNOTATION = "org.lxbrand.backend"
+TRACE_ANNOTATION = "org.lxbrand.trace"
+DEFAULT_TRACE_DIR = "/var/log/lxbrand"
 
 
 def engine_options(annotations, defaults):
-    """(policy name/path, backend): the container's annotations win over runtime args."""
+    """(policy name/path, backend, trace?): the container's annotations win over runtime
+    args (--policy, --backend, --trace in daemon.json's runtimeArgs)."""
     ann = annotations or {}
     policy = ann.get(POLICY_ANNOTATION) or defaults.get("policy") or "default"
     backend = ann.get(BACKEND_ANNOTATION) or defaults.get("backend") or "unotify"
-    return policy, backend
+    trace = ann.get(TRACE_ANNOTATION)
+    trace = defaults.get("trace", False) if trace is None else trace.lower() in ("1", "true",
+                                                                                 "yes", "on")
+    return policy, backend, trace
 
 
-def make_sandbox(policy_name, backend):
+def trace_path(opts, cid, suffix=""):
+    """Where a container's trace goes: <--trace-dir>/<id><suffix>.trace (read it after the
+    run: it holds strace-like lines of the trapped syscalls, then the summary table)."""
+    d = opts.get("trace_dir") or DEFAULT_TRACE_DIR
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    return os.path.join(d, f"{cid}{suffix}.trace")
+
+
+def make_sandbox(policy_name, backend, trace_file=None):
     from lxbrand.engine import Sandbox
     from lxbrand.policy import load_policy
-    return Sandbox(load_policy(policy_name), backend=backend)
+    tracer = None
+    if trace_file:
+        # Recording decodes arguments with python-ptrace, whose import runs `ldconfig -p`
+        # (ctypes.util.find_library).  Import it now: once the pid namespace is unshared, a
+        # child that exits before init is forked kills the namespace (fork: ENOMEM).
+        import ptrace.syscall.prototypes  # noqa: F401
+
+        from lxbrand.trace import Tracer
+        out = open(trace_file, "w", encoding="utf-8")
+        tracer = Tracer(out, summary=True, summary_out=out)
+    return Sandbox(load_policy(policy_name), backend=backend, tracer=tracer)
 
 
 def _detach_stdio(keep_stdio):
@@ -72,7 +96,9 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
             env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), rootfs_path)
         # Load the engine (~70 ms of imports and policy compilation) while the hooks run:
         # Docker's prestart hook (libnetwork-setkey) takes longer than that.
-        loader = _SandboxLoader(*engine_options(spec.get("annotations"), opts))
+        policy, backend, trace = engine_options(spec.get("annotations"), opts)
+        loader = _SandboxLoader(policy, backend,
+                                trace_path(opts, state["id"]) if trace else None)
         st = dict(state, pid=os.getpid(), status="creating")
         hooks.run("prestart", spec.get("hooks"), st)
         hooks.run("createRuntime", spec.get("hooks"), st)
@@ -119,8 +145,9 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
                 pass  # a cgroup removed under us must not stop `docker exec`
         argv = list(proc["args"])
         path = lookup(f"/proc/{init_pid}/root", argv[0], proc.get("env"))
-        policy, backend = engine_options(spec.get("annotations"), opts)
-        sb = make_sandbox(policy, backend)
+        policy, backend, trace = engine_options(spec.get("annotations"), opts)
+        sb = make_sandbox(policy, backend,
+                          trace_path(opts, opts["id"], f".exec-{os.getpid()}") if trace else None)
         restore = _PidnsRestore()
         namespaces.join_pid(init_pid, ("pid",))
         init = ExecInit(proc, spec, init_pid, report_fd, console_sock)
@@ -148,16 +175,17 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
 class _SandboxLoader:
     """make_sandbox() in a thread, so its imports overlap with the hooks' processes."""
 
-    def __init__(self, policy, backend):
+    def __init__(self, policy, backend, trace_file):
         import threading
         self.result = None
         self.error = None
-        self.thread = threading.Thread(target=self._load, args=(policy, backend), daemon=True)
+        self.thread = threading.Thread(target=self._load, args=(policy, backend, trace_file),
+                                       daemon=True)
         self.thread.start()
 
-    def _load(self, policy, backend):
+    def _load(self, policy, backend, trace_file):
         try:
-            self.result = make_sandbox(policy, backend)
+            self.result = make_sandbox(policy, backend, trace_file)
         except BaseException as e:  # noqa: B902 -- re-raised in get()
             self.error = e
 

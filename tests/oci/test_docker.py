@@ -282,6 +282,25 @@ def test_policy_from_runtime_args():
     assert r.returncode == 1 and "Operation not permitted" in r.stderr, r.stderr
 
 
+def test_trace_runtime(name):
+    """runtimeArgs --policy trace-all --trace: each container's syscalls and summary are in
+    /var/log/lxbrand/<id>.trace once it has run."""
+    runtimes = json.loads(docker("info", "--format", "{{json .Runtimes}}").stdout)
+    if "lxbrand-trace" not in runtimes:
+        pytest.skip("runtime lxbrand-trace is not registered (bash .ci/setup-docker.sh)")
+    r = docker("run", "--runtime=lxbrand-trace", "--name", name, IMAGE, "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    cid = json.loads(docker("inspect", name).stdout)[0]["Id"]
+    path = f"/var/log/lxbrand/{cid}.trace"
+    try:
+        text = open(path).read()
+        assert 'execve("/bin/cat"' in text and '"/etc/hostname"' in text, text[:2000]
+        assert "total" in text.splitlines()[-1]  # the summary table closes it
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 def _runtime_root():
     # dockerd passes --root <exec-root>/runtime-<name>/moby, per runtime (20.10: runtime-runc)
     for base in ("/run/docker", "/var/run/docker"):

@@ -78,7 +78,8 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
             "annotations": spec.get("annotations") or {},
             "lxbrand": {"cgroups": cg_paths, "hooks": spec.get("hooks") or {},
-                        "policy": g.policy, "backend": g.backend},
+                        "policy": g.policy, "backend": g.backend, "trace": g.trace,
+                        "trace_dir": g.trace_dir},
         }
         c.save()
         cgroups.create(cg_paths, linux.get("resources"))
@@ -89,7 +90,8 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         state = {"ociVersion": "1.0.2", "id": cid, "bundle": c.data["bundle"],
                  "annotations": c.data["annotations"]}
         opts = {"policy": g.policy, "backend": g.backend, "no_pivot": no_pivot,
-                "debug": g.debug, "preserve_fds": preserve_fds}
+                "debug": g.debug, "preserve_fds": preserve_fds, "trace": g.trace,
+                "trace_dir": g.trace_dir}
         sup_pid = os.fork()
         if sup_pid == 0:
             os.close(r)

@@ -73,7 +73,9 @@ def run(args, g):
         sock = console.connect(args.console_socket)  # the child sends the pty master
     r, w = os.pipe2(os.O_CLOEXEC)
     opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
-            "debug": g.debug, "preserve_fds": args.preserve_fds}
+            "debug": g.debug, "preserve_fds": args.preserve_fds,
+            "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir,
+            "id": args.id}
     pid = os.fork()
     if pid == 0:
         os.close(r)
