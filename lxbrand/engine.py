@@ -146,16 +146,22 @@ class Sandbox:
         def dispatch(call):
             fn = handlers[call.nr]
             try:
-                return fn(call)
+                r = fn(call)
             except OSError as e:
                 if e.errno:
                     raise  # a deliberate errno answer
                 self.on_handler_error(fn, call, e)
                 raise
-            except Exception as e:
+            except BaseException as e:
                 # the engine denies the call (EPERM): a broken handler never allows
                 self.on_handler_error(fn, call, e)
                 raise
+            if r is not None and r is not _core.CONTINUE and \
+                    (isinstance(r, bool) or not isinstance(r, int) or not -2**63 <= r < 2**63):
+                e = TypeError(f"returned {r!r} (a handler returns an int, None or CONTINUE, or raises OSError)")
+                self.on_handler_error(fn, call, e)
+                raise e
+            return r
         return dispatch
 
     def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True):
