@@ -30,6 +30,10 @@ def table_only(policy):
 
 
 def _safe_dir(path):
+    # Create at most the cache dir and its parent (~/.cache/lxbrand), never a
+    # missing home: HOME=/nonexistent must stay nonexistent.
+    if not os.path.isdir(os.path.dirname(os.path.dirname(path))):
+        return False
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.stat(path)
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022

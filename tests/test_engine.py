@@ -137,8 +137,9 @@ def test_trace_lines_and_summary(backend, tmp_path):
 
 def test_trace_result_known_under_ptrace(tmp_path):
     out = tmp_path / "t.txt"
-    run_lxrun(["--backend", "ptrace", "--policy", "trace-all", f"--trace={out}"], ["cat", "/nonexistent"])
-    assert '"/nonexistent", O_RDONLY) = -1 ENOENT (No such file or directory)' in out.read_text()
+    missing = tmp_path / "missing"
+    run_lxrun(["--backend", "ptrace", "--policy", "trace-all", f"--trace={out}"], ["cat", str(missing)])
+    assert f'"{missing}", O_RDONLY) = -1 ENOENT (No such file or directory)' in out.read_text()
 
 
 def test_json_trace(backend, tmp_path):
