@@ -46,3 +46,22 @@ int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *
         return 0;
     }
 }
+
+/* The verdict for a trapped call that is not TRACE, the same on both backends:
+ * a Python handler when the table says so (a failing handler denies: fail
+ * closed), otherwise a fast action.  Returns 1 if answered (c->ret set), 0 if
+ * the call must continue natively. */
+int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
+{
+    if (a->kind != LX_ACT_PYTHON)
+        return lx_fast_answer(s, c, a);
+    if (!s->handler) {
+        c->ret = -ENOSYS;
+        return 1;
+    }
+    if (s->handler(s->ctx, c) < 0) {
+        c->ret = -EPERM;
+        return 1;
+    }
+    return !c->cont;
+}

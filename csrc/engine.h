@@ -147,6 +147,7 @@ ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap);
  * (call->ret set), 0 if the call must continue natively. */
 int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 int lx_id_valid(struct lx_sup *s, uint64_t id);
+int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 
 /* unotify.c */
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */

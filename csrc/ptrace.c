@@ -106,18 +106,8 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
         t->call = c;
         ptrace(PTRACE_SYSCALL, tid, 0, 0);
         return;
-    } else if (kind == LX_ACT_PYTHON && s->handler) {
-        if (s->handler(s->ctx, &c) < 0) {
-            c.ret = -EPERM; /* fail closed */
-            answered = 1;
-        } else {
-            answered = !c.cont;
-        }
-    } else if (kind == LX_ACT_PYTHON) {
-        c.ret = -ENOSYS;
-        answered = 1;
     } else {
-        answered = lx_fast_answer(s, &c, a);
+        answered = lx_decide(s, &c, a);
     }
 
     if (answered) {

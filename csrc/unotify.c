@@ -48,18 +48,8 @@ static int answer(struct lx_sup *s, struct seccomp_notif *req, struct seccomp_no
         answered = 1;
     } else if (kind == LX_ACT_TRACE) {
         answered = 0;
-    } else if (kind == LX_ACT_PYTHON && s->handler) {
-        if (s->handler(s->ctx, &c) < 0) {
-            c.ret = -EPERM; /* a failing handler denies: fail closed */
-            answered = 1;
-        } else {
-            answered = !c.cont;
-        }
-    } else if (kind == LX_ACT_PYTHON) {
-        c.ret = -ENOSYS;
-        answered = 1;
     } else {
-        answered = lx_fast_answer(s, &c, a);
+        answered = lx_decide(s, &c, a);
     }
     if (answered) {
         if (c.ret < 0 && c.ret > -4096) {
