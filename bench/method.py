@@ -4,8 +4,9 @@ For each workload: one warm-up run per runner, native first (its output is the r
 then ROUNDS rounds in which every runner runs once, the order rotated each round (A B C, B C A,
 C A B, ...) so drift on the machine and position in the round hit all runners alike.
 Every run, warm-ups included, must exit as native did and print what native printed: a fast
-wrong answer never counts. A runner that fails its warm-up is not run again for that workload
-(its reason is reported), which keeps a broken or hung sandbox from eating the time budget.
+wrong answer never counts. A runner that fails its warm-up, or times out in any round, is not
+run again for that workload (its reason is reported), which keeps a broken or hung sandbox from
+eating the time budget.
 """
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ def plan(workloads: list[Workload], runners: list[Runner], ctx: Context) -> list
 def timeout_for(native_wall: float, quick: bool) -> float:
     """Generous for slow sandboxes (ptrace of every syscall can be 100× native), bounded so a hung
     run cannot eat the budget."""
-    return min(max(30.0, native_wall * 200), 120.0 if quick else 600.0)
+    return min(max(30.0, native_wall * 200), 60.0 if quick else 120.0)
 
 
 def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | None = None,
@@ -257,9 +258,17 @@ def measure(plans: list[Plan], rounds: int, quick: bool = False, env: dict | Non
                 runs_left -= rounds
                 if progress:
                     progress.advance(n=rounds, group=w.name)
+        hung: set[str] = set()
         for k in range(rounds):
             for r, cmd in rotated(live, k):
-                samples.append(once(r, cmd, k))
+                if r.name in hung:                  # timed out once: do not wait on it again
+                    if progress:
+                        progress.advance(group=w.name)
+                    continue
+                s = once(r, cmd, k)
+                samples.append(s)
+                if s.reason.startswith("timed out"):
+                    hung.add(r.name)
                 if progress:
                     progress.advance(f"{w.name} · {r.name} ({k + 1}/{rounds})", group=w.name)
     return samples, notes

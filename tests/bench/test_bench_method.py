@@ -175,3 +175,18 @@ def test_an_emulating_runner_must_have_answered_every_trapped_call():
     errs["lx"] = b"LXBENCH ns=10 ops=5 ones=5\n"
     samples, _ = M.measure(plans, rounds=1, env={}, run=run)
     assert all(s.ok for s in samples)
+
+
+def test_a_runner_that_hangs_in_a_round_is_not_waited_on_again():
+    runners = [Fake("native", "native"), Fake("hangs")]
+    n = {"hangs": 0}
+
+    def run(cmd, env=None, timeout=None):
+        if cmd[0] == "hangs":
+            n["hangs"] += 1
+            return res(timed_out=n["hangs"] == 2)
+        return res()
+
+    samples, _ = M.measure(_plan(runners), rounds=4, env={}, run=run)
+    assert n["hangs"] == 2                      # warm-up, round 0 (times out), then never again
+    assert [s.ok for s in samples if s.runner == "hangs"] == [True, False]
