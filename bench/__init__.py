@@ -1,6 +1,7 @@
 """`python -m bench`: the same workloads natively, under lxrun and under its peers, side by side.
 
 Modules, one per concern:
+  harness    one run from start to finish (the CLI in __main__ only parses and calls it)
   build      compile the C programs (bench/programs, bench/floor) into a cache dir
   workloads  what is measured (each a real program) and how its output is checked
   runners    how each sandbox wraps a command, discovery, install hints

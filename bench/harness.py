@@ -7,7 +7,7 @@ import datetime as dt
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import compare as cmp
@@ -27,7 +27,6 @@ class Options:
     threshold: float = 0.10
     cache: Path | None = None
     progress: bool | None = None       # None: a bar when stderr is a terminal
-    extra: dict = field(default_factory=dict)
 
 
 def _now() -> str:
