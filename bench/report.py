@@ -242,7 +242,21 @@ def chart(doc: dict, path: Path) -> str | None:
         return "no ratios to draw"
     fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(rows) + 3), 6), dpi=110)
     width = 0.85 / len(cols)
-    cmap = plt.get_cmap("tab20")
+    # One colour family per kind of runner, shades within it: lxrun blues, strace greens, proot
+    # red, floors greys, Docker browns.
+    kinds = {r["name"]: r["kind"] for r in doc["runners"]}
+    family = {"lxrun": "Blues", "strace": "Greens", "proot": "Reds", "floor": "Greys",
+              "docker": "YlOrBr"}
+    members: dict[str, list[str]] = {}
+    for c in cols:
+        members.setdefault(kinds.get(c, ""), []).append(c)
+
+    def colour(c):
+        group = members[kinds.get(c, "")]
+        cmap = plt.get_cmap(family.get(kinds.get(c, ""), "Purples"))
+        return cmap(0.9 - 0.55 * group.index(c) / max(len(group) - 1, 1))
+    for i in range(1, len(rows)):
+        ax.axvline(i - 0.5, color="grey", linewidth=0.5, alpha=0.4)
     for j, c in enumerate(cols):
         xs, ys = [], []
         for i, w in enumerate(rows):
@@ -251,7 +265,7 @@ def chart(doc: dict, path: Path) -> str | None:
                 xs.append(i - 0.425 + width * (j + 0.5))
                 ys.append(r)
         if xs:
-            ax.bar(xs, ys, width, label=c, color=cmap(j % 20), bottom=0)
+            ax.bar(xs, ys, width, label=c, color=colour(c), edgecolor="white", linewidth=0.3)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(rows)))
