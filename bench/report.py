@@ -49,10 +49,13 @@ def write_json(doc: dict, path: Path) -> None:
 
 
 def load_json(path: Path) -> dict:
-    doc = json.loads(Path(path).read_text())
-    if doc.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a bench result (schema {doc.get('schema')!r}, "
-                         f"expected {SCHEMA})")
+    try:
+        doc = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e}); pass a results.json written by the harness")
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        raise ValueError(f"{path}: not a bench result (schema {found!r}, expected {SCHEMA})")
     return doc
 
 

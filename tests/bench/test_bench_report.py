@@ -73,6 +73,9 @@ def test_load_json_rejects_other_files(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(ValueError, match="not a bench result"):
         RP.load_json(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("hello")
+    with pytest.raises(ValueError, match="y.json: not JSON"):
+        RP.load_json(tmp_path / "y.json")
 
 
 def test_chart_is_a_png(tmp_path):
