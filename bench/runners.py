@@ -273,10 +273,20 @@ class Floor(Runner):
         return [exe] + ([] if self.sync or self.mechanism != "unotify" else ["--no-sync"])
 
     def detect(self, host, ctx):
-        why = _probe(host, self._argv(ctx) + [ctx.bins["true"]])
-        if why:
-            return Availability(False, self._argv(ctx)[0], reason=why)
-        return Availability(True, self._argv(ctx)[0], version="bench/floor")
+        argv = self._argv(ctx) + [ctx.bins["true"]]
+        try:
+            r = host.run(argv, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return Availability(False, argv[0], reason=str(e))
+        if r.returncode != 0:
+            return Availability(False, argv[0], reason=f"`{' '.join(argv)}` failed: {_err(r)}")
+        version = "bench/floor"
+        err = r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr or ""
+        if self.mechanism == "unotify" and self.sync:
+            # The floor falls back without the flag on kernels before 6.6: say which one ran.
+            version += (", sync wake-up on" if "sync_wake_up=1" in err
+                        else ", sync wake-up unavailable on this kernel")
+        return Availability(True, argv[0], version=version)
 
     def wrap(self, workload, argv, ctx):
         return self._argv(ctx) + list(argv) if workload.floor else None

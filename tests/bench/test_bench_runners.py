@@ -176,3 +176,14 @@ def test_identity_runner_emulates_the_kernel_release(ctx):
     assert lx.wrap(BY_NAME["mix"], ["sh"], ctx) == [
         "/x/lxrun", "--backend", "unotify", "--policy", "default",
         "--kernel-release", "6.1.0-lxbench", "--", "sh"]
+
+
+def test_floor_reports_whether_the_sync_wake_up_flag_took(ctx):
+    host = FakeHost(results={"floor-unotify": (0, "", "LXBENCH floor=unotify sync_wake_up=0\n")})
+    fl = R.Floor("unotify")
+    assert fl.detect(host, ctx).version.endswith("sync wake-up unavailable on this kernel")
+    host = FakeHost(results={"floor-unotify": (0, "", "LXBENCH floor=unotify sync_wake_up=1\n")})
+    assert fl.detect(host, ctx).version.endswith("sync wake-up on")
+    host = FakeHost(results={"floor-ptrace": (1, "", "floor: seccomp: Invalid argument\n")})
+    bad = R.Floor("ptrace").detect(host, ctx)
+    assert not bad.ok and "Invalid argument" in bad.reason
