@@ -124,6 +124,29 @@ class Personality:
                 raise PolicyError(source, f"personality.{e.key}", e.problem) from None
             raise
 
+    @classmethod
+    def from_oci(cls, spec):
+        """From an OCI runtime config (config.json as a dict): hostname,
+        linux.resources.memory.limit, linux.resources.cpu quota/period (or its cpuset),
+        and the annotations org.lxbrand.kernel-release / .fake-root.  Unlimited or
+        absent values are left to the host's."""
+        res = ((spec.get("linux") or {}).get("resources") or {})
+        mem = (res.get("memory") or {}).get("limit")
+        cpu = res.get("cpu") or {}
+        cpus = None
+        quota, period = cpu.get("quota"), cpu.get("period") or 100000
+        if isinstance(quota, int) and quota > 0 and period > 0:
+            cpus = quota / period
+        elif isinstance(cpu.get("cpus"), str) and cpu["cpus"].strip():
+            from lxbrand.personality.resources import _cpu_list
+            cpus = len(_cpu_list(cpu["cpus"])) or None
+        ann = spec.get("annotations") or {}
+        fake = ann.get("org.lxbrand.fake-root")
+        return cls(hostname=spec.get("hostname") or None,
+                   memory=mem if isinstance(mem, int) and mem > 0 else None,
+                   cpus=cpus, release=ann.get("org.lxbrand.kernel-release") or None,
+                   fake_root=True if fake in ("true", "1", "yes") else None, source="OCI config")
+
     def merged(self, other):
         """self with every option `other` sets laid over it."""
         out = Personality.__new__(Personality)

@@ -215,3 +215,13 @@ def test_overlong_path_is_refused_not_continued():
     with pytest.raises(OSError) as e:
         pipe(call)
     assert e.value.errno == errno.ENAMETOOLONG
+
+
+def test_from_oci_config():
+    spec = {"hostname": "web1", "annotations": {"org.lxbrand.kernel-release": "5.10.0-lx"},
+            "linux": {"resources": {"memory": {"limit": 268435456}, "cpu": {"quota": 150000, "period": 100000}}}}
+    p = Personality.from_oci(spec)
+    assert (p.hostname, p.memory, p.cpus, p.release, p.fake_root) == ("web1", 256 << 20, 1.5, "5.10.0-lx", None)
+    p = Personality.from_oci({"linux": {"resources": {"memory": {"limit": -1}, "cpu": {"cpus": "0,2-3"}}}})
+    assert (p.memory, p.cpus, p.hostname) == (None, 3, None)
+    assert Personality.from_oci({}).is_empty()
