@@ -63,7 +63,9 @@ class FakeRoot:
             if path == b"/proc/self" or path.startswith(b"/proc/self/") or path.startswith(b"/proc/thread-self"):
                 path = _proc_self(call, path)
             if root != "/":
-                path = os.fsencode(root) + path   # the guest's root, as the host sees it
+                # The guest's root through its magic link: right even in another mount
+                # namespace ("..": see DIVERGENCE.md).
+                path = f"/proc/{tid}/root".encode() + path
             return None, path
         link = f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}"
         try:
@@ -181,8 +183,7 @@ class FakeRoot:
             src = f"/proc/{req.tid}/status"
         else:
             # In the guest's /proc (its root): the host's under lxrun, the container's in OCI.
-            root = os.readlink(f"/proc/{req.tid}/root")
-            src = (root.rstrip("/") + gp) if root != "/" else gp
+            src = f"/proc/{req.tid}/root{gp}"
         try:
             with open(src, "rb") as f:
                 text = f.read()
