@@ -184,7 +184,7 @@ class Lxrun(Runner):
 
     def wrap(self, workload, argv, ctx):
         return [self.avail.path or "lxrun", "--backend", self.backend,
-                "--policy", self.policy_for(workload, ctx),
+                "--policy", self.policy_for(workload, ctx), *workload.lxrun_args,
                 *(self.IDENTITY if self.identity else []), "--", *argv]
 
 

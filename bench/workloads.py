@@ -45,6 +45,7 @@ class Workload:
     container: bool = False         # a static binary from the cache: runs inside a container
     prepare: Callable[[Context], None] | None = None
     note: str = ""
+    lxrun_args: tuple[str, ...] = ()  # extra lxrun options (e.g. where trace records go)
 
     @property
     def emulates(self) -> bool:
@@ -60,6 +61,8 @@ class Workload:
 
 EMULATE_C = {"syscalls": ["getppid"], "action": "emulate", "return": 1,
              "comment": "bench: a trap answered in C"}
+TRACE_OPENAT = {"syscalls": ["openat"], "action": "trace",
+                "comment": "bench: a trap that is recorded (decoded) and let through"}
 EMULATE_PY = {"syscalls": ["getppid"], "action": "emulate", "handler": "bench.handlers:getppid",
               "comment": "bench: a trap answered by a Python handler"}
 
@@ -178,6 +181,12 @@ WORKLOADS: list[Workload] = [
              lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
              metric="per_op", unit="µs/call", rules=(EMULATE_PY,), floor=True,
              note="lxrun: handler bench.handlers:getppid; other runners as for getppid-c"),
+    Workload("openat-trace", "openat+close loop, openat traced",
+             lambda c: [c.bins["loop"], "openat", str(c.size(2_000, 5_000))],
+             metric="per_op", unit="µs/pair", rules=(TRACE_OPENAT,), container=True,
+             lxrun_args=("--trace=/dev/null",),
+             note="lxrun: rule action trace, --trace=/dev/null; strace -e trace=openat -o "
+                  "/dev/null: both decode the path and write a line per call"),
     Workload("forkexec", "fork+exec storm",
              lambda c: [c.bins["forkexec"], c.bins["true"], str(c.size(50, 300))],
              metric="per_op", unit="µs/fork", container=True),

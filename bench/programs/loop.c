@@ -4,6 +4,7 @@
  * stdout carries only what must equal the native run: the mode and count, never a syscall
  * result (an emulated getppid answers 1 where the native one answers the real parent); how
  * many calls returned 1 goes to stderr with the timing. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static long long now_ns(void)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s getpid|getppid N\n", argv[0]);
+		fprintf(stderr, "usage: %s getpid|getppid|openat N\n", argv[0]);
 		return 2;
 	}
 	long nr;
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
 		nr = SYS_getpid;
 	else if (strcmp(argv[1], "getppid") == 0)
 		nr = SYS_getppid;
+	else if (strcmp(argv[1], "openat") == 0)
+		nr = SYS_openat;	/* openat("/dev/null") + close: a call with a path to decode */
 	else {
 		fprintf(stderr, "loop: unknown mode %s\n", argv[1]);
 		return 2;
@@ -37,7 +40,15 @@ int main(int argc, char **argv)
 	long bad = 0, ones = 0;
 	long long t0 = now_ns();
 	for (long i = 0; i < n; i++) {
-		long r = syscall(nr);
+		long r;
+		if (nr == SYS_openat) {
+			r = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+			if (r >= 0)
+				close((int)r);
+			r = r >= 0 ? 0 : r;
+		} else {
+			r = syscall(nr);
+		}
 		if (r < 0)
 			bad++;
 		else if (r == 1)

@@ -187,3 +187,13 @@ def test_floor_reports_whether_the_sync_wake_up_flag_took(ctx):
     host = FakeHost(results={"floor-ptrace": (1, "", "floor: seccomp: Invalid argument\n")})
     bad = R.Floor("ptrace").detect(host, ctx)
     assert not bad.ok and "Invalid argument" in bad.reason
+
+
+def test_traced_workload_passes_its_lxrun_options_and_strace_set(ctx):
+    w = BY_NAME["openat-trace"]
+    lx = R.Lxrun("ptrace", traceall=False)
+    lx.avail = R.Availability(True, "/x/lxrun")
+    cmd = lx.wrap(w, ["/bin/loop", "openat", "10"], ctx)
+    assert cmd[5:] == ["--trace=/dev/null", "--", "/bin/loop", "openat", "10"]
+    assert R.Strace(False).syscall_set(w) == "openat"
+    assert not w.emulates                 # traced, not answered: no `ones=` check
