@@ -91,6 +91,7 @@ class Policy:
         self.identity = {}     # emulated uname fields
         self.source = source
         self.net = None        # lxbrand.handlers.net.NetPolicy once a network rule exists
+        self.paths = None      # lxbrand.handlers.paths.PathPolicy once a path rule exists
         if self.default not in DEFAULT_ACTIONS:
             raise PolicyError(self.source, "default",
                               f"unknown default action {self.default!r} (one of {', '.join(DEFAULT_ACTIONS)})")
@@ -199,6 +200,49 @@ class Policy:
                                             comment="io_uring could connect and send around the network policy")
         return self.net
 
+    def path(self, action, paths, ops=None, errno=None, comment=""):
+        """A path rule (see lxbrand.handlers.paths): p.path("deny", ["/etc/shadow"], ops=["read"])."""
+        from lxbrand.handlers import paths as pathmod
+        rule = {"action": action, "paths": paths, "comment": comment}
+        if ops is not None:
+            rule["ops"] = ops
+        if errno is not None:
+            rule["errno"] = errno
+        n = len(self.paths.rules) + 1 if self.paths else 1
+        rule = pathmod.rule_from_dict(rule, self.source, f"path[{n}]")
+        self._path_policy().add(rule)
+        return rule
+
+    def set_path_default(self, action):
+        if action not in ("allow", "deny"):
+            raise PolicyError(self.source, "path_default", f"expected \"allow\" or \"deny\", got {action!r}")
+        self._path_policy().default = action
+
+    def _path_policy(self):
+        """Path rules: two hooks in the open pipeline (lxbrand.handlers.files), handlers
+        for creat and exec, and the calls that would go around them refused."""
+        from lxbrand.handlers import files, paths as pathmod
+        if self.paths is None:
+            pp = pathmod.PathPolicy(log=pathmod.stderr_log)
+            for name, fn in (("creat", pp.creat_handler), ("execve", pp.exec_hook), ("execveat", pp.exec_hook)):
+                r = self.rules.get(name)
+                if r is not None and r.action in ("deny", "kill"):
+                    continue
+                if r is not None and r.action != "allow":
+                    raise PolicyError(self.source, "path", f"{name} has a rule ({r.how()}) and is also governed by "
+                                                           "[[path]] rules; remove one of them")
+                self.rules[name] = Rule((name,), "emulate", handler=fn, comment="path policy (lxbrand.handlers.paths)")
+            pipe = files.pipeline(self)
+            pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
+            pipe.add(pp.open_hook, names=None, tag="paths-open")
+            for name in ("open_by_handle_at", "name_to_handle_at", "io_uring_setup", "io_uring_enter",
+                         "io_uring_register"):
+                if self.action_of(name).action not in ("deny", "kill"):
+                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
+                                            comment="opens files without a path the path policy could judge")
+            self.paths = pp
+        return self.paths
+
     # -- reading --------------------------------------------------------
     def action_of(self, name):
         r = self.rules.get(name)
@@ -233,7 +277,7 @@ def _load_handler(spec, source, key):
 
 
 _TOP_KEYS = {"name", "description", "default", "default_errno", "rule", "identity", "personality", "network",
-             "network_default"}
+             "network_default", "path", "path_default"}
 _RULE_KEYS = {"syscalls", "action", "errno", "return", "fast", "handler", "comment"}
 
 
@@ -345,6 +389,16 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
         # lxbrand.personality validates it (errors name personality.KEY).
         from lxbrand.personality import Personality
         Personality.from_dict(data.get("personality", {}), source, base_dir).apply(p)
+    prules = data.get("path", [])
+    if not isinstance(prules, list):
+        raise PolicyError(source, "path", "expected an array of tables ([[path]])")
+    if prules or "path_default" in data:
+        from lxbrand.handlers import paths as pathmod
+        p.source = source
+        pp = p._path_policy()
+        for i, r in enumerate(prules, 1):
+            pp.add(pathmod.rule_from_dict(r, source, f"path[{i}]"))
+        p.set_path_default(data.get("path_default", "allow"))
     return p
 
 

@@ -249,8 +249,8 @@ class FilePipeline:
 
     # -- serving ----------------------------------------------------------------
     def _serve(self, req, verdict):
-        if req.flags & O_DIRECTORY or req.path.endswith(b"/"):
-            raise OSError(errno.ENOTDIR, "not a directory")
+        if (req.flags & O_DIRECTORY or req.path.endswith(b"/")) and not isinstance(verdict.data, int):
+            raise OSError(errno.ENOTDIR, "not a directory")  # content is a file; an fd may be a directory
         data = verdict.data
         if callable(data):
             data = data()

@@ -11,6 +11,9 @@
  *   attack vforkexec N SELF           N threads racing vfork+exec of SELF child; children report their Seccomp mode
  *   attack child                      (what vforkexec's children run)
  *   attack asuser UID PROG ARGS...    drop to UID and exec PROG (setpriv needs capset, which strict refuses)
+ *   attack pathrace GOOD BAD N        a thread flips the path between GOOD and BAD; N opens+reads
+ *   attack symrace DIR N              a thread swaps DIR/x (file) and DIR/y (symlink to a secret); N opens+reads
+ *   attack creat PATH                 the creat(2) syscall itself
  *   attack uid                        print the effective uid (a setuid copy shows what setuid gives)
  */
 #define _GNU_SOURCE
@@ -45,6 +48,28 @@ static void report(const char *what, long r)
 }
 
 static char *self_path;
+static volatile int race_stop;
+static char *race_good, *race_bad, *race_buf, *race_dir;
+
+static void *flipper(void *arg)
+{
+    (void)arg;
+    size_t n = strlen(race_good);
+    while (!race_stop) {
+        memcpy(race_buf, race_bad, n);
+        memcpy(race_buf, race_good, n);
+    }
+    return NULL;
+}
+
+static void *swapper(void *arg)
+{
+    (void)arg;
+    int d = open(race_dir, O_RDONLY | O_DIRECTORY);
+    while (!race_stop)
+        syscall(SYS_renameat2, d, "x", d, "y", 2 /* RENAME_EXCHANGE */);
+    return NULL;
+}
 
 /* the supervisor's pid from /proc (getppid may be emulated by the policy under test) */
 static pid_t real_ppid(void)
@@ -172,6 +197,46 @@ int main(int argc, char **argv)
         execv(argv[3], argv + 3);
         report("exec", -1);
         return 1;
+    } else if (!strcmp(m, "pathrace") || !strcmp(m, "symrace")) {
+        /* pathrace GOOD BAD N: a thread flips the path string between GOOD and BAD (same length);
+         * symrace DIR N: a thread swaps DIR/x (a file) and DIR/y (a symlink to the secret) with
+         * RENAME_EXCHANGE.  Either way the main thread opens and reads N times. */
+        int sym = !strcmp(m, "symrace");
+        int n = atoi(argv[sym ? 3 : 4]);
+        static char buf[4096];
+        race_dir = sym ? argv[2] : NULL;
+        if (!sym) {
+            race_good = argv[2];
+            race_bad = argv[3];
+            strcpy(buf, race_good);
+            race_buf = buf;
+        } else {
+            snprintf(buf, sizeof(buf), "%s/x", race_dir);
+        }
+        pthread_t t;
+        pthread_create(&t, NULL, sym ? swapper : flipper, NULL);
+        int ok = 0, denied = 0, leaked = 0, other = 0;
+        for (int i = 0; i < n; i++) {
+            int fd = open(buf, O_RDONLY);
+            if (fd < 0) {
+                if (errno == EACCES)
+                    denied++;
+                else
+                    other++;
+                continue;
+            }
+            char c[16] = {0};
+            if (read(fd, c, sizeof(c) - 1) > 0 && !strncmp(c, "SECRET", 6))
+                leaked++;
+            else
+                ok++;
+            close(fd);
+        }
+        race_stop = 1;
+        pthread_join(t, NULL);
+        printf("%s ok=%d denied=%d leaked=%d other=%d\n", m, ok, denied, leaked, other);
+    } else if (!strcmp(m, "creat")) {
+        report("creat", syscall(SYS_creat, argv[2], 0644));
     } else if (!strcmp(m, "uid")) {
         printf("euid %d\n", (int)geteuid());
     } else {

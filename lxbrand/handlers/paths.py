@@ -1,0 +1,432 @@
+"""Path policy: allow or deny read, write, create, stat and exec by path prefix
+or glob, as the program sees paths.
+
+    path_default = "allow"           # top level: allow | deny (default allow)
+    [[path]]
+    action = "deny"                  # allow | deny
+    ops = ["read", "write"]          # read | write | create | stat | exec (default: all)
+    paths = ["/etc/shadow", "/home"] # a prefix (the path itself and everything under it) or a glob (* ? [)
+    errno = "ENOENT"                 # deny only (default EACCES); ENOENT hides
+    comment = "why"
+
+Rules are tried in order, the first that matches decides, `path_default` when
+none does.  What the program asks to open is resolved as the program sees it
+-- its root (/proc/PID/root), its cwd or dirfd, symlinks and ".." -- with
+openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and the rules are matched on
+the path of the file actually reached, never on the string the program gave.
+
+Enforcement (the first hook of lxbrand.handlers.files' open pipeline, so the
+path is read once):
+
+1. The supervisor resolves the path to an O_PATH fd (following symlinks unless
+   O_NOFOLLOW), reads its real path, and decides for every operation the open
+   flags imply (read, write = O_WRONLY/O_RDWR/O_TRUNC, create = O_CREAT of a
+   missing file or O_TMPFILE, stat = O_PATH).
+2. An allowed open is performed by the supervisor on that same inode (reopened
+   through /proc/self/fd/N, so nothing can be swapped in between), or for a new
+   file created under the resolved parent directory with O_NOFOLLOW, and
+   installed in the program with SECCOMP_IOCTL_NOTIF_ADDFD + ADDFD_FLAG_SEND.
+   The program's memory is never read again: CONTINUE is never used.
+3. The supervisor's thread takes the program's filesystem credentials for the
+   operation (fsuid, fsgid, supplementary groups and effective capabilities,
+   all per-thread in Linux; umask through a private fs_struct), so the kernel
+   checks permissions and owns new files as it would for the program.
+
+Limits (SECURITY.md): unotify only (ptrace has no ADDFD; a path rewritten into
+the program's stack is not a boundary); magic links (/proc/PID/fd/N,
+/proc/PID/root, /proc/PID/cwd) are refused with ELOOP; exec rules are checked
+before the kernel runs execve, which re-reads the path (a sibling thread can
+race it: exec rules are advisory, see SECURITY.md); hard links are the same
+file under another path; other path syscalls (stat, unlink, rename, mkdir ...)
+are governed by the ops above only through open -- see SECURITY.md.
+"""
+import ctypes
+import errno
+import fnmatch
+import os
+import stat
+import struct
+import threading
+
+from lxbrand.errors import PolicyError
+
+OPS = ("read", "write", "create", "stat", "exec")
+ACTIONS = ("allow", "deny")
+_RULE_KEYS = {"action", "ops", "paths", "errno", "comment"}
+GLOB_CHARS = set("*?[")
+
+O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o3, 0o100, 0o200, 0o1000, 0o2000
+O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH = 0o200000, 0o400000, 0o2000000, 0o10000000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+SYS_openat2, SYS_setfsuid, SYS_setfsgid, SYS_setgroups, SYS_capget, SYS_capset = 437, 122, 123, 116, 125, 126
+CLONE_FS = 0x200
+
+
+class PathDenied(PermissionError):
+    """The path policy refused (an OSError carrying the rule's errno)."""
+
+
+class PathRule:
+    __slots__ = ("action", "ops", "paths", "errno", "comment")
+
+    def __init__(self, action, ops, paths, errno_=errno.EACCES, comment=""):
+        self.action, self.ops, self.paths, self.errno, self.comment = action, frozenset(ops), tuple(paths), errno_, comment
+
+    def __repr__(self):
+        return f"PathRule({self.action}, {sorted(self.ops)}, {self.paths})"
+
+    def matches(self, op, path):
+        return op in self.ops and any(match(p, path) for p in self.paths)
+
+
+def match(pattern, path):
+    """A glob matches the whole path (fnmatch: * also crosses /); a plain pattern
+    matches the path itself and everything under it."""
+    if GLOB_CHARS & set(pattern):
+        return fnmatch.fnmatchcase(path, pattern)
+    pattern = pattern.rstrip("/") or "/"
+    return pattern == "/" or path == pattern or path.startswith(pattern + "/")
+
+
+def rule_from_dict(r, source, key):
+    from lxbrand.policy import parse_errno
+    if not isinstance(r, dict):
+        raise PolicyError(source, key, "expected a table")
+    for k in r:
+        if k not in _RULE_KEYS:
+            raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(_RULE_KEYS))})")
+    action = r.get("action")
+    if action not in ACTIONS:
+        raise PolicyError(source, f"{key}.action", f"expected one of {', '.join(ACTIONS)}, got {action!r}")
+    ops = r.get("ops", list(OPS))
+    if isinstance(ops, str):
+        ops = [ops]
+    if not isinstance(ops, list) or not ops or not all(isinstance(o, str) and o in OPS for o in ops):
+        raise PolicyError(source, f"{key}.ops", f"expected a list of operations ({', '.join(OPS)}), got {ops!r}")
+    paths = r.get("paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise PolicyError(source, f"{key}.paths", f"expected a list of absolute paths or globs, got {paths!r}")
+    for p in paths:
+        if not p.startswith("/") or "\0" in p:
+            raise PolicyError(source, f"{key}.paths", f"{p!r} must be an absolute path (as the program sees it)")
+    err = errno.EACCES
+    if "errno" in r:
+        if action != "deny":
+            raise PolicyError(source, f"{key}.errno", "only a deny rule takes an errno")
+        err = parse_errno(r["errno"], source, f"{key}.errno")
+    comment = r.get("comment", "")
+    if not isinstance(comment, str):
+        raise PolicyError(source, f"{key}.comment", f"expected a string, got {comment!r}")
+    return PathRule(action, ops, paths, err, comment)
+
+
+def openat2(dirfd, path, flags, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, mode=0):
+    how = struct.pack("=QQQ", flags, mode, resolve)
+    r = _libc.syscall(SYS_openat2, dirfd, ctypes.c_char_p(bytes(path)), ctypes.c_char_p(how), ctypes.c_size_t(24))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+# -- the program's credentials, taken by the handler thread -------------------
+
+class _CapHdr(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+_local = threading.local()
+
+
+def _caps_get():
+    hdr, data = _CapHdr(_CAP_V3, 0), (_CapData * 2)()
+    if _libc.syscall(SYS_capget, ctypes.byref(hdr), data) < 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    return data
+
+
+def _caps_set_effective(eff):
+    data = _caps_get()
+    data[0].effective, data[1].effective = eff & 0xffffffff & data[0].permitted, (eff >> 32) & data[1].permitted
+    hdr = _CapHdr(_CAP_V3, 0)
+    if _libc.syscall(SYS_capset, ctypes.byref(hdr), data) < 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def _creds(pid):
+    st = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            st[k] = v.split()
+    return (int(st["Uid"][3]), int(st["Gid"][3]), tuple(sorted(int(g) for g in st.get("Groups", []))),
+            int(st["CapEff"][0], 16), int(st.get("Umask", ["0022"])[0], 8))
+
+
+class AsProgram:
+    """Context manager: this thread checks permissions as `pid` does (fsuid, fsgid,
+    groups, effective capabilities and umask), and gets its own back after.
+    Linux keeps credentials per thread, so the rest of the supervisor is untouched
+    (raw syscalls: glibc's setgroups would change every thread)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def __enter__(self):
+        if not getattr(_local, "own_fs", False):
+            # a private fs_struct for this thread, so umask does not touch the others
+            if _libc.unshare(CLONE_FS) == 0:
+                _local.own_fs = True
+        uid, gid, groups, capeff, umask = _creds(self.pid)
+        self.saved_umask = os.umask(umask) if getattr(_local, "own_fs", False) else None
+        me = (os.geteuid(), os.getegid(), tuple(sorted(os.getgroups())))
+        self.switched = (uid, gid, groups) != me or capeff != _my_capeff()
+        if not self.switched:
+            return self
+        self.saved = _caps_get()
+        self.saved_groups = os.getgroups()
+        arr = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
+        if _libc.syscall(SYS_setgroups, len(groups), arr) < 0 and os.geteuid() == 0:
+            raise OSError(ctypes.get_errno(), "setgroups")
+        _libc.syscall(SYS_setfsgid, gid)
+        _libc.syscall(SYS_setfsuid, uid)
+        _caps_set_effective(capeff)
+        return self
+
+    def __exit__(self, *exc):
+        if self.switched:
+            hdr = _CapHdr(_CAP_V3, 0)
+            _libc.syscall(SYS_capset, ctypes.byref(hdr), self.saved)
+            _libc.syscall(SYS_setfsuid, os.geteuid())
+            _libc.syscall(SYS_setfsgid, os.getegid())
+            arr = (ctypes.c_uint32 * max(len(self.saved_groups), 1))(*self.saved_groups)
+            _libc.syscall(SYS_setgroups, len(self.saved_groups), arr)
+        if self.saved_umask is not None:
+            os.umask(self.saved_umask)
+        return False
+
+
+def _my_capeff():
+    d = _caps_get()
+    return d[0].effective | (d[1].effective << 32)
+
+
+# -- the hook -----------------------------------------------------------------
+
+class PathPolicy:
+    def __init__(self, rules=(), default="allow", log=None):
+        self.rules = list(rules)
+        self.default = default
+        self.log = log
+
+    def add(self, rule):
+        self.rules.append(rule)
+
+    def decide(self, op, path):
+        """None if allowed, else the errno."""
+        for r in self.rules:
+            if r.matches(op, path):
+                return None if r.action == "allow" else r.errno
+        return None if self.default == "allow" else errno.EACCES
+
+    def check(self, ops, path, pid):
+        for op in ops:
+            err = self.decide(op, path)
+            if err is not None:
+                if self.log:
+                    self.log(f"lxbrand: path policy: {op} {path} by pid {pid} denied ({errno.errorcode.get(err, err)})")
+                e = PathDenied(err, os.strerror(err))
+                e.errno = err
+                raise e
+
+    # Two hooks in the open pipeline (lxbrand.handlers.files): the first hook
+    # refuses denied paths before any cosmetic hook (personality) can serve them;
+    # the last one performs every open no other hook answered.  Both resolve and
+    # decide; the last decides on the very inode it opens.
+    def deny_hook(self, req):
+        from lxbrand.handlers.files import Deny
+        try:
+            fd = self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode, probe=True)
+        except PathDenied as e:
+            return Deny(e.errno)
+        except OSError:
+            return None  # not there, not permitted ...: a later hook may serve it, else the open hook answers
+        os.close(fd)
+        return None
+
+    def open_hook(self, req):
+        from lxbrand.handlers.files import Serve
+        if req.call.backend != "unotify":
+            raise OSError(errno.EPERM, "path rules need the unotify backend")
+        return Serve(self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode))
+
+    def creat_handler(self, call):
+        """creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)."""
+        path = call.read_str(call.args[0])
+        fd = self.open_for(call.pid, -100, path, O_CREAT | os.O_WRONLY | O_TRUNC, call.args[1])
+        try:
+            return call.addfd(fd, send=True)
+        finally:
+            os.close(fd)
+
+    def open_for(self, pid, dirfd, path, flags, mode, probe=False):
+        """Resolve, decide and open as the program would; returns a supervisor fd.
+        probe: decide, but only return an O_PATH fd (nothing is created or truncated)."""
+        if not path:
+            raise OSError(errno.ENOENT, "empty path")
+        # the program's root, cwd and dirfd are looked up as the supervisor (a
+        # program that changed its uid is not dumpable: /proc/PID/root needs our
+        # CAP_SYS_PTRACE); the walk and the open are done with the program's credentials
+        rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            root_real = os.readlink(f"/proc/{pid}/root")
+            gpath = self._guest_abs(pid, root_real, dirfd, path)
+            with AsProgram(pid):
+                return self._open(pid, rootfd, root_real, gpath, flags, mode, probe)
+        finally:
+            os.close(rootfd)
+
+    def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe):
+        acc = flags & O_ACCMODE
+        if flags & O_PATH:
+            ops = ["stat"]
+        else:
+            ops = []
+            if acc in (os.O_RDONLY, os.O_RDWR):
+                ops.append("read")
+            if acc in (os.O_WRONLY, os.O_RDWR) or flags & O_TRUNC:
+                ops.append("write")
+        if (flags & O_TMPFILE) == O_TMPFILE:
+            d = openat2(rootfd, gpath, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            try:
+                self.check(["create"], self._real(d, root_real), pid)
+                if probe:
+                    return os.dup(d)
+                return os.open(f"/proc/self/fd/{d}", (flags & ~O_PATH) | O_CLOEXEC, mode & 0o7777)
+            finally:
+                os.close(d)
+        try:
+            pfd = openat2(rootfd, gpath, O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)))
+        except FileNotFoundError:
+            if not flags & O_CREAT:
+                raise
+            return self._create(pid, rootfd, root_real, gpath, flags, mode, probe)
+        try:
+            if flags & O_CREAT and flags & O_EXCL:
+                raise OSError(errno.EEXIST, "exists")
+            st = os.fstat(pfd)
+            if stat.S_ISLNK(st.st_mode) and not flags & O_PATH:
+                raise OSError(errno.ELOOP, "symbolic link (O_NOFOLLOW)")
+            self.check(ops or ["read"], self._real(pfd, root_real), pid)
+            if flags & O_PATH or probe:
+                return os.dup(pfd)
+            # reopen the inode we decided on (the magic link of OUR fd, resolved by the kernel)
+            return os.open(f"/proc/self/fd/{pfd}", (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC)
+        finally:
+            os.close(pfd)
+
+    def _create(self, pid, rootfd, root_real, gpath, flags, mode, probe=False):
+        d, _, base = gpath.rstrip(b"/").rpartition(b"/")
+        if not base or base in (b".", b".."):
+            raise OSError(errno.EISDIR, "is a directory")
+        dfd = openat2(rootfd, d or b"/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        try:
+            real = self._real(dfd, root_real).rstrip("/") + "/" + os.fsdecode(base)
+            ops = ["create"] + (["write"] if (flags & O_ACCMODE) != os.O_RDONLY or flags & O_TRUNC else [])
+            self.check(ops, real, pid)
+            if probe:
+                return os.dup(dfd)
+            # O_NOFOLLOW: a symlink planted after the check is refused, not followed out of the directory
+            return os.open(base, (flags | O_NOFOLLOW | O_CLOEXEC) & ~O_PATH, mode & 0o7777, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    @staticmethod
+    def _guest_abs(pid, root_real, dirfd, path):
+        if path.startswith(b"/"):
+            return path
+        link = f"/proc/{pid}/cwd" if dirfd == -100 else f"/proc/{pid}/fd/{dirfd}"
+        try:
+            base = os.readlink(link)
+        except FileNotFoundError:
+            raise OSError(errno.EBADF, "bad dirfd") from None
+        if not base.startswith("/"):
+            raise OSError(errno.ENOTDIR, "dirfd is not a directory")
+        if root_real != "/":
+            if not (base + "/").startswith(root_real + "/"):
+                raise OSError(errno.EACCES, "directory outside the program's root")
+            base = base[len(root_real):] or "/"
+        return os.fsencode(base).rstrip(b"/") + b"/" + path
+
+    @staticmethod
+    def _real(fd, root_real):
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        if root_real != "/":
+            real = real[len(root_real):] if (real + "/").startswith(root_real + "/") else real
+        return real or "/"
+
+    # execve / execveat: advisory (see the module docstring)
+    def exec_hook(self, call):
+        from lxbrand._core import CONTINUE
+        from lxbrand import syscalls
+        name = syscalls.name_of(call.nr)
+        if name == "execve":
+            dirfd, addr, at_flags = -100, call.args[0], 0
+        else:
+            dirfd, addr, at_flags = _sint(call.args[0]), call.args[1], call.args[4]
+        path = call.read_str(addr)
+        if not path and at_flags & 0x1000:  # AT_EMPTY_PATH: the fd itself
+            real = os.readlink(f"/proc/{call.pid}/fd/{dirfd}")
+            self.check(["exec"], real, call.pid)
+            return CONTINUE
+        rootfd = os.open(f"/proc/{call.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            root_real = os.readlink(f"/proc/{call.pid}/root")
+            g = self._guest_abs(call.pid, root_real, dirfd, path)
+            with AsProgram(call.pid):
+                fd = openat2(rootfd, g, O_PATH | O_CLOEXEC)
+            try:
+                self.check(["exec"], self._real(fd, root_real), call.pid)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(rootfd)
+        return CONTINUE
+
+
+def _sint(v):
+    v &= 0xffffffff
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def stderr_log(msg):
+    import sys
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare(policy, backend):
+    """Before a run: path rules need unotify; the open hook goes last in the pipeline
+    (after hooks added since, e.g. a personality applied from lxrun's flags)."""
+    from lxbrand.errors import LaunchError
+    pp = getattr(policy, "paths", None)
+    if pp is None:
+        return
+    if backend != "unotify":
+        raise LaunchError("path rules ([[path]]) need --backend unotify: under ptrace the supervisor cannot "
+                          "install an fd in the program, and a path rewritten in its memory can be raced "
+                          "(SECURITY.md)", 2)
+    pipe = getattr(policy, "file_pipeline", None)
+    if pipe is not None:
+        pipe.remove("paths-open")
+        pipe.add(pp.open_hook, names=None, tag="paths-open")

@@ -1,0 +1,207 @@
+"""Path policy ([[path]], lxbrand.handlers.paths) and the attacks on it: symlinks,
+"..", /proc/PID/root and other magic links, a second thread rewriting the path
+between check and use, a file swapped for a symlink between check and use,
+open_by_handle_at, creat(2), exec, and credentials (DAC, owner, umask).
+Under `strict` + the rules and under the default profile + the rules.
+
+Path rules need the unotify backend (the ptrace backend refuses them: no ADDFD)."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import pytest
+
+from conftest import run_lxrun
+from sec import secprogs  # noqa: F401 - a fixture
+
+RULES = """
+path_default = "allow"
+[[path]]
+action = "deny"
+paths = ["{b}/sec"]
+ops = ["read", "write", "stat"]
+comment = "secrets"
+[[path]]
+action = "deny"
+paths = ["{b}/hidden"]
+errno = "ENOENT"
+comment = "hidden"
+[[path]]
+action = "deny"
+ops = ["create", "write"]
+paths = ["{b}/ro", "{b}/pub/*.lock"]
+comment = "read-only tree, and a glob"
+[[path]]
+action = "deny"
+ops = ["exec"]
+paths = ["{b}/bin"]
+comment = "no programs from here"
+"""
+
+
+@pytest.fixture(scope="module")
+def tree():
+    b = tempfile.mkdtemp(prefix="lxbrand-paths-", dir="/tmp")
+    os.chmod(b, 0o755)
+    for d in ("pub", "sec", "hidden", "ro", "bin", "pub/race"):
+        os.makedirs(f"{b}/{d}")
+    os.chmod(f"{b}/pub", 0o777)
+    os.chmod(f"{b}/ro", 0o777)
+    for f, text in (("pub/data", "fine"), ("sec/data", "SECRET"), ("hidden/x", "h"), ("ro/f", "ro"),
+                    ("pub/race/x", "fine")):
+        with open(f"{b}/{f}", "w") as fh:
+            fh.write(text)
+    os.symlink(f"{b}/sec/data", f"{b}/pub/link")
+    os.symlink(f"{b}/sec/data", f"{b}/pub/race/y")
+    with open(f"{b}/pub/rootonly", "w") as fh:
+        fh.write("mine")
+    os.chmod(f"{b}/pub/rootonly", 0o600)
+    shutil.copy("/bin/true", f"{b}/bin/true")
+    yield b
+    shutil.rmtree(b, ignore_errors=True)
+
+
+@pytest.fixture(params=["default", "strict"])
+def pol(request, tree, tmp_path):
+    base = ""
+    if request.param == "strict":
+        import lxbrand
+        base = open(os.path.join(os.path.dirname(lxbrand.__file__), "profiles", "strict.toml")).read()
+        base = base.replace('default_errno = "EPERM"', 'default_errno = "EPERM"\n' + RULES.format(b=tree), 1)
+    else:
+        base = RULES.format(b=tree)
+    p = tmp_path / "paths.toml"
+    p.write_text(base)
+    return str(p)
+
+
+def sh(pol, script, backend="unotify", **kw):
+    return run_lxrun(["--backend", backend, "--policy", pol], ["sh", "-c", script], **kw)
+
+
+def test_rules_follow_the_resolved_path(pol, tree):
+    b = tree
+    r = sh(pol, f"cat {b}/pub/data; echo; cat {b}/sec/data; cat {b}/pub/link; cat {b}/pub/../sec/data; "
+                f"cd {b}/pub && cat ../sec/data; cat {b}/hidden/x; cat {b}/pub/race/../../sec//data")
+    assert r.stdout == "fine\n", r.stderr
+    errs = [l for l in r.stderr.splitlines() if not l.startswith("lxbrand:")]
+    assert errs == [f"cat: {b}/sec/data: Permission denied", f"cat: {b}/pub/link: Permission denied",
+                    f"cat: {b}/pub/../sec/data: Permission denied", "cat: ../sec/data: Permission denied",
+                    f"cat: {b}/hidden/x: No such file or directory",
+                    f"cat: {b}/pub/race/../../sec//data: Permission denied"]
+
+
+def test_magic_links_are_refused(pol, tree):
+    """/proc/self/root, /proc/<supervisor>/root and /proc/self/fd/N would reach a
+    file without a path the rules see: refused (ELOOP, RESOLVE_NO_MAGICLINKS)."""
+    b = tree
+    r = sh(pol, f"cat /proc/self/root{b}/sec/data; cat /proc/$PPID/root{b}/sec/data; cat /proc/self/cwd/data; "
+                f"exec 7<{b}/pub/data; cat /proc/self/fd/7", cwd=f"{b}/sec")
+    assert r.stdout == ""
+    errs = [l for l in r.stderr.splitlines() if not l.startswith("lxbrand:")]
+    assert errs == [f"cat: /proc/self/root{b}/sec/data: Too many levels of symbolic links",
+                    f"cat: /proc/{errs[1].split('/')[2]}/root{b}/sec/data: Too many levels of symbolic links",
+                    "cat: /proc/self/cwd/data: Too many levels of symbolic links",
+                    "cat: /proc/self/fd/7: Too many levels of symbolic links"], r.stderr
+
+
+def test_path_rewritten_between_check_and_use_never_leaks(pol, tree, secprogs):
+    n = 3000
+    r = run_lxrun(["--policy", pol], [secprogs["attack"], "pathrace", f"{tree}/pub/data", f"{tree}/sec/data", str(n)],
+                  timeout=170)
+    got = dict(kv.split("=") for kv in r.stdout.split()[1:])
+    assert r.stdout.startswith("pathrace"), r.stderr[-300:]
+    assert got["leaked"] == "0", r.stdout
+    assert got["other"] == "0", r.stdout
+    assert int(got["ok"]) + int(got["denied"]) == n
+    assert int(got["ok"]) > 0 and int(got["denied"]) > 0, "the race did not race"
+
+
+def test_file_swapped_for_a_symlink_never_leaks(pol, tree, secprogs):
+    n = 3000
+    r = run_lxrun(["--policy", pol], [secprogs["attack"], "symrace", f"{tree}/pub/race", str(n)], timeout=170)
+    got = dict(kv.split("=") for kv in r.stdout.split()[1:])
+    assert r.stdout.startswith("symrace"), r.stderr[-300:]
+    assert got["leaked"] == "0", r.stdout
+    assert int(got["ok"]) > 0 and int(got["denied"]) > 0, r.stdout
+    assert int(got["ok"]) + int(got["denied"]) + int(got["other"]) == n
+
+
+def test_create_write_and_globs(pol, tree, secprogs):
+    b = tree
+    r = sh(pol, f"cat {b}/ro/f; echo x > {b}/ro/new; echo x >> {b}/ro/f; echo y > {b}/pub/new.txt && cat {b}/pub/new.txt;"
+                f" echo z > {b}/pub/x.lock")
+    assert r.stdout == "roy\n", r.stderr
+    errs = [l for l in r.stderr.splitlines() if not l.startswith("lxbrand:")]
+    assert errs == [f"sh: 1: cannot create {b}/ro/new: Permission denied",
+                    f"sh: 1: cannot create {b}/ro/f: Permission denied",
+                    f"sh: 1: cannot create {b}/pub/x.lock: Permission denied"]
+    assert not os.path.exists(f"{b}/ro/new") and not os.path.exists(f"{b}/pub/x.lock")
+    r = run_lxrun(["--policy", pol], [secprogs["attack"], "creat", f"{b}/ro/c"])
+    assert r.stdout == "creat -1 Permission denied\n"
+    r = run_lxrun(["--policy", pol], [secprogs["attack"], "creat", f"{b}/pub/c"])
+    assert r.stdout.startswith("creat ") and not r.stdout.startswith("creat -1"), r.stderr
+    os.unlink(f"{b}/pub/new.txt")
+    os.unlink(f"{b}/pub/c")
+
+
+def test_exec_rule(pol, tree):
+    r = sh(pol, f"{tree}/bin/true; echo $?")
+    assert r.stdout == "126\n"
+    assert "Permission denied" in r.stderr
+
+
+def test_handles_and_io_uring_refused(pol, tree, secprogs, progs):
+    r = run_lxrun(["--policy", pol], [secprogs["attack"], "handle", f"{tree}/pub/data"])
+    assert r.stdout.splitlines() == ["name_to_handle_at -1 Operation not permitted",
+                                     "open_by_handle_at -1 Operation not permitted"]
+    r = run_lxrun(["--policy", pol], [progs["io_uring"]])
+    assert r.stdout.strip() == "io_uring_setup -1 Operation not permitted"
+
+
+def test_operations_use_the_programs_credentials(pol, tree, secprogs):
+    """The supervisor opens as the program: DAC is checked for it, new files are
+    its own, with its umask (here root's supervisor, a program running as nobody)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the program must run as another user than the supervisor")
+    b = tree
+    prog = shutil.copy(secprogs["attack"], f"{b}/pub/attack")
+    os.chmod(prog, 0o755)
+    r = run_lxrun(["--policy", pol], [prog, "asuser", "65534", "/bin/sh", "-c",
+                                      f"cat {b}/pub/rootonly; umask 027; echo n > {b}/pub/bynobody; cat {b}/pub/data"])
+    assert r.stdout == "fine", r.stderr
+    assert f"cat: {b}/pub/rootonly: Permission denied" in r.stderr
+    st = os.stat(f"{b}/pub/bynobody")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o640)
+    os.unlink(f"{b}/pub/bynobody")
+
+
+def test_ptrace_backend_refuses_path_rules(pol, tree):
+    r = sh(pol, f"cat {tree}/sec/data", backend="ptrace")
+    assert r.returncode == 2
+    assert "path rules ([[path]]) need --backend unotify" in r.stderr
+
+
+def test_python_api_and_validation(tree, progs):
+    from lxbrand.errors import PolicyError
+    from lxbrand.policy import Policy, from_dict
+    for bad, key in ((dict(path=[{"action": "deny", "paths": ["relative"]}]), "path[1].paths"),
+                     (dict(path=[{"action": "deny", "paths": ["/x"], "ops": ["fly"]}]), "path[1].ops"),
+                     (dict(path=[{"action": "maybe", "paths": ["/x"]}]), "path[1].action"),
+                     (dict(path=[{"action": "allow", "paths": ["/x"], "errno": "EPERM"}]), "path[1].errno"),
+                     (dict(path_default="sometimes"), "path_default"), (dict(path={}), "path")):
+        with pytest.raises(PolicyError) as e:
+            from_dict(bad, "t.toml")
+        assert e.value.key == key, (bad, str(e.value))
+    code = textwrap.dedent(f"""
+        from lxbrand import Sandbox, load_policy
+        p = load_policy("default")
+        p.path("deny", ["{tree}/sec"], ops=["read"], errno="EPERM", comment="api")
+        st = Sandbox(p).run(["cat", "{tree}/sec/data"])
+        print("exit", st.code)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "exit 1\n" and "Operation not permitted" in r.stderr, r.stderr
