@@ -204,7 +204,7 @@ class FilePipeline:
 
     # -- the handler ------------------------------------------------------------
     def __call__(self, call):
-        if call.backend == "ptrace" and self._pending:
+        if self._pending and call.backend == "ptrace":
             self._release(call.tid)
         a = call.args
         nr_name = _NAMES.get(call.nr)
@@ -230,7 +230,7 @@ class FilePipeline:
         path = call.read_str(path_addr, PATH_MAX)
         if len(path) >= PATH_MAX:
             raise OSError(errno.ENAMETOOLONG, "path")
-        if not self._any and posixpath.basename(path.rstrip(b"/")) not in self._names:
+        if not self._any and path.rstrip(b"/").rpartition(b"/")[2] not in self._names:
             return CONTINUE  # the cheap pre-check: no /proc link read for most opens
         req = OpenRequest(call, nr_name, dirfd, path, flags & 0xFFFFFFFF, mode, resolve)
         base = req.basename
