@@ -169,8 +169,10 @@ class ContainerInit:
             # compiled (and libseccomp loaded) before pivot_root; errors show up at create
             self.seccomp = seccomp.Filter(spec["linux"]["seccomp"])
         namespaces.enter(spec, namespaces.CHILD_TYPES)
-        if "mount" in namespaces.wanted(spec):
-            rootfs.prepare(self.rootfs, spec, self.cg_paths)
+        if "mount" not in namespaces.wanted(spec):
+            # never pivot_root (or mount into) the runtime's own mount namespace
+            sc.unshare(sc.CLONE_NEWNS)
+        rootfs.prepare(self.rootfs, spec, self.cg_paths)
         hooks.run("createContainer", spec.get("hooks"),
                   dict(self.state, pid=os.getpid(), status="created"))
         fifo = os.open(self.fifo_path, os.O_PATH | os.O_CLOEXEC)

@@ -197,9 +197,12 @@ def _mount_cgroup(dest, flags, cgroup_paths):
 def prepare(rootfs, spec, cgroup_paths):
     """Everything before pivot_root: propagation, rootfs bind, mounts, /dev contents."""
     linux = spec.get("linux") or {}
-    prop = _PROPAGATION.get(linux.get("rootfsPropagation") or "", sc.MS_SLAVE | sc.MS_REC)
-    # Stop our mounts from leaking to the host (and the host's from surprising us)
-    sc.mount(None, "/", None, prop)
+    # Stop our mounts from leaking to the host: everything becomes a slave (or private) of
+    # the host's mounts before we mount anything.  A requested shared/unbindable root is
+    # applied after pivot_root (finish()), to the container's own root only: making the
+    # copied "/" shared here would put the container's mounts in the host's peer group.
+    private = linux.get("rootfsPropagation") in ("private", "rprivate")
+    sc.mount(None, "/", None, (sc.MS_PRIVATE if private else sc.MS_SLAVE) | sc.MS_REC)
     # pivot_root needs rootfs to be a mount point
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     mounts = spec.get("mounts") or []
@@ -314,6 +317,12 @@ def finish(spec):
             continue
         except OSError as e:
             raise OCIError(f"maskedPaths {p}: {e.strerror}") from None
+    prop = linux.get("rootfsPropagation")
+    if prop in ("shared", "rshared", "unbindable", "runbindable"):
+        try:
+            sc.mount(None, "/", None, _PROPAGATION[prop])
+        except OSError as e:
+            raise OCIError(f"linux.rootfsPropagation {prop}: {e.strerror}") from None
     if (spec.get("root") or {}).get("readonly"):
         try:
             sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY

@@ -150,8 +150,11 @@ class Container:
     def oci_state(self):
         """The state as the OCI spec defines it (what `lxbrand state` prints)."""
         st = self.status()
+        # the container's process as the host sees it (runtime-spec): init, not the
+        # supervisor that the pid-file names for the shim
+        pid = self.data.get("lxbrand", {}).get("init_pid") or self.pid
         out = {"ociVersion": OCI_VERSION, "id": self.id, "status": st,
-               "pid": self.pid if st != "stopped" else 0,
+               "pid": pid if st != "stopped" else 0,
                "bundle": self.data.get("bundle", ""),
                "rootfs": self.data.get("rootfs", ""),
                "created": self.data.get("created", ""),

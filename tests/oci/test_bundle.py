@@ -55,7 +55,10 @@ def test_lifecycle(bundle, state_root, cid, tmp_path):
     text = pidfile.read_text()
     assert re.fullmatch(r"[0-9]+", text), repr(text)  # containerd: Atoi, no newline
     st = state_of(state_root, cid)
-    assert st["status"] == "created" and st["pid"] == int(text) and st["id"] == cid
+    assert st["status"] == "created" and st["id"] == cid
+    # state's pid is the container's init (runtime-spec); the pid-file names its supervisor
+    with open(f"/proc/{st['pid']}/status") as f:
+        assert f"PPid:\t{text}\n" in f.read()
     assert st["bundle"] == str(b)
     assert run_cli(state_root, "list", "-q").stdout.split() == [cid]
 
