@@ -96,12 +96,14 @@ def apply_policy(policy, sup, recording=False):
     With recording, also tell C which arguments are strings (for trace records)."""
     sup.set_default(_KINDS[policy.default], policy.default_errno)
     handlers = {}
+    fast_uname = False
     for name, sc in syscalls.table().items():
         r = policy.action_of(name)
         kind, err, value = _KINDS.get(r.action), r.errno, 0
         if r.action == "emulate":
             if r.fast == "uname":
                 kind = _core.UNAME
+                fast_uname = True
             elif r.handler is not None:
                 kind = _core.PYTHON
                 handlers[sc.nr] = r.handler
@@ -111,7 +113,9 @@ def apply_policy(policy, sup, recording=False):
             kind, err = _core.DENY, 1  # EPERM; see syscalls.ENGINE_NOTES
             handlers.pop(sc.nr, None)
         sup.set_action(sc.nr, kind, err, value, sc.string_args if recording else 0)
-    if policy.identity:
+    if policy.identity or fast_uname:
+        # the host's fields, with the policy's identity over them (a fast uname
+        # rule without an identity answers the host's own values)
         host = os.uname()
         fields = dict(sysname=host.sysname, nodename=host.nodename, release=host.release,
                       version=host.version, machine=host.machine, domainname=_domainname())

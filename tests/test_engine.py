@@ -257,3 +257,10 @@ def test_bad_policy_reported_before_anything_runs(tmp_path):
     assert r.returncode == 2
     assert f"policy {pol}: rule[1].syscalls: unknown syscall 'no_such_call'" in r.stderr
     assert not marker.exists()
+
+
+def test_fast_uname_without_identity_answers_host_values(backend, tmp_path):
+    pol = tmp_path / "p.toml"
+    pol.write_text('[[rule]]\nsyscalls = ["uname"]\naction = "emulate"\nfast = "uname"\ncomment = "trap, answer in C"\n')
+    r = run_lxrun(["--backend", backend, "--policy", str(pol)], ["uname", "-a"])
+    assert r.stdout == run_native(["uname", "-a"]).stdout
