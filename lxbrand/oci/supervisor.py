@@ -99,7 +99,7 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         policy, backend, trace = engine_options(spec.get("annotations"), opts)
         loader = _SandboxLoader(policy, backend,
                                 trace_path(opts, state["id"]) if trace else None)
-        st = dict(state, pid=os.getpid(), status="creating")
+        st = dict(state, pid=os.getpid(), status="created")  # as runc passes it
         hooks.run("prestart", spec.get("hooks"), st)
         hooks.run("createRuntime", spec.get("hooks"), st)
         sb = loader.get()
