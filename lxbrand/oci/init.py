@@ -11,6 +11,7 @@ preexec_fn) before the engine installs its filter and execs the program.
 Errors are written to the report pipe as {"error": msg} (create/exec print them) and the
 child exits 1; nothing here returns to the engine on failure.
 """
+import errno
 import json
 import os
 import signal
@@ -149,6 +150,7 @@ class ContainerInit:
         self.fifo_path = fifo_path
         self.console_sock = console_sock
         self.exe = None  # the path the engine will exec (set by the supervisor)
+        self.no_new_keyring = False  # create --no-new-keyring (set by the supervisor)
         self.no_pivot = no_pivot
         self.state = state or {}
         self.seccomp = None
@@ -193,6 +195,13 @@ class ContainerInit:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc["oomScoreAdj"]))
         rlimits.apply(proc.get("rlimits"))
+        if not self.no_new_keyring:
+            # as runc: the container does not share the caller's session keyring
+            try:
+                sc.join_session_keyring(f"_ses.{self.state.get('id', '')}"[:255])
+            except OSError as e:
+                if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+                    raise OCIError(f"session keyring: {e.strerror}") from None
         cwd = proc.get("cwd") or "/"
         try:
             if not os.path.isdir(cwd):

@@ -51,8 +51,8 @@ def make_sandbox(policy_name, backend, trace_file=None):
         # Recording decodes arguments with python-ptrace, whose import runs `ldconfig -p`
         # (ctypes.util.find_library).  Import it now: once the pid namespace is unshared, a
         # child that exits before init is forked kills the namespace (fork: ENOMEM).
-        import ptrace.syscall.prototypes  # noqa: F401
-
+        import importlib
+        importlib.import_module("ptrace.syscall.prototypes")
         from lxbrand.trace import Tracer
         out = open(trace_file, "w", encoding="utf-8")
         tracer = Tracer(out, summary=True, summary_out=out)
@@ -113,6 +113,7 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock,
                              opts.get("no_pivot", False), state)
         init.exe = path
+        init.no_new_keyring = opts.get("no_new_keyring", False)
 
         def on_spawn(pid):
             restore()

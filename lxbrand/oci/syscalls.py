@@ -57,6 +57,8 @@ SYS_pivot_root = 155
 SYS_capset = 126
 SYS_setns = 308
 SYS_pidfd_open = 434
+SYS_keyctl = 250
+KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
@@ -135,6 +137,12 @@ def capset(effective, permitted, inheritable):
         data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
     _check(_libc.syscall(SYS_capset, ctypes.byref(hdr), ctypes.byref(data)), "capset")
+
+
+def join_session_keyring(name):
+    """A new session keyring for the calling process (keyctl(2)); returns its serial."""
+    return _check(_libc.syscall(SYS_keyctl, ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING),
+                                _b(name)), f"keyctl(JOIN_SESSION_KEYRING, {name!r})")
 
 
 def pidfd_open(pid):

@@ -53,7 +53,7 @@ def read_reports(fd, want_pid=True):
 
 
 def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0):
+           preserve_fds=0, no_new_keyring=False):
     """The work of `create`; returns the Container (state saved, status created)."""
     from lxbrand.oci import cgroups, config, namespaces, supervisor
     from lxbrand.oci.state import Container, proc_start_time
@@ -91,6 +91,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
                  "annotations": c.data["annotations"]}
         opts = {"policy": g.policy, "backend": g.backend, "no_pivot": no_pivot,
                 "debug": g.debug, "preserve_fds": preserve_fds, "trace": g.trace,
+                "no_new_keyring": no_new_keyring,
                 "trace_dir": g.trace_dir}
         sup_pid = os.fork()
         if sup_pid == 0:
@@ -136,5 +137,5 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
 
 def run(args, g):
     create(g, args.id, args.bundle, args.pid_file, args.console_socket, args.no_pivot,
-           args.preserve_fds)
+           args.preserve_fds, args.no_new_keyring)
     return 0

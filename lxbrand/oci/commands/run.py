@@ -15,7 +15,7 @@ def run(args, g):
     from .delete import delete
     from .start import start
     c = create_cmd.create(g, args.id, args.bundle, args.pid_file, args.console_socket,
-                          args.no_pivot, args.preserve_fds)
+                          args.no_pivot, args.preserve_fds, args.no_new_keyring)
     try:
         start(g, args.id)
     except BaseException:
