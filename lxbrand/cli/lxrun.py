@@ -31,8 +31,11 @@ def build_parser():
                    help="policy TOML file, or a built-in profile: default, strict, trace-all (default: default)")
     p.add_argument("--backend", choices=("unotify", "ptrace"), default="unotify",
                    help="how trapped syscalls reach the supervisor (default: unotify)")
-    p.add_argument("--kernel-release", metavar="R", help="emulated uname release (uname -r)")
-    p.add_argument("--kernel-version", metavar="V", help="emulated uname version (uname -v)")
+    p.add_argument("--kernel-release", metavar="R",
+                   help="emulated kernel release: uname -r, /proc/version, /proc/sys/kernel/osrelease; "
+                        "syscalls newer than R fail with ENOSYS (see --no-era)")
+    p.add_argument("--kernel-version", metavar="V",
+                   help="emulated kernel version: uname -v, /proc/version, /proc/sys/kernel/version")
     p.add_argument("--machine", metavar="M", help="emulated uname machine (uname -m)")
     p.add_argument("--nodename", "--hostname", dest="nodename", metavar="N",
                    help="emulated hostname: uname -n and /proc/sys/kernel/hostname")
