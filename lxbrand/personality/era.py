@@ -28,3 +28,21 @@ def install(policy, release):
         policy.deny(names, errno="ENOSYS",
                     comment=f"personality era: not in Linux {release} (syscalls.py since column)")
     return names
+
+
+def main(argv=None):
+    """python -m lxbrand.personality.era RELEASE: the syscalls that release lacks."""
+    import sys
+    from lxbrand import syscalls as sc
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or sc.parse_release(args[0]) is None:
+        print("usage: python -m lxbrand.personality.era RELEASE   (e.g. 4.4.0)", file=sys.stderr)
+        return 2
+    table = sc.table()
+    for name in hidden(args[0]):
+        print(f"{table[name].nr:4} {name:28} {'.'.join(map(str, table[name].since))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
