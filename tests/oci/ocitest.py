@@ -100,5 +100,9 @@ def state_root(tmp_path):
 
 
 @pytest.fixture
-def cid():
-    return "t" + uuid.uuid4().hex[:10]
+def cid(state_root):
+    """A fresh container id; whatever a failing test left under it is force-deleted."""
+    c = "t" + uuid.uuid4().hex[:10]
+    yield c
+    if (state_root / c).exists():
+        run_cli(state_root, "delete", "--force", c)
