@@ -4,11 +4,11 @@
 # Idempotent: safe to run again on a machine where it already ran (packages present,
 # dockerd running, image built).  Called by .ci/run before pytest; usable by hand.
 #
-#   bash .ci/setup-docker.sh          # CI
-#   LXBRAND_BIN=/path/to/lxbrand bash .ci/setup-docker.sh
+#   bash .ci/setup-docker.sh          # CI, and by hand after .ci/setup
 #
+# Registers three runtimes: lxbrand (default policy), lxbrand-strict (--policy strict) and
+# lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace).
 # Environment:
-#   LXBRAND_BIN     the runtime binary to register (default: the installed console script)
 #   LXBRAND_IMAGE   tag of the busybox image (default: lxbrand-test/busybox)
 set -euo pipefail
 
@@ -34,37 +34,30 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# 2. the runtime binary ------------------------------------------------------------------------
-# Register the real console script, never a pyenv shim (a shim costs ~50 ms per call, and
-# containerd calls the runtime 3-4 times per container).
-find_lxbrand() {
-    local scripts
-    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
-    if [ -n "$scripts" ] && [ -x "$scripts/lxbrand" ]; then
-        echo "$scripts/lxbrand"; return
-    fi
-    command -v pyenv >/dev/null 2>&1 && pyenv which lxbrand 2>/dev/null && return
-    command -v lxbrand 2>/dev/null || true
-}
-LXBRAND_BIN=${LXBRAND_BIN:-$(find_lxbrand)}
-if [ -z "$LXBRAND_BIN" ] || ! [ -x "$LXBRAND_BIN" ]; then
-    log "lxbrand is not installed (pip install -e .); registering nothing"
-    LXBRAND_BIN=""
-fi
-
-# 3. daemon.json: register the runtime, keep every other key --------------------------------
+# 2. + 3. register the runtime in daemon.json, keeping every other key ------------------------
+# `lxbrand install` writes the binary dockerd runs (a C front end plus a `python -IS` launcher
+# of this checkout's lxbrand: no pyenv shim, no site processing, as containerd calls the
+# runtime 3-4 times per container).  Run as a module so a missing console script does not
+# matter; lxbrand must be importable with its engine built (.ci/setup: pip install -e .).
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+LXBRAND=(python3 -m lxbrand.cli.runtime)
 mkdir -p /etc/docker
 changed=0
-if [ -n "$LXBRAND_BIN" ]; then
+if (cd "$REPO" && python3 -c 'import lxbrand._core, lxbrand.oci' 2>/dev/null); then
     before=$(cat /etc/docker/daemon.json 2>/dev/null || true)
-    "$LXBRAND_BIN" install --runtime-name lxbrand >/dev/null
-    # a second entry choosing the engine policy with runtimeArgs (tests/oci/test_docker.py)
-    "$LXBRAND_BIN" install --runtime-name lxbrand-strict -- --policy strict >/dev/null
-    # and one that records every syscall of each container in /var/log/lxbrand/<id>.trace
-    "$LXBRAND_BIN" install --runtime-name lxbrand-trace -- --policy trace-all --trace \
-        --trace-dir /var/log/lxbrand >/dev/null
+    (
+        cd "$REPO"
+        "${LXBRAND[@]}" install --runtime-name lxbrand >/dev/null
+        # a second entry choosing the engine policy with runtimeArgs (tests/oci/test_docker.py)
+        "${LXBRAND[@]}" install --runtime-name lxbrand-strict -- --policy strict >/dev/null
+        # and one that records every syscall of each container in /var/log/lxbrand/<id>.trace
+        "${LXBRAND[@]}" install --runtime-name lxbrand-trace -- --policy trace-all --trace \
+            --trace-dir /var/log/lxbrand >/dev/null
+    )
     after=$(cat /etc/docker/daemon.json)
     [ "$before" != "$after" ] && changed=1
+else
+    log "lxbrand (with its engine) is not importable: run .ci/setup first; registering nothing"
 fi
 
 # 4. dockerd ---------------------------------------------------------------------------------
