@@ -301,9 +301,13 @@ class FilePipeline:
         if old is not None:
             os.close(old)
         self._pending[req.tid] = fd
-        if len(self._pending) > 256:  # tids that never trapped again: long done
-            for t in list(self._pending)[:128]:
+        if len(self._pending) > 16:
+            # Threads that exited without trapping again opened their fd long ago.
+            for t in [t for t in self._pending if t != req.tid and not os.path.exists(f"/proc/{t}")]:
                 os.close(self._pending.pop(t))
+            if len(self._pending) > 1024:   # live threads that never trap again: oldest first
+                for t in list(self._pending)[:512]:
+                    os.close(self._pending.pop(t))
         nr = call.nr
         if req.nr_name == "open":
             return call.rewrite(nr, (addr, flags, 0, 0, 0, 0))

@@ -225,3 +225,17 @@ def test_from_oci_config():
     p = Personality.from_oci({"linux": {"resources": {"memory": {"limit": -1}, "cpu": {"cpus": "0,2-3"}}}})
     assert (p.memory, p.cpus, p.hostname) == (None, 3, None)
     assert Personality.from_oci({}).is_empty()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_fd_leak_in_the_supervisor(backend, capfd):
+    """200 processes each get a served file: the supervisor's fds stay bounded."""
+    import os
+    pol = load_policy("default")
+    Personality(memory="512M").apply(pol)
+    before = len(os.listdir("/proc/self/fd"))
+    code, _ = _run(pol, backend, ["sh", "-c", "i=0; while [ $i -lt 200 ]; do head -c1 /proc/meminfo >/dev/null; "
+                                              "i=$((i+1)); done"], capfd)
+    assert code == 0
+    after = len(os.listdir("/proc/self/fd"))
+    assert after - before <= 20, (before, after)
