@@ -38,7 +38,7 @@ How a Serve reaches the caller:
   /proc/<supervisor>/fd/<n> (which reopens the supervisor's file).  That path is
   written into the caller's stack, below the 128-byte red zone the x86_64 ABI
   reserves, where the stopped thread keeps nothing; the supervisor keeps <n> open
-  until the same thread traps again (then the kernel has opened it).  It needs
+  until the same thread traps again or exits (by then the kernel has opened it).  It needs
   the guest to see the supervisor in its /proc, and to be allowed to open its fds
   (same fsuid, or root): otherwise (a chroot, a container with its own pid
   namespace, a program that dropped to another uid) the original open runs and
