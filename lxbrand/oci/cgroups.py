@@ -172,9 +172,12 @@ def _find(paths, ctrl):
     return None
 
 
-def apply(paths, res):
-    """Write linux.resources into the cgroup files (v1 or v2, whichever holds each controller)."""
-    v2 = paths.get("unified") if is_v2_only() else None
+def apply(paths, res, v2_only=None):
+    """Write linux.resources into the cgroup files (v1 or v2, whichever holds each controller).
+    `v2_only`: whether the host is pure cgroup v2 (default: look at /sys/fs/cgroup)."""
+    if v2_only is None:
+        v2_only = is_v2_only()
+    v2 = paths.get("unified") if v2_only else None
     mem = res.get("memory") or {}
     cpu = res.get("cpu") or {}
     pids = res.get("pids") or {}
