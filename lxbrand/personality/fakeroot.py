@@ -16,7 +16,7 @@ fakeroot(1) or `proot -0`, but at the syscall level, so static binaries and
 Gaps (DIVERGENCE.md): access(2) and permission checks are the real user's;
 capabilities are not faked; mknod of devices is not faked.
 """
-import ctypes
+from functools import lru_cache
 import errno
 import os
 import re
@@ -27,8 +27,15 @@ from lxbrand.personality.rules import emulate
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 O_PATH = 0o10000000
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+
+
+@lru_cache(maxsize=None)
+def _libc():
+    """libc through ctypes, loaded on the first handler call (not at lxrun start-up)."""
+    import ctypes
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.syscall.restype = ctypes.c_long
+    return lib
 SYS_newfstatat, SYS_statx = 262, 332
 _STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
 
@@ -74,15 +81,16 @@ class FakeRoot:
             raise OSError(errno.EBADF if dirfd != AT_FDCWD and e.errno == errno.ENOENT else e.errno, "dirfd")
 
     def _stat_raw(self, call, dirfd, path, flags, statx_mask=None):
+        import ctypes
         fd, path = self._dirfd(call, dirfd, path)
         try:
             d = fd if fd is not None else AT_FDCWD
             if statx_mask is None:
                 buf = ctypes.create_string_buffer(144)
-                rc = _libc.syscall(SYS_newfstatat, d, path, buf, flags)
+                rc = _libc().syscall(SYS_newfstatat, d, path, buf, flags)
             else:
                 buf = ctypes.create_string_buffer(256)
-                rc = _libc.syscall(SYS_statx, d, path, flags, statx_mask, buf)
+                rc = _libc().syscall(SYS_statx, d, path, flags, statx_mask, buf)
             if rc < 0:
                 e = ctypes.get_errno()
                 raise OSError(e, os.strerror(e))

@@ -10,7 +10,7 @@ The view shows limits, it does not enforce them: under lxrun nothing stops the
 program from using more memory or CPUs (the OCI runtime enforces them with
 cgroups).  Known gaps are in DIVERGENCE.md, "Personality".
 """
-import ctypes
+from functools import lru_cache
 import errno
 import os
 import re
@@ -20,8 +20,15 @@ from lxbrand.handlers.files import Serve
 from lxbrand.personality.rules import emulate
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+
+
+@lru_cache(maxsize=None)
+def _libc():
+    """libc through ctypes, loaded on the first handler call (not at lxrun start-up)."""
+    import ctypes
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.syscall.restype = ctypes.c_long
+    return lib
 
 # meminfo keys that describe address space or page sizes, not memory in use:
 # left as the host's.
@@ -219,8 +226,9 @@ class ResourceView:
     # -- syscalls -------------------------------------------------------------------
     def sysinfo(self, call):
         """sysinfo(2): the host's answer with uptime, load, memory and swap replaced."""
+        import ctypes
         buf = ctypes.create_string_buffer(112)   # struct sysinfo on x86_64
-        if _libc.sysinfo(buf) != 0:
+        if _libc().sysinfo(buf) != 0:
             raise OSError(ctypes.get_errno(), "sysinfo")
         b = bytearray(buf.raw)
         unit = int.from_bytes(b[104:108], "little") or 1
@@ -246,6 +254,7 @@ class ResourceView:
     def sched_getaffinity(self, call):
         """sched_getaffinity(2): the kernel's answer for the task, then only the first
         N allowed CPUs kept (the return value, the mask size, is the kernel's)."""
+        import ctypes
         pid, size, addr = call.args[0] & 0xFFFFFFFF, call.args[1], call.args[2]
         target = pid or call.tid
         if size > 1 << 16:
@@ -253,7 +262,7 @@ class ResourceView:
         buf = ctypes.create_string_buffer(max(size, 8))
         # The guest's pid names the same task here (lxrun shares the pid namespace;
         # the OCI runtime gives the supervisor the container's pids through /proc).
-        ret = _libc.syscall(204, ctypes.c_long(target), ctypes.c_ulong(size), buf)  # SYS_sched_getaffinity
+        ret = _libc().syscall(204, ctypes.c_long(target), ctypes.c_ulong(size), buf)  # SYS_sched_getaffinity
         if ret < 0:
             raise OSError(ctypes.get_errno(), "sched_getaffinity")
         mask = int.from_bytes(buf.raw[:ret], "little")
