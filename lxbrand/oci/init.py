@@ -108,6 +108,25 @@ def _reset_signals():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def _other_userns(pid):
+    try:
+        return os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino
+    except OSError:
+        return False
+
+
+def become_ns_root():
+    """In a new user namespace: become its root.  The supervisor's host uid 0 is not mapped
+    there, and files or mounts made by an unmapped id fail with EOVERFLOW."""
+    try:
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as e:
+        raise OCIError(f"linux.uidMappings: container uid and gid 0 must be mapped "
+                       f"({e.strerror})") from None
+
+
 def become_user(proc, seccomp_filter=None):
     """setgroups/gid/uid, then capabilities, with the seccomp profile loaded in between
     (while CAP_SYS_ADMIN is still effective, so no_new_privs is not forced on the container;
@@ -211,6 +230,10 @@ class ContainerInit:
                            f"{e.strerror}") from None
         check_executable(self.exe or lookup("/", proc["args"][0], proc.get("env")),
                          proc["args"][0])
+        if "user" in namespaces.wanted(spec):
+            # built as the host's root; from here on, the user namespace's root
+            namespaces.enter(spec, namespaces.USER_TYPES)
+            become_ns_root()
         report(self.report_fd, ready=True)
         os.close(self.report_fd)
         self.report_fd = None
@@ -258,6 +281,12 @@ class ExecInit:
         _reset_signals()
         if (self.spec.get("linux") or {}).get("seccomp"):
             self.seccomp = seccomp.Filter(self.spec["linux"]["seccomp"])
+        # the user namespace last: joining the others (the mount one is the host's user
+        # namespace's, see make_user_namespaces) needs the host's capabilities.  Opened
+        # now: after joining the mount namespace, /proc is the container's.
+        user_fd = None
+        if _other_userns(self.init_pid):
+            user_fd = os.open(f"/proc/{self.init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         namespaces.join_pid(self.init_pid, ("ipc", "uts", "network", "cgroup", "mount"))
         if self.console_sock is not None:
             slave, _ = console.setup_in_container(self.console_sock, proc.get("consoleSize"),
@@ -282,6 +311,13 @@ class ExecInit:
         report(self.report_fd, ready=True)
         os.close(self.report_fd)
         self.report_fd = None
+        if user_fd is not None:
+            try:
+                sc.setns(user_fd, sc.CLONE_NEWUSER)
+            except OSError as e:
+                raise OCIError(f"joining the container's user namespace: {e.strerror}") from None
+            os.close(user_fd)
+            become_ns_root()
         become_user(proc, self.seccomp)
         if proc.get("noNewPrivileges"):
             sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)

@@ -4,7 +4,9 @@
   supervisor  network, uts, ipc (so prestart hooks that find the netns through the state's
               pid, like Docker's libnetwork-setkey, configure the container's), and pid
               (unshare/setns of a pid namespace applies to children: init becomes pid 1)
-  child       mount and cgroup (after joining the cgroups), in the preexec step
+  child       mount and cgroup (after joining the cgroups), in the preexec step, and the
+              user namespace last, once the container is built.  A new user namespace is
+              made by a helper: see make_user_namespaces()
 """
 import os
 
@@ -16,6 +18,7 @@ FLAGS = {"pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_N
          "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME}
 PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
               "user": "user", "cgroup": "cgroup", "time": "time"}
+USER_TYPES = ("user",)
 SUPERVISOR_TYPES = ("network", "uts", "ipc")
 # Entered last, right before the engine forks init: after unshare(CLONE_NEWPID) the first
 # child forked becomes pid 1, and once it exits the namespace is dead (fork: ENOMEM), so no
@@ -32,9 +35,9 @@ def wanted(spec):
 
 def check_supported(spec):
     ns = wanted(spec)
-    if "user" in ns:
-        raise OCIError("linux.namespaces: user namespaces are not supported by lxbrand yet "
-                       "(Docker's userns-remap mode)")
+    linux = spec.get("linux") or {}
+    if "user" in ns and ns["user"] is None and not linux.get("uidMappings"):
+        raise OCIError("linux.uidMappings: a new user namespace needs uid and gid mappings")
     if "time" in ns and ns["time"] is None and not os.path.exists("/proc/self/ns/time"):
         raise OCIError("linux.namespaces: time namespaces need Linux 5.6+")
 
@@ -89,7 +92,8 @@ def enter(spec, types):
 
 
 def join_pid(pid, types):
-    """setns into the namespaces of process `pid` (for exec), skipping those we share."""
+    """setns into the namespaces of process `pid` (for exec), skipping those we share.
+    The user namespace, if any, must come first (and while single-threaded)."""
     for t in types:
         mine = f"/proc/self/ns/{PROC_NAMES[t]}"
         theirs = f"/proc/{pid}/ns/{PROC_NAMES[t]}"
@@ -105,6 +109,78 @@ def join_pid(pid, types):
             raise OCIError(f"joining the container's {t} namespace: {e.strerror}") from None
         finally:
             os.close(fd)
+
+
+def make_user_namespaces(spec, announce, maps_fd):
+    """A new user namespace (linux.namespaces "user" without a path) and, owned by it, the
+    new network/uts/ipc namespaces the spec asks for.
+
+    They are made by a short-lived helper process, so that the supervisor stays in the
+    host's user namespace: it keeps its privileges (cgroups, its own Python files) and can
+    still setns() back to its own pid namespace after forking init, which the engine's
+    threads need (a pid namespace cannot be handed over before its init exists, so it is
+    the supervisor's, owned by the host's user namespace).  The helper unshares, `create`
+    writes its id maps (announce(pid), then a byte on maps_fd), the supervisor opens the
+    namespaces as fds and rewrites the spec's paths to them (/proc/self/fd/N, valid in the
+    supervisor and in init after fork), and the helper exits.  Init builds the container
+    as the host's root (mount namespace, pivot_root, devices) and joins the user namespace
+    last, just before it takes the process's uid (see DIVERGENCE.md)."""
+    ns = wanted(spec)
+    types = [t for t in ("network", "uts", "ipc") if t in ns and ns[t] is None]
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            flags = 0
+            for t in types:
+                flags |= FLAGS[t]
+            if flags:
+                sc.unshare(flags)
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OCIError("linux.namespaces: could not create the user namespace")
+        announce(pid)
+        if os.read(maps_fd, 1) != b"1":
+            raise OCIError("linux.uidMappings: the id maps were not written")
+        paths = {"user": "user"}
+        paths.update({t: PROC_NAMES[t] for t in types})
+        for entry in spec["linux"]["namespaces"]:
+            name = paths.get(entry["type"])
+            if name and not entry.get("path"):
+                fd = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY)  # inherited by init
+                entry["path"] = f"/proc/self/fd/{fd}"
+    finally:
+        os.close(ready_r)
+        os.close(done_w)  # the helper exits
+        os.waitpid(pid, 0)
+
+
+def write_id_maps(pid, spec):
+    """Write linux.uidMappings/gidMappings for process `pid` (which has just unshared its
+    user namespace); done by `create`, which holds CAP_SETUID/CAP_SETGID in the parent
+    namespace (user_namespaces(7), "Defining user and group ID mappings")."""
+    linux = spec.get("linux") or {}
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
+                        for m in linux.get(key) or ())
+        if not lines:
+            continue
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(lines)
+        except (OSError, KeyError) as e:
+            raise OCIError(f"linux.{key}: cannot write /proc/{pid}/{name}: "
+                           f"{getattr(e, 'strerror', None) or e}") from None
 
 
 def write_sysctls(sysctl):

@@ -156,8 +156,10 @@ def _locked_flags(path):
     except OSError:
         return 0
     out = 0
+    # in a user namespace these are locked: a remount that drops one fails with EPERM
     for bit, flag in ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
-                      (os.ST_NOEXEC, sc.MS_NOEXEC)):
+                      (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME),
+                      (os.ST_NODIRATIME, sc.MS_NODIRATIME), (os.ST_RELATIME, sc.MS_RELATIME)):
         if st.f_flag & bit:
             out |= flag
     return out
@@ -252,7 +254,10 @@ def create_devices(rootfs, devices, defaults=True):
         except OSError as e:
             raise OCIError(f"device {d['path']}: {e.strerror}") from None
         os.chmod(dest, mode & 0o7777)  # mknod obeys the umask
-        os.chown(dest, d.get("uid") or 0, d.get("gid") or 0)
+        try:
+            os.chown(dest, d.get("uid") or 0, d.get("gid") or 0)
+        except PermissionError:
+            pass  # an id not mapped in the user namespace: the node keeps its owner
 
 
 def dev_links(rootfs):

@@ -71,12 +71,19 @@ def _detach_stdio(keep_stdio):
 
 
 def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts,
-                  console_sock=None):
+                  console_sock=None, maps_fd=None):
     """Body of the container supervisor (in the child of `create`); never returns."""
     code = 1
     try:
         os.setsid()
         _detach_stdio(console_sock is None)
+        if namespaces.wanted(spec).get("user", False) is None:
+            # a new user namespace and the namespaces it must own, made by a helper; the
+            # supervisor itself stays in the host's user namespace (namespaces.py)
+            namespaces.make_user_namespaces(
+                spec, lambda pid: report(report_fd, userns=pid), maps_fd)
+        if maps_fd is not None:
+            os.close(maps_fd)
         namespaces.enter(spec, namespaces.SUPERVISOR_TYPES)
         if "uts" in namespaces.wanted(spec):
             if spec.get("hostname"):

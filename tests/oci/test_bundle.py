@@ -214,6 +214,34 @@ def test_container_setup(bundle, state_root, cid):
         r.stdout
 
 
+def test_user_namespace(bundle, state_root, cid, tmp_path):
+    """uid/gid mappings: root in the container is host uid 100000; the image's files (host
+    root's) show as the overflow id; exec joins the same user namespace."""
+    def mutate(s):
+        s["linux"]["namespaces"].append({"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            s["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b = bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox; "
+                "sleep 30"], mutate=mutate)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        r = run_cli(state_root, "create", "--bundle", str(b), cid, stdout=f,
+                    capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    init = state_of(state_root, cid)["pid"]
+    with open(f"/proc/{init}/uid_map") as f:  # already in it when created
+        assert f.read().split() == ["0", "100000", "65536"]
+    assert run_cli(state_root, "start", cid).returncode == 0
+    r = run_cli(state_root, "exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map")
+    assert r.returncode == 0 and r.stdout.split() == ["0", "0", "100000", "65536"], r.stderr
+    deadline = time.monotonic() + 10
+    while len(out.read_text().split()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.read_text().split() == ["0", "0", "100000", "65536", "65534"]
+    assert run_cli(state_root, "delete", "--force", cid).returncode == 0
+    assert leftovers(cid) == []
+
+
 @pytest.fixture(scope="module")
 def c_launcher(tmp_path_factory):
     """The C front end (launcher.c) built as `lxbrand install` builds it."""

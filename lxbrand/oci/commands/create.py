@@ -29,9 +29,10 @@ def write_pid_file(path, pid):
     write_atomic(os.path.abspath(path), str(pid), mode=0o644)
 
 
-def read_reports(fd, want_pid=True):
+def read_reports(fd, want_pid=True, on_userns=None):
     """Read the JSON lines the supervisor and init send until init is ready (or failed).
-    Returns init's host pid; raises OCIError with the reported error."""
+    Returns init's host pid; raises OCIError with the reported error.  on_userns(pid) is
+    called when the supervisor has unshared its user namespace and waits for its id maps."""
     buf = b""
     init_pid, ready = None, False
     while not (ready and (init_pid or not want_pid)):
@@ -45,6 +46,8 @@ def read_reports(fd, want_pid=True):
             msg = json.loads(line)
             if "error" in msg:
                 raise OCIError(msg["error"])
+            if "userns" in msg and on_userns is not None:
+                on_userns(msg["userns"])
             if "init_pid" in msg:
                 init_pid = msg["init_pid"]
             if msg.get("ready"):
@@ -67,9 +70,11 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
     sup_pid = None
     cg_paths = {}
     sock = None
-    r = w = None
+    r = w = maps_r = maps_w = None
     try:
-        os.mkfifo(c.fifo, 0o600)
+        # 0622 as runc: init may have joined a user namespace by the time it opens it
+        os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)  # mkfifo obeys the umask
         linux = spec.get("linux") or {}
         cg_paths = cgroups.resolve(linux.get("cgroupsPath"), cid, g.systemd_cgroup)
         c.data = {
@@ -87,6 +92,8 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
             from lxbrand.oci import console
             sock = console.connect(console_socket)  # init sends the pty master through it
         r, w = os.pipe2(os.O_CLOEXEC)
+        if (namespaces.wanted(spec).get("user", False)) is None:
+            maps_r, maps_w = os.pipe2(os.O_CLOEXEC)  # create -> supervisor: maps written
         state = {"ociVersion": "1.0.2", "id": cid, "bundle": c.data["bundle"],
                  "annotations": c.data["annotations"]}
         opts = {"policy": g.policy, "backend": g.backend, "no_pivot": no_pivot,
@@ -97,14 +104,24 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         if sup_pid == 0:
             os.close(r)
             supervisor.run_container(spec, rootfs, cg_paths, w, c.fifo, state, opts,
-                                     console_sock=sock)
+                                     console_sock=sock, maps_fd=maps_r)
             os._exit(1)  # not reached
         os.close(w)
         w = None
         if sock is not None:
             os.close(sock)
             sock = None
-        init_pid = read_reports(r)
+        def on_userns(pid):
+            namespaces.write_id_maps(pid, spec)
+            os.write(maps_w, b"1")
+
+        if maps_r is not None:
+            os.close(maps_r)
+            maps_r = None
+        init_pid = read_reports(r, on_userns=on_userns)
+        if maps_w is not None:
+            os.close(maps_w)
+            maps_w = None
         os.close(r)
         r = None
         c.data.update(pid=sup_pid, status="created")
@@ -115,7 +132,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
             write_pid_file(pid_file, sup_pid)
         return c
     except BaseException:
-        for fd in (sock, r, w):
+        for fd in (sock, r, w, maps_r, maps_w):
             if fd is not None:
                 try:
                     os.close(fd)
