@@ -44,8 +44,12 @@ class Parser(argparse.ArgumentParser):
 
 def global_parser():
     p = Parser(prog="lxbrand", add_help=True, allow_abbrev=False,
+               formatter_class=argparse.RawDescriptionHelpFormatter,
                description="lxbrand OCI runtime: runc-compatible, every container process "
-                           "runs under the lxbrand engine")
+                           "runs under the lxbrand engine",
+               epilog="commands:\n" + "\n".join(f"  {v:<10} {h}"
+                                                 for v, (_, h) in COMMANDS.items())
+               + "\n\n`lxbrand COMMAND --help` for a command's options.")
     p.add_argument("--root", default="/run/lxbrand",
                    help="directory for container state (default /run/lxbrand)")
     p.add_argument("--log", default=None, help="log file for errors (containerd reads it)")
@@ -64,8 +68,8 @@ def global_parser():
     p.add_argument("--trace-dir", default=None,
                    help="where traces go: <dir>/<container id>.trace (default /var/log/lxbrand)")
     p.add_argument("-v", "--version", action="store_true")
-    p.add_argument("command", nargs="?")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
 
