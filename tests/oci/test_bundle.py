@@ -98,6 +98,22 @@ def test_run_exit_status(bundle, state_root, cid, script, code):
     assert not (state_root / cid).exists()
 
 
+@pytest.mark.parametrize("backend", ["unotify", "ptrace"])
+def test_backends_and_policies(bundle, state_root, cid, backend):
+    """--backend/--policy (daemon.json runtimeArgs) reach the engine: under `strict`,
+    chroot(2) is refused; under `default` it runs."""
+    def mutate(s):
+        for k in ("bounding", "effective", "permitted"):
+            s["process"]["capabilities"][k].append("CAP_SYS_CHROOT")
+    b = bundle(["sh", "-c", "chroot / true 2>/dev/null && echo allowed || echo refused"],
+               mutate=mutate)
+    r = run_cli(state_root, "--backend", backend, "run", "--bundle", str(b), cid)
+    assert (r.returncode, r.stdout) == (0, "allowed\n"), r.stderr
+    r = run_cli(state_root, "--backend", backend, "--policy", "strict", "run", "--bundle",
+                str(b), cid)
+    assert (r.returncode, r.stdout) == (0, "refused\n"), r.stderr
+
+
 def test_sigterm_forwarded(bundle, state_root, cid, tmp_path):
     b = bundle(["sh", "-c", "trap 'echo got TERM; exit 7' TERM; while true; do sleep 0.1; done"])
     with open(tmp_path / "out", "w") as f:
