@@ -496,6 +496,8 @@ class _Performer:
             if root_real != "/" and (cwd + "/").startswith(root_real + "/"):
                 cwd = cwd[len(root_real):] or "/"
             path = os.fsencode(cwd).rstrip(b"/") + b"/" + path
+        from lxbrand.handlers.paths import proc_self
+        path = proc_self(pid, path)
 
         def guest(fd):
             real = os.readlink(f"/proc/self/fd/{fd}")

@@ -241,6 +241,14 @@ class PathPolicy:
         return None if self.default == "allow" else errno.EACCES
 
     def check(self, ops, path, pid):
+        sup = f"/proc/{os.getpid()}"
+        if path == sup or path.startswith(sup + "/"):
+            # The supervisor performs the open, and /proc lets a process into its own
+            # entries whatever its credentials (same thread group): never on the
+            # program's behalf.
+            e = PathDenied(errno.EACCES, "the supervisor's /proc entries")
+            e.errno = errno.EACCES
+            raise e
         for op in ops:
             err = self.decide(op, path)
             if err is not None:
@@ -355,7 +363,7 @@ class PathPolicy:
     @staticmethod
     def _guest_abs(pid, root_real, dirfd, path):
         if path.startswith(b"/"):
-            return path
+            return proc_self(pid, path)
         link = f"/proc/{pid}/cwd" if dirfd == -100 else f"/proc/{pid}/fd/{dirfd}"
         try:
             base = os.readlink(link)
@@ -367,7 +375,7 @@ class PathPolicy:
             if not (base + "/").startswith(root_real + "/"):
                 raise OSError(errno.EACCES, "directory outside the program's root")
             base = base[len(root_real):] or "/"
-        return os.fsencode(base).rstrip(b"/") + b"/" + path
+        return proc_self(pid, os.fsencode(base).rstrip(b"/") + b"/" + path)
 
     @staticmethod
     def _real(fd, root_real):
@@ -403,6 +411,25 @@ class PathPolicy:
         finally:
             os.close(rootfd)
         return CONTINUE
+
+
+def proc_self(tid, gpath):
+    """/proc/self and /proc/thread-self name the process that resolves the path:
+    the supervisor does, so name the program's instead (its ids in its own pid
+    namespace, the one its /proc shows: the last NStgid / NSpid field).  Only the
+    path's own prefix can be rewritten: a symlink elsewhere that points into
+    /proc/self (/etc/mtab) still names the supervisor (SECURITY.md)."""
+    for prefix in (b"/proc/self", b"/proc/thread-self"):
+        if gpath == prefix or gpath.startswith(prefix + b"/"):
+            st = {}
+            with open(f"/proc/{tid}/status") as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    st[k] = v.split()
+            tgid, ptid = st["NStgid"][-1], st["NSpid"][-1]
+            new = f"/proc/{tgid}" if prefix == b"/proc/self" else f"/proc/{tgid}/task/{ptid}"
+            return new.encode() + gpath[len(prefix):]
+    return gpath
 
 
 def _sint(v):

@@ -108,6 +108,23 @@ def test_magic_links_are_refused(pol, tree):
                     "cat: /proc/self/fd/7: Too many levels of symbolic links"], r.stderr
 
 
+def test_proc_self_is_the_program_not_the_supervisor(pol):
+    """The supervisor resolves paths: /proc/self and /proc/thread-self must still
+    name the program (the attack suite once SIGSTOPped the test runner through this)."""
+    r = sh(pol, "grep ^PPid: /proc/self/status; grep ^PPid: /proc/thread-self/status; echo $$")
+    a, b, me = r.stdout.split("\n")[:3]
+    assert a.split() == ["PPid:", me] and b.split() == ["PPid:", me], r.stdout + r.stderr
+
+
+def test_supervisor_proc_entries_are_not_opened_for_the_program(pol):
+    """/proc lets a process into its own entries whatever its credentials; the
+    supervisor opens on the program's behalf, so it must refuse its own."""
+    r = sh(pol, "ls /proc/$PPID/fd; cat /proc/$PPID/environ; cat /proc/$PPID/task/$PPID/status")
+    assert r.stdout == ""
+    errs = [l for l in r.stderr.splitlines() if not l.startswith("lxbrand:")]
+    assert len(errs) == 3 and all("Permission denied" in e for e in errs), r.stderr
+
+
 def test_path_rewritten_between_check_and_use_never_leaks(pol, tree, secprogs):
     n = 3000
     r = run_lxrun(["--policy", pol], [secprogs["attack"], "pathrace", f"{tree}/pub/data", f"{tree}/sec/data", str(n)],
