@@ -232,6 +232,15 @@ class Policy:
                     raise PolicyError(self.source, "path", f"{name} has a rule ({r.how()}) and is also governed by "
                                                            "[[path]] rules; remove one of them")
                 self.rules[name] = Rule((name,), "emulate", handler=fn, comment="path policy (lxbrand.handlers.paths)")
+            ps = pathmod.PathSyscalls(pp)
+            for name in pathmod.MODIFY:
+                r = self.rules.get(name)
+                if r is not None and r.action in ("deny", "kill"):
+                    continue
+                if r is not None and r.action != "allow":
+                    raise PolicyError(self.source, "path", f"{name} has a rule ({r.how()}) and is also governed by "
+                                                           "[[path]] rules; remove one of them")
+                self.rules[name] = Rule((name,), "emulate", handler=ps, comment="path policy (lxbrand.handlers.paths)")
             pipe = files.pipeline(self)
             pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
             pipe.add(pp.open_hook, names=None, tag="paths-open")

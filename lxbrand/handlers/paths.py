@@ -442,6 +442,241 @@ def stderr_log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+# -- the other path syscalls: names made, removed or renamed; stat; truncate ---------
+
+SYS_renameat2, SYS_newfstatat, SYS_statx = 316, 262, 332
+AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x200, 0x400, 0x1000
+_libc.renameat2.argtypes = None
+
+# name -> (path argument slots as (dirfd index or None, path index), kind)
+MODIFY = {
+    "mkdir": (((None, 0),), "mkdir"), "mkdirat": (((0, 1),), "mkdir"),
+    "mknod": (((None, 0),), "mknod"), "mknodat": (((0, 1),), "mknod"),
+    "unlink": (((None, 0),), "unlink"), "unlinkat": (((0, 1),), "unlink"), "rmdir": (((None, 0),), "rmdir"),
+    "rename": (((None, 0), (None, 1)), "rename"), "renameat": (((0, 1), (2, 3)), "rename"),
+    "renameat2": (((0, 1), (2, 3)), "rename"),
+    "link": (((None, 0), (None, 1)), "link"), "linkat": (((0, 1), (2, 3)), "link"),
+    "symlink": (((None, 1),), "symlink"), "symlinkat": (((1, 2),), "symlink"),
+    "truncate": (((None, 0),), "truncate"),
+    "stat": (((None, 0),), "stat"), "lstat": (((None, 0),), "lstat"), "newfstatat": (((0, 1),), "fstatat"),
+    "statx": (((0, 1),), "statx"),
+}
+
+
+def _raw(nr, *args):
+    r = _libc.syscall(nr, *args)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+class _Target:
+    """One path argument resolved as the program sees it: the parent directory
+    (an O_PATH fd), the last component, and the guest path rules match."""
+
+    def __init__(self, pp, pid, rootfd, root_real, dirfd, path):
+        g = pp._guest_abs(pid, root_real, dirfd, path)
+        d, _, base = g.rstrip(b"/").rpartition(b"/")
+        if not base:
+            d, base = b"/", b"."
+        self.base = base
+        self.dfd = openat2(rootfd, d or b"/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        parent = pp._real(self.dfd, root_real).rstrip("/")
+        self.path = parent + "/" + os.fsdecode(base) if base not in (b".", b"..") else parent or "/"
+
+    def close(self):
+        os.close(self.dfd)
+
+
+class PathSyscalls:
+    """Handler of the non-open path syscalls under path rules: each path is read
+    once, resolved (parent directory + last component; symlinks in the last
+    component are not followed except where the call follows them), decided,
+    and the call is performed by the supervisor on the resolved directory with
+    the program's credentials."""
+
+    def __init__(self, pp):
+        self.pp = pp
+
+    def __call__(self, call):
+        from lxbrand import syscalls
+        name = syscalls.name_of(call.nr)
+        slots, kind = MODIFY[name]
+        a = call.args
+        paths = [call.read_str(a[pi]) for _, pi in slots]
+        dirfds = [AT_FDCWD if di is None else _sint(a[di]) for di, _ in slots]
+        if kind in ("fstatat", "statx") and not paths[0] and a[3 if kind == "fstatat" else 2] & AT_EMPTY_PATH:
+            return self._stat_fd(call, kind, dirfds[0])
+        pid = call.pid
+        # everything read from the program is read now, as the supervisor (a program
+        # that changed uid is not dumpable: only our CAP_SYS_PTRACE reaches its memory)
+        self.paths, self.dirfds = paths, dirfds
+        self.symlink_target = call.read_str(a[0]) if kind == "symlink" else None
+        rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        targets = []
+        try:
+            root_real = os.readlink(f"/proc/{pid}/root")
+            with AsProgram(pid):
+                for dfd, p in zip(dirfds, paths):
+                    if not p:
+                        raise OSError(errno.ENOENT, "empty path")
+                    targets.append(_Target(self.pp, pid, rootfd, root_real, dfd, p))
+                r = getattr(self, "do_" + kind)(call, name, targets, rootfd, root_real)
+        finally:
+            for t in targets:
+                t.close()
+            os.close(rootfd)
+        return self._finish(call, r)
+
+    @staticmethod
+    def _finish(call, r):
+        if isinstance(r, tuple):  # (address, bytes): written back as the supervisor
+            call.write(r[0], r[1])
+            return 0
+        return r
+
+    def _check(self, ops, path, call):
+        self.pp.check(ops, path, call.pid)
+
+    def do_mkdir(self, call, name, t, *_):
+        self._check(["create"], t[0].path, call)
+        os.mkdir(t[0].base, call.args[1 if name == "mkdir" else 2] & 0o7777, dir_fd=t[0].dfd)
+        return 0
+
+    def do_mknod(self, call, name, t, *_):
+        self._check(["create"], t[0].path, call)
+        i = 1 if name == "mknod" else 2
+        os.mknod(t[0].base, call.args[i] & 0xffffffff, call.args[i + 1] & 0xffffffff, dir_fd=t[0].dfd)
+        return 0
+
+    def do_unlink(self, call, name, t, *_):
+        self._check(["write"], t[0].path, call)
+        if name == "unlinkat" and call.args[2] & AT_REMOVEDIR:
+            os.rmdir(t[0].base, dir_fd=t[0].dfd)
+        else:
+            os.unlink(t[0].base, dir_fd=t[0].dfd)
+        return 0
+
+    def do_rmdir(self, call, name, t, *_):
+        self._check(["write"], t[0].path, call)
+        os.rmdir(t[0].base, dir_fd=t[0].dfd)
+        return 0
+
+    def do_rename(self, call, name, t, *_):
+        self._check(["write"], t[0].path, call)
+        self._check(["create", "write"], t[1].path, call)
+        flags = call.args[4] & 0xffffffff if name == "renameat2" else 0
+        if flags & 2:  # RENAME_EXCHANGE: the old name gets the new one's file
+            self._check(["create"], t[0].path, call)
+        _raw(SYS_renameat2, t[0].dfd, ctypes.c_char_p(t[0].base), t[1].dfd, ctypes.c_char_p(t[1].base),
+             ctypes.c_uint(flags))
+        return 0
+
+    def do_link(self, call, name, t, rootfd, root_real):
+        # a hard link is the same file under a new name, where other rules apply:
+        # only files the program may read and write can get one
+        follow = name == "linkat" and call.args[4] & AT_SYMLINK_FOLLOW
+        if follow:
+            fd = openat2(rootfd, self.pp._guest_abs(call.pid, root_real, self.dirfds[0], self.paths[0]),
+                         O_PATH | O_CLOEXEC)
+            try:
+                self._check(["read", "write"], self.pp._real(fd, root_real), call)
+                self._check(["create"], t[1].path, call)
+                os.link(f"/proc/self/fd/{fd}", t[1].base, dst_dir_fd=t[1].dfd, follow_symlinks=True)
+            finally:
+                os.close(fd)
+            return 0
+        self._check(["read", "write"], t[0].path, call)
+        self._check(["create"], t[1].path, call)
+        os.link(t[0].base, t[1].base, src_dir_fd=t[0].dfd, dst_dir_fd=t[1].dfd, follow_symlinks=False)
+        return 0
+
+    def do_symlink(self, call, name, t, *_):
+        self._check(["create"], t[0].path, call)
+        os.symlink(self.symlink_target, t[0].base, dir_fd=t[0].dfd)
+        return 0
+
+    def do_truncate(self, call, name, t, rootfd, root_real):
+        fd = openat2(t[0].dfd, t[0].base, O_PATH | O_CLOEXEC, resolve=RESOLVE_NO_MAGICLINKS | 0x08)  # BENEATH
+        try:
+            self._check(["write"], self.pp._real(fd, root_real), call)
+            w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | O_CLOEXEC)
+            try:
+                os.ftruncate(w, call.args[1])
+            finally:
+                os.close(w)
+        finally:
+            os.close(fd)
+        return 0
+
+    # stat family: the decision and the stat are on the same inode; the result is written back
+    def _stat_path(self, call, t, follow, root_real):
+        flags = O_PATH | O_CLOEXEC | (0 if follow else O_NOFOLLOW)
+        if t.base in (b".", b".."):
+            return os.dup(t.dfd)
+        fd = openat2(t.dfd, t.base, flags, resolve=RESOLVE_NO_MAGICLINKS | 0x08)
+        try:
+            self._check(["stat"], self.pp._real(fd, root_real), call)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _stat_write(self, call, fd, kind):
+        if kind == "statx":
+            buf = ctypes.create_string_buffer(256)
+            _raw(SYS_statx, fd, ctypes.c_char_p(b""), AT_EMPTY_PATH | (call.args[2] & 0x6000),
+                 ctypes.c_uint(call.args[3] & 0xffffffff), buf)
+            return (call.args[4], buf.raw)
+        buf = ctypes.create_string_buffer(144)
+        _raw(SYS_newfstatat, fd, ctypes.c_char_p(b""), buf, AT_EMPTY_PATH)
+        return (call.args[1 if kind in ("stat", "lstat") else 2], buf.raw)
+
+    def _stat_any(self, call, name, t, rootfd, root_real, kind):
+        if kind in ("stat",):
+            follow = True
+        elif kind == "lstat":
+            follow = False
+        else:
+            follow = not call.args[3 if kind == "fstatat" else 2] & AT_SYMLINK_NOFOLLOW
+        fd = self._stat_path(call, t[0], follow, root_real)
+        try:
+            return self._stat_write(call, fd, kind)
+        finally:
+            os.close(fd)
+
+    def do_stat(self, call, name, t, rootfd, root_real):
+        return self._stat_any(call, name, t, rootfd, root_real, "stat")
+
+    def do_lstat(self, call, name, t, rootfd, root_real):
+        return self._stat_any(call, name, t, rootfd, root_real, "lstat")
+
+    def do_fstatat(self, call, name, t, rootfd, root_real):
+        return self._stat_any(call, name, t, rootfd, root_real, "fstatat")
+
+    def do_statx(self, call, name, t, rootfd, root_real):
+        return self._stat_any(call, name, t, rootfd, root_real, "statx")
+
+    def _stat_fd(self, call, kind, fd):
+        """fstat through newfstatat/statx(fd, "", AT_EMPTY_PATH): the path was "" when
+        we read it, so stat the program's fd itself (taken with pidfd_getfd) rather
+        than let the kernel re-read a path a sibling thread may have filled in."""
+        from lxbrand.handlers.net import take_fd, _pidfd
+        pidfd = _pidfd(call)
+        try:
+            if fd == AT_FDCWD:
+                mine = os.open(f"/proc/{call.pid}/cwd", O_PATH | O_CLOEXEC)
+            else:
+                mine = take_fd(call, pidfd, fd)
+        finally:
+            os.close(pidfd)
+        try:
+            return self._finish(call, self._stat_write(call, mine, kind))
+        finally:
+            os.close(mine)
+
+
 def prepare(policy, backend):
     """Before a run: path rules need unotify; the open hook goes last in the pipeline
     (after hooks added since, e.g. a personality applied from lxrun's flags)."""

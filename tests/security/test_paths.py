@@ -165,6 +165,24 @@ def test_create_write_and_globs(pol, tree, secprogs):
     os.unlink(f"{b}/pub/c")
 
 
+def test_names_made_removed_renamed_and_stat(pol, tree):
+    """mkdir, rename, link, unlink, truncate and the stat family are judged too
+    (performed by the supervisor on the resolved directory, as the program)."""
+    b = tree
+    script = "; ".join([
+        f"mkdir {b}/ro/d", f"mkdir {b}/pub/d && rmdir {b}/pub/d",
+        f"mv {b}/pub/data {b}/ro/data", f"mv {b}/ro/f {b}/pub/f", f"rm {b}/ro/f",
+        f"ln {b}/sec/data {b}/pub/hl", f"truncate -s 0 {b}/ro/f", f"stat -c %s {b}/sec/data",
+        f"test -e {b}/hidden/x", f"stat -c %s {b}/pub/data",
+        f"touch {b}/pub/t && mv {b}/pub/t {b}/pub/t2 && ln {b}/pub/t2 {b}/pub/t3 && rm {b}/pub/t2 {b}/pub/t3",
+    ]).replace("; ", "; echo $?; ") + "; echo $?"
+    r = sh(pol, script)
+    assert r.stdout.split() == ["1", "0", "1", "1", "1", "1", "1", "1", "1", "4", "0", "0"], r.stdout + r.stderr
+    assert sorted(os.listdir(f"{b}/ro")) == ["f"] and open(f"{b}/ro/f").read() == "ro"
+    assert sorted(os.listdir(f"{b}/pub")) == ["attack", "data", "link", "race", "rootonly"] or \
+        sorted(os.listdir(f"{b}/pub")) == ["data", "link", "race", "rootonly"]
+
+
 def test_exec_rule(pol, tree):
     r = sh(pol, f"{tree}/bin/true; echo $?")
     assert r.stdout == "126\n"
