@@ -91,6 +91,9 @@ struct lx_sup {
     void *py_ts;                              /* the binding's per-thread interpreter state */
     int py_gs;
     void *ctx;
+    /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
+     * instruction): <0 kills the task.  NULL: no check. */
+    int (*exec_check)(void *ctx, pid_t tid);
 
     /* counters (always on; cheap) */
     uint64_t count[LX_NR_MAX], errors[LX_NR_MAX], ns[LX_NR_MAX];

@@ -336,6 +336,11 @@ loop:
                     t->fresh = 0;
                 }
             }
+            /* The new image is mapped and has not run yet: a check of what was
+             * executed (/proc/TID/exe) cannot be raced, unlike one of the path
+             * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
+            if (s->exec_check && s->exec_check(s->ctx, tid) < 0)
+                kill(tid, SIGKILL);
             resume(tid, t, 0);
             break;
         }

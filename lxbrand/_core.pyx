@@ -200,6 +200,17 @@ cdef int _handler_tramp(void *ctx, E.lx_call *c) noexcept with gil:
         call._c = NULL
 
 
+cdef int _exec_tramp(void *ctx, pid_t tid) noexcept with gil:
+    """After an execve, before the new image runs: the exec checker's verdict.
+    False or an exception kills the task (fail closed)."""
+    cdef Supervisor sup = <Supervisor>ctx
+    try:
+        return 0 if sup.exec_checker(tid) else -1
+    except BaseException as e:
+        sup._report(e)
+        return -1
+
+
 cdef void _flush_tramp(void *ctx, const E.lx_record *recs, size_t n) noexcept with gil:
     cdef Supervisor sup = <Supervisor>ctx
     cdef size_t i
@@ -248,6 +259,7 @@ cdef class Supervisor:
     cdef public object handler      # callable(Call) -> int | CONTINUE
     cdef public object recorder     # callable(list of record tuples)
     cdef public object errors       # exceptions raised by handlers/recorder
+    cdef public object exec_checker # callable(tid) -> bool after each execve, or None
 
     def __cinit__(self, backend):
         self.s = <E.lx_sup *>calloc(1, sizeof(E.lx_sup))
@@ -316,6 +328,8 @@ cdef class Supervisor:
             self.s.thread_exit = _thread_exit
         if self.recorder is not None:
             self.s.flush = _flush_tramp
+        if self.exec_checker is not None:
+            self.s.exec_check = _exec_tramp
         self.s.child = pid
         E.lx_signals_install(self.s)
         try:

@@ -73,6 +73,7 @@ cdef extern from "engine.h" nogil:
         void *py_ts
         int py_gs
         void *ctx
+        int (*exec_check)(void *ctx, pid_t tid) noexcept
         uint64_t count[512]
         uint64_t errors[512]
         uint64_t ns[512]

@@ -187,6 +187,8 @@ class Sandbox:
             sup.handler = self._dispatch(handlers)
         if self.tracer is not None:
             sup.recorder = self.tracer.records
+        if getattr(self.policy, "paths", None) is not None:
+            sup.exec_checker = self.policy.paths.exec_verify  # exec rules, checked on what ran
         prog = sup.compile()
 
         ready_r, ready_w = os.pipe()

@@ -384,7 +384,26 @@ class PathPolicy:
             real = real[len(root_real):] if (real + "/").startswith(root_real + "/") else real
         return real or "/"
 
-    # execve / execveat: advisory (see the module docstring)
+    def exec_verify(self, tid):
+        """After an execve, before the new image runs (called by the engine at
+        PTRACE_EVENT_EXEC): is what actually runs allowed?  False kills it.  This
+        is the check a racing thread cannot beat; exec_hook is the early answer."""
+        try:
+            exe = os.readlink(f"/proc/{tid}/exe")
+            root = os.readlink(f"/proc/{tid}/root")
+        except OSError:
+            return False
+        if root != "/":
+            if not (exe + "/").startswith(root + "/"):
+                return False
+            exe = exe[len(root):] or "/"
+        if self.decide("exec", exe) is not None:
+            if self.log:
+                self.log(f"lxbrand: path policy: exec {exe} by pid {tid} denied after execve: killed")
+            return False
+        return True
+
+    # execve / execveat: the early answer (errno); exec_verify is the enforcement
     def exec_hook(self, call):
         from lxbrand._core import CONTINUE
         from lxbrand import syscalls

@@ -183,6 +183,25 @@ def test_names_made_removed_renamed_and_stat(pol, tree):
         sorted(os.listdir(f"{b}/pub")) == ["data", "link", "race", "rootonly"]
 
 
+def test_exec_path_raced_never_runs_the_denied_program(pol, tree, secprogs):
+    """vfork children exec a path that a thread keeps flipping between an allowed
+    and a denied copy of the same program: the denied copy never runs (refused
+    with EACCES before execve, or killed after it, before its first instruction)."""
+    good = shutil.copy(secprogs["attack"], f"{tree}/pub/attack-ok")
+    bad = shutil.copy(secprogs["attack"], f"{tree}/bin/attack-no")  # same length: pub/bin
+    try:
+        r = run_lxrun(["--policy", pol], [secprogs["attack"], "execrace", good, bad, "300"], timeout=170)
+    finally:
+        os.unlink(good)
+        os.unlink(bad)
+    lines = r.stdout.splitlines()
+    summary = dict(kv.split("=") for kv in lines[-1].split()[1:])
+    ran = [l for l in lines[:-1] if l.startswith("exe ")]
+    assert all(l == f"exe {good}" for l in ran), [l for l in ran if l != f"exe {good}"][:3]
+    assert int(summary["ran"]) == len(ran) > 0
+    assert int(summary["refused"]) + int(summary["killed"]) > 0, r.stdout[-300:]
+
+
 def test_exec_rule(pol, tree):
     r = sh(pol, f"{tree}/bin/true; echo $?")
     assert r.stdout == "126\n"

@@ -13,6 +13,8 @@
  *   attack asuser UID PROG ARGS...    drop to UID and exec PROG (setpriv needs capset, which strict refuses)
  *   attack pathrace GOOD BAD N        a thread flips the path between GOOD and BAD; N opens+reads
  *   attack symrace DIR N              a thread swaps DIR/x (file) and DIR/y (symlink to a secret); N opens+reads
+ *   attack execrace GOOD BAD N        vfork children exec a path a thread flips between GOOD and BAD
+ *   attack whoami                     print /proc/self/exe
  *   attack creat PATH                 the creat(2) syscall itself
  *   attack uid                        print the effective uid (a setuid copy shows what setuid gives)
  */
@@ -249,6 +251,40 @@ int main(int argc, char **argv)
         race_stop = 1;
         pthread_join(t, NULL);
         printf("%s ok=%d denied=%d leaked=%d other=%d\n", m, ok, denied, leaked, other);
+    } else if (!strcmp(m, "execrace")) {
+        /* execrace GOOD BAD N: vfork children exec the path a thread of ours keeps flipping
+         * between GOOD and BAD (the child shares our memory); each exec'd copy prints its exe */
+        static char buf[4096];
+        race_good = argv[2];
+        race_bad = argv[3];
+        strcpy(buf, race_good);
+        race_buf = buf;
+        int n = atoi(argv[4]), killed = 0, refused = 0, ran = 0;
+        pthread_t t;
+        pthread_create(&t, NULL, flipper, NULL);
+        for (int i = 0; i < n; i++) {
+            pid_t p = vfork();
+            if (p == 0) {
+                char *av[] = {buf, "whoami", NULL};
+                execve(buf, av, environ);
+                _exit(errno == EACCES ? 126 : 127);
+            }
+            int st;
+            waitpid(p, &st, 0);
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+                killed++;
+            else if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
+                refused++;
+            else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                ran++;
+        }
+        race_stop = 1;
+        pthread_join(t, NULL);
+        printf("execrace ran=%d refused=%d killed=%d\n", ran, refused, killed);
+    } else if (!strcmp(m, "whoami")) {
+        char exe[4096] = {0};
+        readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        printf("exe %s\n", exe);
     } else if (!strcmp(m, "creat")) {
         report("creat", syscall(SYS_creat, argv[2], 0644));
     } else if (!strcmp(m, "uid")) {
