@@ -35,10 +35,10 @@ path is read once):
 Limits (SECURITY.md): unotify only (ptrace has no ADDFD; a path rewritten into
 the program's stack is not a boundary); magic links (/proc/PID/fd/N,
 /proc/PID/root, /proc/PID/cwd) are refused with ELOOP; exec rules are checked
-before the kernel runs execve, which re-reads the path (a sibling thread can
-race it: exec rules are advisory, see SECURITY.md); hard links are the same
-file under another path; other path syscalls (stat, unlink, rename, mkdir ...)
-are governed by the ops above only through open -- see SECURITY.md.
+before execve (EACCES) and, since the kernel re-reads the path, again on what
+actually runs at PTRACE_EVENT_EXEC (exec_verify: SIGKILL); mkdir, mknod,
+unlink, rmdir, rename, link, symlink, truncate and the stat family are judged
+by PathSyscalls; access, readlink, chmod/chown/utimes/xattrs are not yet (SECURITY.md).
 """
 import ctypes
 import errno
