@@ -275,3 +275,27 @@ def test_python_api(backend, secprogs, pair):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.splitlines() == ["sendto 1", "connect -1 Permission denied"], r.stderr
+
+
+def test_unix_socket_refused_when_credentials_differ(secprogs, tmp_path, unix_servers):
+    """The supervisor performs the connect, so the peer would see the supervisor's
+    credentials (SO_PEERCRED): a program running as another user than the
+    supervisor is refused instead of being lent root's identity."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the program must run as another user than the supervisor")
+    ok_dir, secret, abstract, socks = unix_servers
+    pol = write_policy(tmp_path, f'[[network]]\naction = "allow"\nabstract = ["{abstract}-*"]\n')
+    # attack.c's asuser drops to nobody and execs netcall (both static), from a directory nobody can read
+    import shutil
+    import tempfile
+    pub = tempfile.mkdtemp(prefix="lxbrand-net-", dir="/tmp")
+    try:
+        os.chmod(pub, 0o755)
+        netcall = shutil.copy(secprogs["netcall"], pub)
+        r = run_lxrun(["--policy", pol], [secprogs["attack"], "asuser", "65534", netcall, "abstract", abstract + "-ok"])
+    finally:
+        shutil.rmtree(pub, ignore_errors=True)
+    assert r.stdout.splitlines() == ["abstract -1 Permission denied"], r.stderr
+    r = run_lxrun(["--policy", pol], [secprogs["netcall"], "abstract", abstract + "-ok"])
+    assert r.stdout.splitlines() == ["abstract 2"], r.stderr
+    assert [_accepted(s) for s in socks] == [0, 0, 1, 0]
