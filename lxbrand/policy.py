@@ -244,7 +244,7 @@ class Policy:
             pipe = files.pipeline(self)
             pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
             pipe.add(pp.open_hook, names=None, tag="paths-open")
-            for name in ("open_by_handle_at", "name_to_handle_at", "io_uring_setup", "io_uring_enter",
+            for name in ("open_by_handle_at", "name_to_handle_at", "open_tree", "io_uring_setup", "io_uring_enter",
                          "io_uring_register"):
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,

@@ -477,6 +477,10 @@ MODIFY = {
     "link": (((None, 0), (None, 1)), "link"), "linkat": (((0, 1), (2, 3)), "link"),
     "symlink": (((None, 1),), "symlink"), "symlinkat": (((1, 2),), "symlink"),
     "truncate": (((None, 0),), "truncate"),
+    "access": (((None, 0),), "access"), "faccessat": (((0, 1),), "access"), "faccessat2": (((0, 1),), "access"),
+    "readlink": (((None, 0),), "readlink"), "readlinkat": (((0, 1),), "readlink"),
+    "chmod": (((None, 0),), "chmod"), "fchmodat": (((0, 1),), "chmod"), "fchmodat2": (((0, 1),), "chmod"),
+    "chown": (((None, 0),), "chown"), "lchown": (((None, 0),), "chown"), "fchownat": (((0, 1),), "chown"),
     "stat": (((None, 0),), "stat"), "lstat": (((None, 0),), "lstat"), "newfstatat": (((0, 1),), "fstatat"),
     "statx": (((0, 1),), "statx"),
 }
@@ -496,6 +500,7 @@ class _Target:
 
     def __init__(self, pp, pid, rootfd, root_real, dirfd, path):
         g = pp._guest_abs(pid, root_real, dirfd, path)
+        self.guest = g
         d, _, base = g.rstrip(b"/").rpartition(b"/")
         if not base:
             d, base = b"/", b"."
@@ -536,6 +541,7 @@ class PathSyscalls:
         targets = []
         try:
             root_real = os.readlink(f"/proc/{pid}/root")
+            self.rootfd = rootfd
             with AsProgram(pid):
                 for dfd, p in zip(dirfds, paths):
                     if not p:
@@ -550,9 +556,9 @@ class PathSyscalls:
 
     @staticmethod
     def _finish(call, r):
-        if isinstance(r, tuple):  # (address, bytes): written back as the supervisor
+        if isinstance(r, tuple):  # (address, bytes[, result]): written back as the supervisor
             call.write(r[0], r[1])
-            return 0
+            return r[2] if len(r) > 2 else 0
         return r
 
     def _check(self, ops, path, call):
@@ -617,7 +623,7 @@ class PathSyscalls:
         return 0
 
     def do_truncate(self, call, name, t, rootfd, root_real):
-        fd = openat2(t[0].dfd, t[0].base, O_PATH | O_CLOEXEC, resolve=RESOLVE_NO_MAGICLINKS | 0x08)  # BENEATH
+        fd = openat2(rootfd, t[0].guest, O_PATH | O_CLOEXEC)  # truncate(2) follows symlinks
         try:
             self._check(["write"], self.pp._real(fd, root_real), call)
             w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | O_CLOEXEC)
@@ -629,14 +635,65 @@ class PathSyscalls:
             os.close(fd)
         return 0
 
+    def do_access(self, call, name, t, rootfd, root_real):
+        a = call.args
+        mode, flags = (a[1], 0) if name == "access" else (a[2], a[3] if name == "faccessat2" else 0)
+        fd = self._stat_path(call, t[0], not flags & AT_SYMLINK_NOFOLLOW, root_real)
+        try:
+            # AT_EACCESS: the thread's (the program's) effective ids; access(2) proper uses the
+            # real ids, which differ only in a setuid program (none run under no_new_privs)
+            _raw(439, fd, ctypes.c_char_p(b""), ctypes.c_int(mode & 7), ctypes.c_int(AT_EMPTY_PATH | 0x200))
+        finally:
+            os.close(fd)
+        return 0
+
+    def do_readlink(self, call, name, t, rootfd, root_real):
+        self._check(["stat"], t[0].path, call)
+        target = os.readlink(t[0].base, dir_fd=t[0].dfd)
+        target = os.fsencode(target)
+        i = 1 if name == "readlink" else 2
+        size = call.args[i + 1] & 0xffffffff
+        if size == 0 or size > 0x7fffffff:
+            raise OSError(errno.EINVAL, "bad size")
+        data = target[:size]
+        return (call.args[i], data, len(data))
+
+    def do_chmod(self, call, name, t, rootfd, root_real):
+        mode = call.args[1 if name == "chmod" else 2] & 0o7777
+        nofollow = name in ("fchmodat", "fchmodat2") and call.args[3] & AT_SYMLINK_NOFOLLOW
+        fd = self._stat_path(call, t[0], not nofollow, root_real, ops=["write"])
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.EOPNOTSUPP, "no modes on symlinks")
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+        finally:
+            os.close(fd)
+        return 0
+
+    def do_chown(self, call, name, t, rootfd, root_real):
+        a = call.args
+        i = 1 if name in ("chown", "lchown") else 2
+        uid, gid = _sint(a[i]), _sint(a[i + 1])
+        follow = name == "chown" or (name == "fchownat" and not a[4] & AT_SYMLINK_NOFOLLOW)
+        fd = self._stat_path(call, t[0], follow, root_real, ops=["write"])
+        try:
+            os.chown(f"/proc/self/fd/{fd}", uid, gid) if follow else \
+                os.chown(t[0].base, uid, gid, dir_fd=t[0].dfd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+        return 0
+
     # stat family: the decision and the stat are on the same inode; the result is written back
-    def _stat_path(self, call, t, follow, root_real):
+    def _stat_path(self, call, t, follow, root_real, ops=("stat",)):
         flags = O_PATH | O_CLOEXEC | (0 if follow else O_NOFOLLOW)
         if t.base in (b".", b".."):
-            return os.dup(t.dfd)
-        fd = openat2(t.dfd, t.base, flags, resolve=RESOLVE_NO_MAGICLINKS | 0x08)
+            fd = os.dup(t.dfd)
+        elif follow:  # a symlink may lead anywhere in the program's root
+            fd = openat2(self.rootfd, t.guest, flags)
+        else:
+            fd = openat2(t.dfd, t.base, flags, resolve=RESOLVE_NO_MAGICLINKS | 0x08)  # BENEATH: the name itself
         try:
-            self._check(["stat"], self.pp._real(fd, root_real), call)
+            self._check(list(ops), self.pp._real(fd, root_real), call)
         except BaseException:
             os.close(fd)
             raise

@@ -55,6 +55,7 @@ def tree():
         with open(f"{b}/{f}", "w") as fh:
             fh.write(text)
     os.symlink(f"{b}/sec/data", f"{b}/pub/link")
+    os.symlink("../ro/f", f"{b}/pub/up")
     os.symlink(f"{b}/sec/data", f"{b}/pub/race/y")
     with open(f"{b}/pub/rootonly", "w") as fh:
         fh.write("mine")
@@ -179,8 +180,21 @@ def test_names_made_removed_renamed_and_stat(pol, tree):
     r = sh(pol, script)
     assert r.stdout.split() == ["1", "0", "1", "1", "1", "1", "1", "1", "1", "4", "0", "0"], r.stdout + r.stderr
     assert sorted(os.listdir(f"{b}/ro")) == ["f"] and open(f"{b}/ro/f").read() == "ro"
-    assert sorted(os.listdir(f"{b}/pub")) == ["attack", "data", "link", "race", "rootonly"] or \
-        sorted(os.listdir(f"{b}/pub")) == ["data", "link", "race", "rootonly"]
+    assert sorted(os.listdir(f"{b}/pub")) in (["attack", "data", "link", "race", "rootonly", "up"],
+                                              ["data", "link", "race", "rootonly", "up"])
+
+
+def test_access_readlink_chmod_chown_and_symlinks_out_of_the_directory(pol, tree):
+    b = tree
+    script = "; ".join([
+        f"stat -L -c %s {b}/pub/up", f"readlink {b}/pub/up", f"test -r {b}/pub/data", f"test -r {b}/sec/data",
+        f"readlink {b}/hidden/x", f"chmod 600 {b}/ro/f", f"chown 0 {b}/ro/f", f"touch {b}/pub/m && chmod 600 {b}/pub/m",
+        f"stat -c %a {b}/pub/m", f"rm {b}/pub/m",
+    ]).replace("; ", "; echo $?; ") + "; echo $?"
+    r = sh(pol, script)
+    assert r.stdout.split() == ["2", "0", "../ro/f", "0", "0", "1", "1", "1", "1", "0", "600", "0", "0"], \
+        r.stdout + r.stderr
+    assert oct(os.stat(f"{b}/ro/f").st_mode & 0o777) != "0o600"
 
 
 def test_exec_path_raced_never_runs_the_denied_program(pol, tree, secprogs):
