@@ -502,12 +502,15 @@ class _Target:
         g = pp._guest_abs(pid, root_real, dirfd, path)
         self.guest = g
         d, _, base = g.rstrip(b"/").rpartition(b"/")
-        if not base:
-            d, base = b"/", b"."
+        if base in (b"", b".", b".."):
+            # the path names a directory through "." or "..": the directory itself, resolved whole
+            self.base = b"."
+            self.dfd = openat2(rootfd, g, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            self.path = pp._real(self.dfd, root_real)
+            return
         self.base = base
         self.dfd = openat2(rootfd, d or b"/", O_PATH | O_DIRECTORY | O_CLOEXEC)
-        parent = pp._real(self.dfd, root_real).rstrip("/")
-        self.path = parent + "/" + os.fsdecode(base) if base not in (b".", b"..") else parent or "/"
+        self.path = pp._real(self.dfd, root_real).rstrip("/") + "/" + os.fsdecode(base)
 
     def close(self):
         os.close(self.dfd)

@@ -247,7 +247,7 @@ def test_address_rewritten_between_check_and_use_never_leaks(backend, secprogs, 
     assert out[0] == "race", r.stdout + r.stderr[-500:]
     got = dict(kv.split("=") for kv in out[1:])
     assert int(got["other"]) == 0, r.stdout
-    assert int(got["ok"]) + int(got["denied"]) == n
+    assert int(got["ok"]) + int(got["denied"]) == int(got["n"]) >= n
     assert int(got["ok"]) > 0 and int(got["denied"]) > 0, "the race did not race: both outcomes expected"
     assert ls[BAD, "udp"].close() == 0, "a datagram reached the denied address"
     assert ls[GOOD, "udp"].close() <= int(got["ok"])

@@ -134,7 +134,7 @@ def test_path_rewritten_between_check_and_use_never_leaks(pol, tree, secprogs):
     assert r.stdout.startswith("pathrace"), r.stderr[-300:]
     assert got["leaked"] == "0", r.stdout
     assert got["other"] == "0", r.stdout
-    assert int(got["ok"]) + int(got["denied"]) == n
+    assert int(got["ok"]) + int(got["denied"]) == int(got["n"]) >= n
     assert int(got["ok"]) > 0 and int(got["denied"]) > 0, "the race did not race"
 
 
@@ -145,7 +145,7 @@ def test_file_swapped_for_a_symlink_never_leaks(pol, tree, secprogs):
     assert r.stdout.startswith("symrace"), r.stderr[-300:]
     assert got["leaked"] == "0", r.stdout
     assert int(got["ok"]) > 0 and int(got["denied"]) > 0, r.stdout
-    assert int(got["ok"]) + int(got["denied"]) + int(got["other"]) == n
+    assert int(got["ok"]) + int(got["denied"]) + int(got["other"]) == int(got["n"]) >= n
 
 
 def test_create_write_and_globs(pol, tree, secprogs):
@@ -189,11 +189,11 @@ def test_access_readlink_chmod_chown_and_symlinks_out_of_the_directory(pol, tree
     script = "; ".join([
         f"stat -L -c %s {b}/pub/up", f"readlink {b}/pub/up", f"test -r {b}/pub/data", f"test -r {b}/sec/data",
         f"readlink {b}/hidden/x", f"chmod 600 {b}/ro/f", f"chown 0 {b}/ro/f", f"touch {b}/pub/m && chmod 600 {b}/pub/m",
-        f"stat -c %a {b}/pub/m", f"rm {b}/pub/m",
+        f"stat -c %a {b}/pub/m", f"rm {b}/pub/m", f"stat -c %a {b}/pub/.. {b}/pub/race/../.",
     ]).replace("; ", "; echo $?; ") + "; echo $?"
     r = sh(pol, script)
-    assert r.stdout.split() == ["2", "0", "../ro/f", "0", "0", "1", "1", "1", "1", "0", "600", "0", "0"], \
-        r.stdout + r.stderr
+    assert r.stdout.split() == ["2", "0", "../ro/f", "0", "0", "1", "1", "1", "1", "0", "600", "0", "0",
+                                "755", "777", "0"], r.stdout + r.stderr
     assert oct(os.stat(f"{b}/ro/f").st_mode & 0o777) != "0o600"
 
 
@@ -273,3 +273,30 @@ def test_python_api_and_validation(tree, progs):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout == "exit 1\n" and "Operation not permitted" in r.stderr, r.stderr
+
+
+WORKLOAD = r"""
+set -e
+cd "$1"
+mkdir -p w/a/b && printf 'x\ny\n' > w/a/b/f && ln -s b/f w/a/l && ln w/a/b/f w/a/h
+ls -la w/a | awk '{print $1, $NF}' | sort
+cp -a w w2 && mv w2 w3 && chmod 640 w3/a/b/f && stat -c '%a %s %h' w3/a/b/f w3/a/l
+tar -cf t.tar w3 && tar -tf t.tar | sort && rm -rf w3 t.tar
+python3 -c 'import os, json; print(json.dumps(sorted(os.listdir("w/a"))), os.access("w/a/b/f", os.W_OK), os.readlink("w/a/l"))'
+test -e w/a/nope || echo absent
+rm -rf w
+"""
+
+
+def test_programs_work_the_same_under_path_rules(tree, tmp_path):
+    """A mix of coreutils, tar and python3 gives the same output natively and
+    under path rules that allow everything they touch (the performed calls are faithful)."""
+    pol = tmp_path / "allow.toml"
+    pol.write_text('path_default = "allow"\n[[path]]\naction = "deny"\npaths = ["/etc/shadow"]\n')
+    d1, d2 = tmp_path / "native", tmp_path / "sandboxed"
+    d1.mkdir()
+    d2.mkdir()
+    native = subprocess.run(["sh", "-c", WORKLOAD, "sh", str(d1)], capture_output=True, text=True, timeout=60)
+    r = run_lxrun(["--policy", str(pol)], ["sh", "-c", WORKLOAD, "sh", str(d2)])
+    assert native.returncode == 0, native.stderr
+    assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr

@@ -231,8 +231,9 @@ int main(int argc, char **argv)
         }
         pthread_t t;
         pthread_create(&t, NULL, sym ? swapper : flipper, NULL);
-        int ok = 0, denied = 0, leaked = 0, other = 0;
-        for (int i = 0; i < n; i++) {
+        int ok = 0, denied = 0, leaked = 0, other = 0, i;
+        /* at least n tries, on until both outcomes were seen (at most 10 n) */
+        for (i = 0; i < n || ((ok == 0 || denied == 0) && i < 10 * n); i++) {
             int fd = open(buf, O_RDONLY);
             if (fd < 0) {
                 if (errno == EACCES)
@@ -250,7 +251,7 @@ int main(int argc, char **argv)
         }
         race_stop = 1;
         pthread_join(t, NULL);
-        printf("%s ok=%d denied=%d leaked=%d other=%d\n", m, ok, denied, leaked, other);
+        printf("%s ok=%d denied=%d leaked=%d other=%d n=%d\n", m, ok, denied, leaked, other, i);
     } else if (!strcmp(m, "execrace")) {
         /* execrace GOOD BAD N: vfork children exec the path a thread of ours keeps flipping
          * between GOOD and BAD (the child shares our memory); each exec'd copy prints its exe */
@@ -262,7 +263,9 @@ int main(int argc, char **argv)
         int n = atoi(argv[4]), killed = 0, refused = 0, ran = 0;
         pthread_t t;
         pthread_create(&t, NULL, flipper, NULL);
-        for (int i = 0; i < n; i++) {
+        /* at least n tries, and on until both outcomes were seen (a loaded machine may
+         * starve the flipper for a while), at most 10 n */
+        for (int i = 0; i < n || ((refused + killed == 0 || ran == 0) && i < 10 * n); i++) {
             pid_t p = vfork();
             if (p == 0) {
                 char *av[] = {buf, "whoami", NULL};

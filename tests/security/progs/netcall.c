@@ -80,8 +80,9 @@ static int race(const char *mode, const char *g, const char *b, int port, int n)
     shared.sin_addr = good;
     pthread_t t;
     pthread_create(&t, NULL, flipper, NULL);
-    int ok = 0, denied = 0, other = 0;
-    for (int i = 0; i < n; i++) {
+    int ok = 0, denied = 0, other = 0, i;
+    /* at least n calls, on until both outcomes were seen (at most 10 n) */
+    for (i = 0; i < n || ((ok == 0 || denied == 0) && i < 10 * n); i++) {
         int s = socket(AF_INET, SOCK_DGRAM, 0);
         long r;
         if (!strcmp(mode, "connect")) {
@@ -105,7 +106,7 @@ static int race(const char *mode, const char *g, const char *b, int port, int n)
     }
     atomic_store(&stop, 1);
     pthread_join(t, NULL);
-    printf("race ok=%d denied=%d other=%d\n", ok, denied, other);
+    printf("race ok=%d denied=%d other=%d n=%d\n", ok, denied, other, i);
     return 0;
 }
 
