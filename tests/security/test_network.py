@@ -299,3 +299,37 @@ def test_unix_socket_refused_when_credentials_differ(secprogs, tmp_path, unix_se
     r = run_lxrun(["--policy", pol], [secprogs["netcall"], "abstract", abstract + "-ok"])
     assert r.stdout.splitlines() == ["abstract 2"], r.stderr
     assert [_accepted(s) for s in socks] == [0, 0, 1, 0]
+
+
+def test_ancillary_data_through_the_supervisor(secprogs, tmp_path, backend):
+    """An allowed sendmsg to a UNIX path is performed by the supervisor: the
+    program's SCM_RIGHTS fds are carried over (taken with pidfd_getfd), and
+    SCM_CREDENTIALS other than the program's own are refused (the kernel would
+    check them against the supervisor's credentials)."""
+    import array
+    sockpath = tmp_path / "d.sock"
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(str(sockpath))
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    rx.settimeout(10)
+    payload = tmp_path / "payload"
+    payload.write_text("carried by fd")
+    pol = write_policy(tmp_path, f'network_default = "deny"\n[[network]]\naction = "allow"\npath = ["{tmp_path}/*"]\n')
+    try:
+        r = run_lxrun(["--backend", backend, "--policy", pol], [secprogs["netcall"], "sendfd", str(sockpath), str(payload)])
+        assert r.stdout.splitlines() == ["sendfd 1"], r.stderr
+        msg, anc, _, _ = rx.recvmsg(16, socket.CMSG_SPACE(64))
+        fds = array.array("i")
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % 4])
+        assert msg == b"m" and len(fds) == 1
+        with os.fdopen(fds[0]) as f:
+            assert f.read() == "carried by fd"
+        r = run_lxrun(["--backend", backend, "--policy", pol], [secprogs["netcall"], "sendcred", str(sockpath), "1", "0", "0"])
+        assert r.stdout.splitlines() == ["sendcred -1 Operation not permitted"], r.stderr
+        r = run_lxrun(["--backend", backend, "--policy", pol],
+                      [secprogs["netcall"], "sendcred", str(sockpath), "0", str(os.geteuid()), str(os.getegid())])
+        assert r.stdout.splitlines() == ["sendcred 1"], r.stderr
+    finally:
+        rx.close()

@@ -7,6 +7,7 @@
  *   netcall sendmsg ADDR PORT                     UDP datagram "x" via sendmsg+msg_name
  *   netcall sendmmsg ADDR PORT                    two datagrams via sendmmsg
  *   netcall unix PATH | abstract NAME             connect a UNIX stream socket
+ *   netcall sendfd SOCK FILE | sendcred SOCK PID UID GID   SCM_RIGHTS / SCM_CREDENTIALS over a UNIX datagram
  *   netcall race MODE GOOD BAD PORT N             MODE connect|sendto|sendmsg: a second thread
  *       flips the sockaddr between GOOD and BAD all the time; N calls; prints
  *       "race ok=<n> denied=<n> other=<n>"
@@ -135,6 +136,40 @@ int main(int argc, char **argv)
             r = write(s, "hi", 2);  /* proves the program's own socket is the connected one */
         }
         report(op, r);
+        return 0;
+    }
+    if (!strcmp(op, "sendfd") || !strcmp(op, "sendcred")) {
+        /* sendfd SOCKPATH FILE: send FILE's fd over a UNIX datagram to SOCKPATH (SCM_RIGHTS);
+         * sendcred SOCKPATH PID UID GID: send SCM_CREDENTIALS claiming those ids */
+        struct sockaddr_un u = {.sun_family = AF_UNIX};
+        strncpy(u.sun_path, argv[2], sizeof(u.sun_path) - 1);
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        union {
+            char buf[CMSG_SPACE(sizeof(struct ucred))];
+            struct cmsghdr align;
+        } c;
+        memset(&c, 0, sizeof(c));
+        struct iovec iov = {"m", 1};
+        struct msghdr m = {.msg_name = &u, .msg_namelen = sizeof(u), .msg_iov = &iov, .msg_iovlen = 1,
+                           .msg_control = c.buf};
+        struct cmsghdr *cm = (struct cmsghdr *)c.buf;
+        cm->cmsg_level = SOL_SOCKET;
+        if (!strcmp(op, "sendfd")) {
+            int fd = open(argv[3], O_RDONLY);
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+            m.msg_controllen = CMSG_SPACE(sizeof(int));
+        } else {
+            struct ucred cr = {atoi(argv[3]), (uid_t)atoi(argv[4]), (gid_t)atoi(argv[5])};
+            if (cr.pid == 0)
+                cr.pid = getpid();
+            cm->cmsg_type = SCM_CREDENTIALS;
+            cm->cmsg_len = CMSG_LEN(sizeof(cr));
+            memcpy(CMSG_DATA(cm), &cr, sizeof(cr));
+            m.msg_controllen = CMSG_SPACE(sizeof(cr));
+        }
+        report(op, sendmsg(s, &m, 0));
         return 0;
     }
     int fam = mkaddr(argv[2], atoi(argv[3]), &ss, &len);
