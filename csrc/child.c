@@ -1,10 +1,10 @@
 /* The forked child's last steps before the program runs.
  *
- * Order matters: (1) die with the supervisor; (2) tell the supervisor we are
- * ready and wait until it has seized us with ptrace (so the tree can never run
- * untraced, and RET_TRACE always has a tracer); (3) no_new_privs, which
+ * Order matters: (1) die with the supervisor; (2) no_new_privs, which
  * seccomp(2) requires without CAP_SYS_ADMIN and which makes setuid binaries
- * harmless; (4) install the filter; (5) execve.
+ * harmless; (3) tell the supervisor we are ready and wait until it has seized
+ * us with ptrace (so the tree can never run untraced, and RET_TRACE always has
+ * a tracer); (4) install the filter; (5) execve.
  *
  * After (4) every syscall may trap, so nothing here talks to the supervisor:
  * the supervisor steps us with PTRACE_SYSCALL and takes the listener fd from
@@ -31,23 +31,22 @@ int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, 
                   const char *path, char *const argv[], char *const envp[])
 {
     char c = 'r';
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        return -errno;
-    if (write(ready_fd, &c, 1) != 1)
-        return -EPIPE;
-    if (read(go_fd, &c, 1) != 1 || c != 'g')
-        return -EPIPE; /* the supervisor is gone: never run unsupervised */
-    close(ready_fd);
-    close(go_fd);
-
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -errno;
     struct lx_filter_hdr h;
     if (prog_len < sizeof(h))
         return -EINVAL;
     memcpy(&h, prog, sizeof(h));
     if (h.magic != LX_FILTER_MAGIC || h.policy_len > prog_len - sizeof(h))
         return -EINVAL;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return -errno;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    if (write(ready_fd, &c, 1) != 1)
+        return -EPIPE;
+    /* From here to seccomp() the supervisor steps us syscall by syscall: keep
+     * it to read() alone (the pipes are O_CLOEXEC and close at execve). */
+    if (read(go_fd, &c, 1) != 1 || c != 'g')
+        return -EPIPE; /* the supervisor is gone: never run unsupervised */
     const char *policy = (const char *)prog + sizeof(h);
     struct sock_fprog fp = {
         .len = (unsigned short)(h.policy_len / sizeof(struct sock_filter)),

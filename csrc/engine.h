@@ -122,6 +122,8 @@ struct lx_sup {
 int lx_sup_init(struct lx_sup *s, int backend);
 void lx_sup_free(struct lx_sup *s);
 uint64_t lx_now_ns(void);
+int lx_sup_traps(const struct lx_sup *s);
+int lx_child_backend(const struct lx_sup *s);
 void lx_record(struct lx_sup *s, const struct lx_call *c, int kind, int has_ret, uint64_t t0);
 void lx_flush(struct lx_sup *s);
 void lx_count(struct lx_sup *s, int nr, int64_t ret, int has_ret, uint64_t t0);

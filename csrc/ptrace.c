@@ -238,7 +238,7 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
     }
     lx_tids_add(s->tids, child, &created);
 
-    if (s->backend == LX_BACKEND_UNOTIFY) {
+    if (lx_child_backend(s) == LX_BACKEND_UNOTIFY) {
         rc = take_listener(s, child, go_fd);
         if (rc == 0)
             rc = lx_unotify_start(s);

@@ -26,6 +26,25 @@ void lx_sup_free(struct lx_sup *s)
     pthread_mutex_destroy(&s->rec_lock);
 }
 
+/* 1 if some syscall traps (to a listener or a tracer): with none, the unotify
+ * backend needs no listener and no notify thread at all. */
+int lx_sup_traps(const struct lx_sup *s)
+{
+    if (s->dflt.kind >= LX_ACT_TRACE)
+        return 1;
+    for (int i = 0; i < LX_NR_MAX; i++)
+        if (s->table[i].kind >= LX_ACT_TRACE)
+            return 1;
+    return 0;
+}
+
+/* The backend the child installs its filter for: without traps a listener
+ * would only cost a notify thread, so the child installs a plain filter. */
+int lx_child_backend(const struct lx_sup *s)
+{
+    return s->backend == LX_BACKEND_UNOTIFY && !lx_sup_traps(s) ? LX_BACKEND_PTRACE : s->backend;
+}
+
 uint64_t lx_now_ns(void)
 {
     struct timespec ts;

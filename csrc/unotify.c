@@ -140,11 +140,17 @@ void lx_unotify_stop(struct lx_sup *s)
         return;
     s->stop = 1;
     for (;;) {
-        if (pthread_tryjoin_np(s->notify_thread, NULL) == 0)
-            break;
+        /* the signal may land just before the thread blocks in RECV: resend until it is gone */
         pthread_kill(s->notify_thread, LX_WAKE_SIGNAL);
-        struct timespec ts = {0, 200000};
-        nanosleep(&ts, NULL);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_timedjoin_np(s->notify_thread, NULL, &ts) == 0)
+            break;
     }
     s->notify_thread_started = 0;
 }

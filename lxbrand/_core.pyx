@@ -353,6 +353,11 @@ cdef class Supervisor:
             free(buf)
 
     @property
+    def child_backend(self):
+        """The backend the child installs its filter for (no listener when nothing traps)."""
+        return E.lx_child_backend(self.s)
+
+    @property
     def sync_wakeup(self):
         return bool(self.s.sync_wakeup)
 

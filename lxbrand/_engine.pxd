@@ -87,6 +87,7 @@ cdef extern from "engine.h" nogil:
         uint64_t traps
 
     int lx_sup_init(lx_sup *s, int backend)
+    int lx_child_backend(const lx_sup *s)
     void lx_sup_free(lx_sup *s)
     int lx_filter_compile(const lx_sup *s, void **out, size_t *out_len)
     int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,

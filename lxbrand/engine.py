@@ -190,6 +190,7 @@ class Sandbox:
         if getattr(self.policy, "paths", None) is not None:
             sup.exec_checker = self.policy.paths.exec_verify  # exec rules, checked on what ran
         prog = sup.compile()
+        child_backend = sup.child_backend
 
         ready_r, ready_w = os.pipe()
         go_r, go_w = os.pipe()
@@ -217,7 +218,7 @@ class Sandbox:
                 for fd in pass_fds:
                     os.set_inheritable(fd, True)
                 _close_others(keep)
-                _core.child_exec(prog, BACKENDS[self.backend], ready_w, go_r, bpath, bargv, envp)
+                _core.child_exec(prog, child_backend, ready_w, go_r, bpath, bargv, envp)
             except OSError as e:
                 code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
                 msg = f"{argv[0]}: {e.strerror}"

@@ -311,7 +311,7 @@ int main(int argc, char **argv)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        int e = -lx_child_exec(prog_bpf, prog_len, be, ready[1], go[0], path, prog, environ);
+        int e = -lx_child_exec(prog_bpf, prog_len, lx_child_backend(&sup), ready[1], go[0], path, prog, environ);
         char msg[PATH_MAX + 128];
         int m = snprintf(msg, sizeof(msg), "%s: %s", prog[0],
                          e == ENOEXEC ? "cannot execute: Exec format error" : strerror(e));
