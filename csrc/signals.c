@@ -10,9 +10,19 @@
 
 #include "engine.h"
 
-static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
+/* Every signal a process can send and a program can catch, except: SIGCHLD
+ * (ours), SIGTSTP/SIGTTIN/SIGTTOU (job control: we stop beside the program),
+ * SIGPIPE/SIGXFSZ (the kernel sends them to us as SI_USER when our own writes
+ * fail: they are ours, not the program's),
+ * the synchronous faults SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGTRAP/SIGSYS/SIGABRT
+ * (a fault of the supervisor's own must kill it, not loop in a handler), and
+ * the first real-time signals (glibc's and the notify thread's wake-up). */
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT,
+                                SIGVTALRM, SIGPROF, SIGXCPU, SIGURG, SIGIO, SIGPWR, SIGSTKFLT};
 #define NFWD (sizeof(forwarded) / sizeof(forwarded[0]))
-static struct sigaction saved[NFWD];
+#define RT_FIRST 8 /* SIGRTMIN+8 .. SIGRTMAX are forwarded; below is kept for the engine */
+#define NRT 64
+static struct sigaction saved[NFWD], saved_rt[NRT];
 static volatile pid_t fwd_pid;
 static int installed;
 
@@ -34,6 +44,8 @@ void lx_signals_install(struct lx_sup *s)
     fwd_pid = s->child;
     for (size_t i = 0; i < NFWD; i++)
         sigaction(forwarded[i], &sa, &saved[i]);
+    for (int sig = SIGRTMIN + RT_FIRST, i = 0; sig <= SIGRTMAX && i < NRT; sig++, i++)
+        sigaction(sig, &sa, &saved_rt[i]);
     installed = 1;
 }
 
@@ -47,5 +59,7 @@ void lx_signals_restore(void)
     fwd_pid = 0;
     for (size_t i = 0; i < NFWD; i++)
         sigaction(forwarded[i], &saved[i], NULL);
+    for (int sig = SIGRTMIN + RT_FIRST, i = 0; sig <= SIGRTMAX && i < NRT; sig++, i++)
+        sigaction(sig, &saved_rt[i], NULL);
     installed = 0;
 }

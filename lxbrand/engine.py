@@ -168,16 +168,23 @@ class Sandbox:
             return r
         return dispatch
 
-    def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True):
+    def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True,
+            executable=None):
+        """Run argv under the policy; returns its ExitStatus.  `executable` is the
+        path to exec (argv[0] is then passed as given, as execve(2) allows);
+        without it argv[0] is looked up in PATH, or, with a preexec_fn (which may
+        change the root), taken as the path."""
         if not argv:
             raise LaunchError("no program given", 2)
         env = dict(os.environ if env is None else env)
-        if preexec_fn is None:
+        if executable is not None:
+            path = executable
+        elif preexec_fn is None:
             path = resolve_program(argv[0], env)
-            if check_elf:
-                check_executable(path)
         else:
             path = argv[0]  # resolved inside the container by the caller's setup
+        if preexec_fn is None and check_elf:
+            check_executable(path)
         if getattr(self.policy, "paths", None) is not None:
             from lxbrand.handlers import paths
             paths.prepare(self.policy, self.backend)  # unotify only; the open hook last

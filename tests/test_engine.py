@@ -264,3 +264,18 @@ def test_fast_uname_without_identity_answers_host_values(backend, tmp_path):
     pol.write_text('[[rule]]\nsyscalls = ["uname"]\naction = "emulate"\nfast = "uname"\ncomment = "trap, answer in C"\n')
     r = run_lxrun(["--backend", backend, "--policy", str(pol)], ["uname", "-a"])
     assert r.stdout == run_native(["uname", "-a"]).stdout
+
+
+@pytest.mark.parametrize("frontend", ["python", "c"])
+@pytest.mark.parametrize("signame", ["SIGPWR", "SIGVTALRM", "RT10"])
+def test_any_catchable_signal_is_forwarded(backend, frontend, signame, tmp_path):
+    sig = signal.SIGRTMIN + 10 if signame == "RT10" else getattr(signal, signame)
+    code = (f"import signal, sys\nsignal.signal({int(sig)}, lambda s, f: (print('got', s), sys.exit(0)))\n"
+            "print('ready', flush=True)\nsignal.pause()\n")
+    p = subprocess.Popen(lxrun_cmd("--backend", backend, "--", sys.executable, "-c", code, frontend=frontend),
+                         stdout=subprocess.PIPE, text=True, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path)))
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(sig)
+    out, _ = p.communicate(timeout=30)
+    assert out == f"got {int(sig)}\n"
+    assert p.returncode == 0

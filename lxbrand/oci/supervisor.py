@@ -128,9 +128,8 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
                 _close_quiet(console_sock)  # the child holds it until the master is sent
             report(report_fd, init_pid=pid)
 
-        # The engine execs argv[0] as the path (it cannot resolve inside the container), so
-        # init sees its resolved path as argv[0] (DIVERGENCE.md, "OCI runtime").
-        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init,
+        # path was resolved inside the container; init gets argv exactly as configured
+        status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
                         pass_fds=_preserved(opts), on_spawn=on_spawn)
         _close_quiet(report_fd)
         status.exit()
@@ -170,7 +169,7 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
         env = _env_dict(proc.get("env"))
         if "HOME" not in env:
             env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), f"/proc/{init_pid}/root")
-        status = sb.run([path] + argv[1:], env=env, cwd=None, preexec_fn=init,
+        status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
                         pass_fds=_preserved(opts), on_spawn=on_spawn)
         _close_quiet(report_fd)
         status.exit()
