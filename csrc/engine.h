@@ -158,6 +158,8 @@ int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */
 void lx_unotify_stop(struct lx_sup *s);
 int lx_addfd(struct lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags);
+/* answer notification `id` later, from any thread (a handler that deferred it) */
+int lx_notify_send(struct lx_sup *s, uint64_t id, int64_t ret);
 
 /* ptrace.c: the lifecycle loop (both backends) and the trap loop (ptrace backend).
  * Seizes `child`, lets it go (writes to sync_fd), runs until no tracee is left.

@@ -167,3 +167,16 @@ int lx_addfd(struct lx_sup *s, uint64_t id, int srcfd, int send, unsigned int ne
     int rc = ioctl(s->notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
     return rc < 0 ? -errno : rc;
 }
+
+int lx_notify_send(struct lx_sup *s, uint64_t id, int64_t ret)
+{
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    resp.id = id;
+    if (ret < 0 && ret > -4096)
+        resp.error = (int32_t)ret;
+    else
+        resp.val = ret;
+    int rc = ioctl(s->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    return rc < 0 ? -errno : 0;
+}

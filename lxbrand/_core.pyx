@@ -62,9 +62,28 @@ def syscall_name(int nr):
         free(p)
 
 
+cdef class Deferred:
+    """A call's answer, to be sent once (Call.defer)."""
+    cdef object owner
+    cdef uint64_t id
+    cdef bint done
+
+    def send(self, int64_t result):
+        """Answer: result >= 0 is the call's value, -errno its error.  ENOENT if the
+        caller is gone (killed meanwhile)."""
+        cdef Supervisor sup = <Supervisor>self.owner
+        if self.done:
+            raise RuntimeError("this call was already answered")
+        self.done = True
+        rc = E.lx_notify_send(sup.s, self.id, result)
+        if rc < 0:
+            raise _oserror(rc)
+
+
 cdef class Call:
     """One trapped syscall, valid only while its handler runs."""
     cdef E.lx_call *_c
+    cdef object _owner
 
     cdef _check(self):
         if self._c == NULL:
@@ -158,6 +177,19 @@ cdef class Call:
             self._c.ret = rc
         return rc
 
+    def defer(self):
+        """Answer this call later, from another thread (unotify): returns a Deferred
+        whose send(result) -- an int, or -errno -- answers it.  The notify thread
+        goes on with other calls meanwhile.  The handler's return value is ignored."""
+        self._check()
+        if self._c.backend != E.LX_BACKEND_UNOTIFY:
+            raise OSError(95, "deferring an answer needs the unotify backend")
+        cdef Deferred d = Deferred.__new__(Deferred)
+        d.owner = self._owner
+        d.id = self._c.id
+        self._c.sent = 1
+        return d
+
     def rewrite(self, int nr, args=None):
         """Run another syscall (or other arguments) instead (ptrace backend).
         The kernel checks the rewritten call against the filter again."""
@@ -176,6 +208,7 @@ cdef int _handler_tramp(void *ctx, E.lx_call *c) noexcept with gil:
     cdef Supervisor sup = <Supervisor>ctx
     cdef Call call = Call.__new__(Call)
     call._c = c
+    call._owner = sup
     try:
         r = sup.handler(call)
         if r is CONTINUE:

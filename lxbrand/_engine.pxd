@@ -97,6 +97,7 @@ cdef extern from "engine.h" nogil:
     ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)
     int lx_id_valid(lx_sup *s, uint64_t id)
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
+    int lx_notify_send(lx_sup *s, uint64_t id, int64_t ret)
     int lx_supervise(lx_sup *s, pid_t child, int ready_fd, int go_fd)
     void lx_signals_install(lx_sup *s)
     void lx_signals_restore()

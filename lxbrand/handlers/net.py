@@ -527,8 +527,41 @@ class _Performer:
     # the calls
     def do_connect(self):
         raw = self._target(self.call.args[1], self.call.args[2])
+        if self.call.backend == "unotify" and os.get_blocking(self.sock):  # O_NONBLOCK of the shared file
+            return self._connect_later(raw)
         r = _libc.connect(self.sock, raw, len(raw))
         return _result(r)
+
+    def _connect_later(self, raw):
+        """A blocking connect may wait for long (a SYN to a silent host, a full UNIX
+        backlog): do it on a thread of its own and answer the call from there, so
+        the notify thread goes on answering the program's other calls."""
+        import threading
+        sock = os.dup(self.sock)
+        # the resolved UNIX path fd (if any) is named in raw: keep our copies open until done
+        keep = [os.dup(fd) for fd in self.fds]
+        if keep:
+            raw = _rename_fds(raw, self.fds, keep)
+        deferred = self.call.defer()
+
+        def run():
+            try:
+                r = _libc.connect(sock, raw, len(raw))
+                deferred.send(r if r >= 0 else -ctypes.get_errno())
+            except OSError:
+                pass  # the caller is gone
+            except BaseException:
+                try:
+                    deferred.send(-errno.EPERM)  # fail closed
+                except OSError:
+                    pass
+            finally:
+                os.close(sock)
+                for fd in keep:
+                    os.close(fd)
+
+        threading.Thread(target=run, name="lxbrand-connect", daemon=True).start()
+        return 0
 
     def do_bind(self):
         raw = self._target(self.call.args[1], self.call.args[2])
@@ -626,6 +659,17 @@ class _Performer:
             out += cm
             off += (ln + 7) & ~7
         return out
+
+
+def _rename_fds(raw, old, new):
+    """A sockaddr_un naming /proc/self/fd/OLD[/...] renamed to NEW (the copies a
+    deferred call keeps open)."""
+    for o, n in zip(old, new):
+        a, b = f"/proc/self/fd/{o}".encode(), f"/proc/self/fd/{n}".encode()
+        path = raw[2:].split(b"\0", 1)[0]
+        if path == a or path.startswith(a + b"/"):
+            return raw[:2] + b + path[len(a):] + b"\0"
+    return raw
 
 
 def _result(r):

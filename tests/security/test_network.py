@@ -333,3 +333,42 @@ def test_ancillary_data_through_the_supervisor(secprogs, tmp_path, backend):
         assert r.stdout.splitlines() == ["sendcred 1"], r.stderr
     finally:
         rx.close()
+
+
+def test_blocking_connect_does_not_hold_up_other_calls(secprogs, tmp_path):
+    """unotify: a blocking connect performed by the supervisor runs on a thread of
+    its own (Call.defer), so the program's other trapped calls are answered while
+    it waits; the connect completes when the server makes room."""
+    import select
+    sockpath = tmp_path / "full.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(sockpath))
+    srv.listen(0)
+    filler = socket.socket(socket.AF_UNIX)
+    filler.connect(str(sockpath))  # the backlog (0 + 1) is now full: the next connect blocks
+    pol = write_policy(tmp_path, f"""
+[[network]]
+action = "allow"
+path = ["{tmp_path}/*"]
+[[rule]]
+syscalls = ["getppid"]
+action = "emulate"
+return = 4242
+""")
+    from conftest import lxrun_cmd
+    p = subprocess.Popen(lxrun_cmd("--policy", pol, "--", secprogs["netcall"], "blockconnect", str(sockpath)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 20)
+        assert ready, "the trapped calls waited for the blocking connect"
+        assert p.stdout.readline() == "trapped calls answered (4242)\n"
+        srv.accept()[0].close()  # make room: the blocked connect completes
+        srv.accept()[0].close()
+        out, err = p.communicate(timeout=20)
+        assert out == "connect 0\n", err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        srv.close()
+        filler.close()

@@ -7,6 +7,7 @@
  *   netcall sendmsg ADDR PORT                     UDP datagram "x" via sendmsg+msg_name
  *   netcall sendmmsg ADDR PORT                    two datagrams via sendmmsg
  *   netcall unix PATH | abstract NAME             connect a UNIX stream socket
+ *   netcall blockconnect PATH                     a blocking UNIX connect in a thread while this one traps
  *   netcall sendfd SOCK FILE | sendcred SOCK PID UID GID   SCM_RIGHTS / SCM_CREDENTIALS over a UNIX datagram
  *   netcall race MODE GOOD BAD PORT N             MODE connect|sendto|sendmsg: a second thread
  *       flips the sockaddr between GOOD and BAD all the time; N calls; prints
@@ -25,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -69,6 +72,19 @@ static void *flipper(void *arg)
         shared.sin_addr = bad;
         shared.sin_addr = good;
     }
+    return NULL;
+}
+
+static const char *block_path;
+
+static void *blocking_connect(void *arg)
+{
+    (void)arg;
+    struct sockaddr_un u = {.sun_family = AF_UNIX};
+    strncpy(u.sun_path, block_path, sizeof(u.sun_path) - 1);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    long r = connect(s, (struct sockaddr *)&u, sizeof(u));
+    report("connect", r);
     return NULL;
 }
 
@@ -118,6 +134,22 @@ int main(int argc, char **argv)
     const char *op = argv[1];
     struct sockaddr_storage ss;
     socklen_t len;
+    if (!strcmp(op, "blockconnect")) {
+        /* blockconnect PATH: a thread connects (blocking) to PATH while this one makes
+         * 100 trapped calls and says so; then waits for the connect */
+        block_path = argv[2];
+        pthread_t t;
+        pthread_create(&t, NULL, blocking_connect, NULL);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        long last = 0;
+        for (int i = 0; i < 100; i++)
+            last = syscall(SYS_getppid);
+        printf("trapped calls answered (%ld)\n", last);
+        fflush(stdout);
+        pthread_join(t, NULL);
+        return 0;
+    }
     if (!strcmp(op, "race"))
         return race(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
     if (!strcmp(op, "unix") || !strcmp(op, "abstract")) {
