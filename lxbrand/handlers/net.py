@@ -36,10 +36,11 @@ How a decision is carried out (seccomp_unotify(2), "Caveats"; DESIGN.md):
 Blocking semantics: a connect() on a non-blocking socket returns EINPROGRESS
 to the program exactly as natively (the supervisor's connect runs on the same
 open file description, so it inherits O_NONBLOCK), and the program polls its
-own fd.  A blocking connect()/send is performed blocking by the supervisor: the
-program waits as it would natively, but other trapped calls of the same sandbox
-wait too (one notify thread), and a non-fatal signal does not interrupt the
-wait (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV).  See DIVERGENCE.md.
+own fd.  A blocking connect() is performed on a thread of its own and answered
+from there (Call.defer, unotify), so the program's other trapped calls go on;
+under ptrace, and for a blocking send, the supervisor waits (other trapped calls
+of the sandbox wait too).  A non-fatal signal does not interrupt the wait
+(SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV).  See DIVERGENCE.md.
 """
 import ctypes
 import errno
