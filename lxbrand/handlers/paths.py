@@ -481,6 +481,12 @@ MODIFY = {
     "readlink": (((None, 0),), "readlink"), "readlinkat": (((0, 1),), "readlink"),
     "chmod": (((None, 0),), "chmod"), "fchmodat": (((0, 1),), "chmod"), "fchmodat2": (((0, 1),), "chmod"),
     "chown": (((None, 0),), "chown"), "lchown": (((None, 0),), "chown"), "fchownat": (((0, 1),), "chown"),
+    "utimensat": (((0, 1),), "utime"), "utimes": (((None, 0),), "utime"), "utime": (((None, 0),), "utime"),
+    "futimesat": (((0, 1),), "utime"),
+    "setxattr": (((None, 0),), "xattr"), "lsetxattr": (((None, 0),), "xattr"),
+    "removexattr": (((None, 0),), "xattr"), "lremovexattr": (((None, 0),), "xattr"),
+    "getxattr": (((None, 0),), "xattr"), "lgetxattr": (((None, 0),), "xattr"),
+    "listxattr": (((None, 0),), "xattr"), "llistxattr": (((None, 0),), "xattr"),
     "stat": (((None, 0),), "stat"), "lstat": (((None, 0),), "lstat"), "newfstatat": (((0, 1),), "fstatat"),
     "statx": (((0, 1),), "statx"),
 }
@@ -531,6 +537,9 @@ class PathSyscalls:
         name = syscalls.name_of(call.nr)
         slots, kind = MODIFY[name]
         a = call.args
+        if name == "utimensat" and a[1] == 0:
+            from lxbrand._core import CONTINUE
+            return CONTINUE  # futimens(fd): no path (a NULL pointer is a register value)
         paths = [call.read_str(a[pi]) for _, pi in slots]
         dirfds = [AT_FDCWD if di is None else _sint(a[di]) for di, _ in slots]
         if kind in ("fstatat", "statx") and not paths[0] and a[3 if kind == "fstatat" else 2] & AT_EMPTY_PATH:
@@ -540,6 +549,7 @@ class PathSyscalls:
         # that changed uid is not dumpable: only our CAP_SYS_PTRACE reaches its memory)
         self.paths, self.dirfds = paths, dirfds
         self.symlink_target = call.read_str(a[0]) if kind == "symlink" else None
+        self.pre = self._preread(call, name) if kind in ("utime", "xattr") else None
         rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         targets = []
         try:
@@ -685,6 +695,78 @@ class PathSyscalls:
         finally:
             os.close(fd)
         return 0
+
+    @staticmethod
+    def _preread(call, name):
+        """What utime/xattr calls need from the caller's memory, read once, now (as the
+        supervisor: a program that changed uid is not dumpable)."""
+        a = call.args
+        if name == "utimensat":
+            return {"times": call.read(a[2], 32) if a[2] else None, "nofollow": a[3] & AT_SYMLINK_NOFOLLOW}
+        if name in ("futimesat", "utimes"):
+            tv = a[2] if name == "futimesat" else a[1]
+            times = None
+            if tv:  # struct timeval[2] -> struct timespec[2]
+                s0, us0, s1, us1 = struct.unpack("=qqqq", call.read(tv, 32))
+                times = struct.pack("=qqqq", s0, us0 * 1000, s1, us1 * 1000)
+            return {"times": times, "nofollow": 0}
+        if name == "utime":
+            times = None
+            if a[1]:
+                at, mt = struct.unpack("=qq", call.read(a[1], 16))
+                times = struct.pack("=qqqq", at, 0, mt, 0)
+            return {"times": times, "nofollow": 0}
+        pre = {}
+        if not name.endswith("listxattr"):
+            pre["attr"] = call.read_str(a[1], 255)
+        if name.endswith("setxattr"):
+            size = a[3] & 0xffffffff
+            if size > 65536:
+                raise OSError(errno.E2BIG, "xattr value too large")
+            pre["value"] = call.read(a[2], size) if size else b""
+        return pre
+
+    def do_utime(self, call, name, t, rootfd, root_real):
+        times, nofollow = self.pre["times"], self.pre["nofollow"]
+        fd = self._stat_path(call, t[0], not nofollow, root_real, ops=["write"])
+        try:
+            buf = ctypes.create_string_buffer(times, 32) if times else None
+            if nofollow and stat.S_ISLNK(os.fstat(fd).st_mode):
+                _raw(280, t[0].dfd, ctypes.c_char_p(t[0].base), buf, AT_SYMLINK_NOFOLLOW)
+            else:
+                _raw(280, AT_FDCWD, ctypes.c_char_p(f"/proc/self/fd/{fd}".encode()), buf, 0)
+        finally:
+            os.close(fd)
+        return 0
+
+    def do_xattr(self, call, name, t, rootfd, root_real):
+        a = call.args
+        follow = not name.startswith("l")
+        reading = name.endswith(("getxattr", "listxattr"))
+        fd = self._stat_path(call, t[0], follow, root_real, ops=["stat"] if reading else ["write"])
+        try:
+            target = f"/proc/self/fd/{fd}" if follow or not stat.S_ISLNK(os.fstat(fd).st_mode) else None
+            if target is None:
+                raise OSError(errno.EPERM, "xattrs of a symlink itself are not supported under path rules")
+            if name.endswith("listxattr"):
+                size = a[2]
+                data = b"".join(os.fsencode(n) + b"\0" for n in os.listxattr(target))
+            elif name.endswith("getxattr"):
+                size = a[3]
+                data = os.getxattr(target, self.pre["attr"])
+            elif name.endswith("removexattr"):
+                os.removexattr(target, self.pre["attr"])
+                return 0
+            else:
+                os.setxattr(target, self.pre["attr"], self.pre["value"], a[4] & 0xffffffff)
+                return 0
+            if size == 0:
+                return len(data)
+            if len(data) > size:
+                raise OSError(errno.ERANGE, "buffer too small")
+            return (a[1] if name.endswith("listxattr") else a[2], data, len(data))
+        finally:
+            os.close(fd)
 
     # stat family: the decision and the stat are on the same inode; the result is written back
     def _stat_path(self, call, t, follow, root_real, ops=("stat",)):

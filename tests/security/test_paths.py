@@ -197,6 +197,32 @@ def test_access_readlink_chmod_chown_and_symlinks_out_of_the_directory(pol, tree
     assert oct(os.stat(f"{b}/ro/f").st_mode & 0o777) != "0o600"
 
 
+XATTR = r"""
+import os, sys
+b = sys.argv[1]
+def t(f):
+    try:
+        print("ok", f())
+    except OSError as e:
+        print("err", e.errno)
+t(lambda: os.utime(f"{b}/pub/data", (1, 2)) or os.stat(f"{b}/pub/data").st_mtime)
+t(lambda: os.utime(f"{b}/ro/f", (1, 2)))
+t(lambda: os.setxattr(f"{b}/pub/data", "user.k", b"v") or os.getxattr(f"{b}/pub/data", "user.k"))
+t(lambda: os.listxattr(f"{b}/pub/data"))
+t(lambda: os.setxattr(f"{b}/ro/f", "user.k", b"v"))
+t(lambda: os.getxattr(f"{b}/sec/data", "user.k"))
+t(lambda: os.removexattr(f"{b}/pub/data", "user.k") or os.listxattr(f"{b}/pub/data"))
+"""
+
+
+def test_times_and_xattrs(pol, tree):
+    r = run_lxrun(["--policy", pol], ["python3", "-c", XATTR, tree])
+    if "err 95" in r.stdout:
+        pytest.skip("no user xattrs on this filesystem")
+    assert r.stdout.splitlines() == ["ok 2.0", "err 13", "ok b'v'", "ok ['user.k']", "err 13", "err 13", "ok []"], \
+        r.stdout + r.stderr
+
+
 def test_exec_path_raced_never_runs_the_denied_program(pol, tree, secprogs):
     """vfork children exec a path that a thread keeps flipping between an allowed
     and a denied copy of the same program: the denied copy never runs (refused
