@@ -7,13 +7,13 @@ the records over in batches; this module only formats them.
 import errno as _errno
 import json
 import os
+from functools import lru_cache
 
 from lxbrand import _core, syscalls
 
 _KIND_NAMES = {_core.TRACE: "trace", _core.RETURN: "emulate", _core.UNAME: "emulate",
                _core.PYTHON: "emulate", _core.DENY: "deny", _core.ALLOW: "allow"}
 AT_FDCWD = -100
-_OPEN_FLAGS = [(os.O_WRONLY, "O_WRONLY"), (os.O_RDWR, "O_RDWR")]
 _OPEN_BITS = [(os.O_CREAT, "O_CREAT"), (os.O_EXCL, "O_EXCL"), (os.O_NOCTTY, "O_NOCTTY"),
               (os.O_TRUNC, "O_TRUNC"), (os.O_APPEND, "O_APPEND"), (os.O_NONBLOCK, "O_NONBLOCK"),
               (os.O_DIRECTORY, "O_DIRECTORY"), (os.O_NOFOLLOW, "O_NOFOLLOW"), (os.O_CLOEXEC, "O_CLOEXEC"),
@@ -24,9 +24,12 @@ def _signed(v):
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+_ACC = {os.O_WRONLY: "O_WRONLY", os.O_RDWR: "O_RDWR"}
+
+
+@lru_cache(maxsize=256)
 def _open_flags(v):
-    acc = v & 3
-    parts = [dict(_OPEN_FLAGS).get(acc, "O_RDONLY")]
+    parts = [_ACC.get(v & 3, "O_RDONLY")]
     rest = v & ~3
     for bit, name in _OPEN_BITS:
         if bit and rest & bit == bit:
@@ -43,41 +46,78 @@ def _quote(b):
     return f'"{s}"'
 
 
-def decode_args(nr, args, strs):
-    """Render arguments the way strace does, as far as the prototype tells."""
+# How each argument is shown, decided once per syscall from its prototype.
+_PTR, _DIRFD, _OFLAGS, _INT32, _INT64, _MODE, _OTHER = range(7)
+_O_CREAT_OR_TMPFILE = os.O_CREAT | getattr(os, "O_TMPFILE", 0o20200000)
+
+
+@lru_cache(maxsize=None)
+def _plan(nr):
+    """(name, [(kind), ...], index of open flags or -1) for a syscall number."""
     sc = syscalls.by_nr().get(nr)
     params = sc.params if sc else ()
-    n = len(params) if params else 6
-    if sc and sc.name in ("open", "openat"):
-        fi = 1 if sc.name == "open" else 2  # the mode only matters with O_CREAT/O_TMPFILE (as strace shows it)
-        if not args[fi] & (os.O_CREAT | getattr(os, "O_TMPFILE", 0o20200000)):
-            n = fi + 1
-    out = []
-    for i in range(min(n, 6)):
+    name = sc.name if sc else ""
+    kinds = []
+    for i in range(min(len(params) if params else 6, 6)):
         ctype, pname = params[i] if params else ("long", "")
+        if "*" in ctype:
+            k = _PTR
+        elif pname in ("dirfd", "dfd", "olddfd", "newdfd", "fd"):
+            k = _DIRFD
+        elif pname == "flags" and name in ("open", "openat", "openat2"):
+            k = _OFLAGS
+        elif ctype in ("int", "pid_t"):
+            k = _INT32
+        elif ctype in ("long", "off_t", "loff_t", "ssize_t"):
+            k = _INT64
+        elif ctype in ("umode_t", "mode_t"):
+            k = _MODE
+        else:
+            k = _OTHER
+        kinds.append(k)
+    flags_at = {"open": 1, "openat": 2}.get(name, -1)
+    return kinds, flags_at
+
+
+def _int32(v):
+    v &= 0xffffffff
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def decode_args(nr, args, strs):
+    """Render arguments the way strace does, as far as the prototype tells."""
+    kinds, flags_at = _plan(nr)
+    n = len(kinds)
+    if flags_at >= 0 and not args[flags_at] & _O_CREAT_OR_TMPFILE:
+        n = flags_at + 1  # the mode only matters with O_CREAT/O_TMPFILE (as strace shows it)
+    out = []
+    for i in range(n):
         v = args[i]
         if i in strs:
-            out.append(_quote(strs[i]) + ("..." if len(strs[i]) >= _core_strcap() - 1 else ""))
-        elif "*" in ctype:
+            s = strs[i]
+            out.append(_quote(s) + ("..." if s is not None and len(s) >= _STRCAP - 1 else "") if s is not None
+                       else hex(v))
+            continue
+        k = kinds[i]
+        if k == _PTR:
             out.append("NULL" if v == 0 else hex(v))
-        elif pname in ("dirfd", "dfd", "olddfd", "newdfd", "fd") and _signed(v) & 0xffffffff == AT_FDCWD & 0xffffffff:
-            out.append("AT_FDCWD")
-        elif pname == "flags" and sc and sc.name in ("open", "openat", "openat2"):
+        elif k == _DIRFD:
+            sv = _int32(v)
+            out.append("AT_FDCWD" if sv == AT_FDCWD else str(sv))
+        elif k == _OFLAGS:
             out.append(_open_flags(v))
-        elif ctype in ("int", "long", "pid_t", "off_t", "loff_t", "ssize_t"):
-            sv = _signed(v)
-            if ctype == "int" or ctype == "pid_t":
-                sv = (v & 0xffffffff) - (1 << 32) if v & 0x80000000 else v & 0xffffffff
-            out.append(str(sv))
-        elif ctype in ("umode_t", "mode_t"):
+        elif k == _INT32:
+            out.append(str(_int32(v)))
+        elif k == _INT64:
+            out.append(str(_signed(v)))
+        elif k == _MODE:
             out.append(oct(v))
         else:
             out.append(str(v) if v < 4096 else hex(v))
     return out
 
 
-def _core_strcap():
-    return 96
+_STRCAP = 96  # LX_STR_CAP in csrc/engine.h
 
 
 def result_text(has_ret, ret):
