@@ -18,7 +18,8 @@ scalars = st.one_of(st.booleans(), st.integers(min_value=-2**70, max_value=2**70
                     st.text(max_size=12), st.sampled_from(["allow", "deny", "kill", "trace", "emulate", "EPERM",
                                                             "ENOSYS", "getppid", "openat", "connect", "inet", "unix",
                                                             "127.0.0.1/8", "::1/128", "10.0.0.0/33", "80-81",
-                                                            "/tmp/*", "uname", "4.4.0", "connect", "bind", "send"]))
+                                                            "/tmp/*", "uname", "4.4.0", "connect", "bind", "send",
+                                                            "read", "write", "create", "stat", "exec", "/etc/shadow"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                        st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                       max_leaves=12)
@@ -26,7 +27,8 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
 RULE_KEYS = ["syscalls", "action", "errno", "return", "fast", "comment", "bogus"]
 NET_KEYS = ["action", "ops", "family", "cidr", "ports", "path", "abstract", "errno", "comment", "bogus"]
 TOP_KEYS = ["name", "description", "default", "default_errno", "identity", "network_default", "personality",
-            "bogus"]
+            "path_default", "bogus"]
+PATH_KEYS = ["action", "ops", "paths", "errno", "comment", "bogus"]
 # handler specs are never random: importing arbitrary module names could have side effects
 HANDLERS = st.sampled_from(["nomodule_xyz:f", "os:no_such_attr", "os.path:sep", "nocolon", 3, ["x"]])
 
@@ -40,10 +42,13 @@ def table(keys, extra=None):
 
 rules = table(RULE_KEYS, st.dictionaries(st.just("handler"), HANDLERS, max_size=1))
 nets = table(NET_KEYS)
+pathrules = table(PATH_KEYS)
 policies = st.tuples(table(TOP_KEYS),
                      st.one_of(st.none(), st.lists(st.one_of(rules, values), max_size=4), values),
-                     st.one_of(st.none(), st.lists(st.one_of(nets, values), max_size=4), values)).map(
-    lambda t: {**t[0], **({"rule": t[1]} if t[1] is not None else {}), **({"network": t[2]} if t[2] is not None else {})})
+                     st.one_of(st.none(), st.lists(st.one_of(nets, values), max_size=4), values),
+                     st.one_of(st.none(), st.lists(st.one_of(pathrules, values), max_size=3), values)).map(
+    lambda t: {**t[0], **({"rule": t[1]} if t[1] is not None else {}), **({"network": t[2]} if t[2] is not None else {}),
+               **({"path": t[3]} if t[3] is not None else {})})
 
 
 @SETTINGS
@@ -68,6 +73,15 @@ def test_random_network_rules_name_the_rule(rules_):
         assert e.key is None or e.key.startswith("network"), (e.key, str(e))
 
 
+@SETTINGS
+@given(st.lists(st.one_of(pathrules, values), min_size=1, max_size=3))
+def test_random_path_rules_name_the_rule(rules_):
+    try:
+        from_dict({"path": rules_}, source="p.toml")
+    except PolicyError as e:
+        assert e.key is None or e.key.startswith("path"), (e.key, str(e))
+
+
 toml_text = st.one_of(
     st.text(alphabet=string.printable, max_size=200),
     st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
@@ -75,7 +89,8 @@ toml_text = st.one_of(
                               'return = 1', '[[network]]', 'action = "allow"', 'cidr = ["127.0.0.0/8"]',
                               'ports = [1, "2-3"]', 'family = "unix"', 'path = ["/x"]', '[identity]',
                               'release = "4.4"', 'errno = "EBOGUS"', 'x = ', '"', '[personality]', 'ops = ["send"]',
-                              'network_default = "deny"', '[[rule]]\nsyscalls = "ptrace"\naction = "allow"']),
+                              'network_default = "deny"', '[[rule]]\nsyscalls = "ptrace"\naction = "allow"',
+                              '[[path]]', 'paths = ["/x", "rel"]', 'ops = ["read", "fly"]', 'path_default = "deny"']),
              max_size=12).map("\n".join))
 
 
