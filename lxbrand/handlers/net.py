@@ -598,9 +598,10 @@ class _Performer:
         if len(hdr) != 56:
             raise OSError(errno.EFAULT, "msghdr")
         name, namelen, iov, iovlen, control, controllen = struct.unpack_from("=QI4xQQQQ", hdr)
-        raw = self._target(name, namelen) if name else None
-        if raw is None and namelen:
-            raise OSError(errno.EFAULT, "msg_name")
+        # as the kernel reads a msghdr (____sys_sendmsg / __copy_msghdr): no name, or a
+        # zero length, means no address (the connected peer); a longer one is clamped
+        namelen = min(namelen, MAX_ADDR)
+        raw = self._target(name, namelen) if name and namelen else None
         if iovlen > MAX_IOV:
             raise OSError(errno.EMSGSIZE, "iovlen")
         chunks, total = [], 0
