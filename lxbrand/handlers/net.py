@@ -17,12 +17,12 @@ Rules are tried in order; the first that matches decides; with none,
 
 How a decision is carried out (seccomp_unotify(2), "Caveats"; DESIGN.md):
 
-- When the verdict cannot depend on the address -- the socket's family (a
-  property of the kernel object, read with SO_DOMAIN on a copy of the program's
-  socket) only meets rules without addresses, or sendto() has no address (a
-  register) -- nothing in the program's memory was read, so an allowed call
-  CONTINUEs natively.  UNIX stream/seqpacket sockets ignore msg_name in
-  sendmsg() (unix_stream_sendmsg, unix_seqpacket_sendmsg), so those continue too.
+- An allowed call CONTINUEs natively only when nothing was decided: the rules
+  allow the operation for every socket and address, or sendto() has no address
+  (a register).  A verdict that depends on the socket's family (SO_DOMAIN of
+  the copy we took) is carried out on that copy too, because the kernel would
+  look the fd number up again and another thread may have dup2()ed a different
+  socket onto it (test_fd_swapped_between_check_and_use_never_leaks).
 - Otherwise the address is read ONCE into the supervisor and decided on; an
   allowed call is performed BY THE SUPERVISOR on the program's own socket, taken
   with pidfd_getfd(2), with the copy; its result is the call's result.  The
@@ -374,6 +374,11 @@ class NetPolicy:
                 return None if r.has_address else r
         return self.default
 
+    def allows_all(self, op):
+        """True if every `op` is allowed whatever the socket and the address: only
+        then may the kernel run the call (CONTINUE) -- it looks the fd up again."""
+        return self.default == "allow" and all(r.action == "allow" for r in self.rules if op in r.ops)
+
     def decide(self, op, addr):
         for r in self.rules:
             if r.matches(op, addr):
@@ -403,16 +408,15 @@ class NetPolicy:
             sock = take_fd(call, pidfd, _c_int(call.args[0]))
             fam, stype = sockopt_int(sock, SO_DOMAIN), sockopt_int(sock, SO_TYPE)
             if name == "sendto" and call.args[4] == 0:
-                return CONTINUE   # no address: a register said so; the connected peer was checked at connect
-            if name in ("sendmsg", "sendmmsg") and fam == socket.AF_UNIX and \
-                    stype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
-                return CONTINUE   # the kernel ignores msg_name on these (unix_stream_sendmsg, unix_seqpacket_sendmsg)
+                return CONTINUE   # no address (a register): the connected peer, checked at connect
+            if self.allows_all(op):
+                return CONTINUE   # nothing to decide: every socket, every address
             v = self.fixed_verdict(op, int(fam))
-            if v is not None:
-                err = self._answer(v)
-                if err is None:
-                    return CONTINUE  # decided without reading the program's memory
-                self._deny(op, call, f"any {family_name(fam)} address", err)
+            if v is not None and self._answer(v) is not None:
+                self._deny(op, call, f"any {family_name(fam)} address", self._answer(v))
+            # Performed by the supervisor on the socket it took, even when the family
+            # alone allowed it: the kernel would look the fd number up again, and a
+            # thread may have dup2()ed another socket onto it meanwhile.
             return _Performer(self, call, pidfd, sock, int(fam), op).run(name)
         finally:
             if sock >= 0:

@@ -284,7 +284,7 @@ def test_unix_socket_refused_when_credentials_differ(secprogs, tmp_path, unix_se
     if os.geteuid() != 0:
         pytest.skip("needs root: the program must run as another user than the supervisor")
     ok_dir, secret, abstract, socks = unix_servers
-    pol = write_policy(tmp_path, f'[[network]]\naction = "allow"\nabstract = ["{abstract}-*"]\n')
+    pol = write_policy(tmp_path, f'network_default = "deny"\n[[network]]\naction = "allow"\nabstract = ["{abstract}-*"]\n')
     # attack.c's asuser drops to nobody and execs netcall (both static), from a directory nobody can read
     import shutil
     import tempfile
@@ -372,3 +372,22 @@ return = 4242
             p.wait()
         srv.close()
         filler.close()
+
+
+def test_fd_swapped_between_check_and_use_never_leaks(backend, secprogs, tmp_path, pair):
+    """The verdict may depend on the socket's family; a thread swaps the fd number
+    between a UNIX and a UDP socket (dup2) while another sends to a denied address.
+    The supervisor acts on the socket it took, never on the fd number again."""
+    port, ls = pair
+    pol = write_policy(tmp_path, f"""
+[[network]]
+action = "allow"
+family = "unix"
+comment = "every UNIX socket: a verdict that needs no address"
+[[network]]
+action = "deny"
+cidr = ["{BAD}/32"]
+""")
+    r = lx(backend, pol, secprogs["netcall"], "fdswap", BAD, str(port), "3000", timeout=170)
+    assert r.stdout.startswith("fdswap"), r.stderr[-300:]
+    assert ls[BAD, "udp"].close() == 0, f"datagrams reached the denied address ({r.stdout.strip()})"

@@ -7,6 +7,7 @@
  *   netcall sendmsg ADDR PORT                     UDP datagram "x" via sendmsg+msg_name
  *   netcall sendmmsg ADDR PORT                    two datagrams via sendmmsg
  *   netcall unix PATH | abstract NAME             connect a UNIX stream socket
+ *   netcall fdswap ADDR PORT N                    sendto while a thread swaps the fd between a UNIX and a UDP socket
  *   netcall blockconnect PATH                     a blocking UNIX connect in a thread while this one traps
  *   netcall sendfd SOCK FILE | sendcred SOCK PID UID GID   SCM_RIGHTS / SCM_CREDENTIALS over a UNIX datagram
  *   netcall race MODE GOOD BAD PORT N             MODE connect|sendto|sendmsg: a second thread
@@ -75,6 +76,18 @@ static void *flipper(void *arg)
     return NULL;
 }
 
+static int swap_fd, swap_a, swap_b;
+
+static void *fd_swapper(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        dup2(swap_a, swap_fd);
+        dup2(swap_b, swap_fd);
+    }
+    return NULL;
+}
+
 static const char *block_path;
 
 static void *blocking_connect(void *arg)
@@ -134,6 +147,32 @@ int main(int argc, char **argv)
     const char *op = argv[1];
     struct sockaddr_storage ss;
     socklen_t len;
+    if (!strcmp(op, "fdswap")) {
+        /* fdswap ADDR PORT N: sendto(fd, ADDR:PORT) N times while a thread keeps swapping
+         * fd between a UNIX datagram socket and a UDP socket (dup2) */
+        struct sockaddr_storage a;
+        socklen_t alen;
+        mkaddr(argv[2], atoi(argv[3]), &a, &alen);
+        int n = atoi(argv[4]), ok = 0, denied = 0, other = 0;
+        swap_a = socket(AF_UNIX, SOCK_DGRAM, 0);
+        swap_b = socket(AF_INET, SOCK_DGRAM, 0);
+        swap_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        pthread_t t;
+        pthread_create(&t, NULL, fd_swapper, NULL);
+        for (int i = 0; i < n; i++) {
+            long r = sendto(swap_fd, "x", 1, 0, (struct sockaddr *)&a, alen);
+            if (r >= 0)
+                ok++;
+            else if (errno == EACCES)
+                denied++;
+            else
+                other++;
+        }
+        atomic_store(&stop, 1);
+        pthread_join(t, NULL);
+        printf("fdswap ok=%d denied=%d other=%d\n", ok, denied, other);
+        return 0;
+    }
     if (!strcmp(op, "blockconnect")) {
         /* blockconnect PATH: a thread connects (blocking) to PATH while this one makes
          * 100 trapped calls and says so; then waits for the connect */
