@@ -452,8 +452,6 @@ class _Performer:
             if self.op == "connect":
                 return raw  # AF_UNSPEC: dissolve the association; reaches nobody
             raise OSError(errno.EAFNOSUPPORT, "AF_UNSPEC")
-        if addr.family == "unix" and (addr.path is not None or addr.abstract is not None):
-            self._same_credentials()
         if addr.family == "unix" and addr.path is not None:
             raw = self._unix_path(addr)
         err = self.pol._answer(self.pol.decide(self.op, addr))
@@ -463,13 +461,14 @@ class _Performer:
             self._check_bind_port(addr.port)
         return raw
 
-    def _same_credentials(self):
-        """The supervisor performs the call, so the peer of a UNIX socket sees the
-        supervisor's credentials (SO_PEERCRED, SCM_CREDENTIALS): only do that
-        when they are the program's own.  (See SECURITY.md.)"""
-        st = _status(self.call.pid)
-        if int(st["Uid"][1]) != os.geteuid() or int(st["Gid"][1]) != os.getegid():
-            raise OSError(errno.EACCES, "UNIX socket of a program running with other credentials than the supervisor")
+    def _as_program(self):
+        """For a UNIX socket the kernel records who connects or sends (SO_PEERCRED,
+        SO_PEERGROUPS, SCM_CREDENTIALS attached for SO_PASSCRED receivers) and checks
+        the socket file's permissions: the supervisor's thread takes the program's
+        euid, egid and groups for the call.  Nothing else needs it."""
+        if self.domain != socket.AF_UNIX:
+            return _NoSwitch()
+        return AsIdentity(self.call.pid)
 
     def _check_bind_port(self, port):
         """bind(2) below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE --
@@ -514,12 +513,14 @@ class _Performer:
             d, _, base = path.rstrip(b"/").rpartition(b"/")
             if not base or base in (b".", b".."):
                 raise OSError(errno.EINVAL, "bad socket path")
-            dfd = openat2(root, d or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            with self._as_program():  # search permission on the way, as the program
+                dfd = openat2(root, d or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             self.fds.append(dfd)
             addr.path = (guest(dfd).rstrip(b"/") + b"/" + base).decode("utf-8", "surrogateescape")
             sun = f"/proc/self/fd/{dfd}/".encode() + base
         else:
-            fd = openat2(root, path, os.O_PATH | os.O_CLOEXEC)
+            with self._as_program():
+                fd = openat2(root, path, os.O_PATH | os.O_CLOEXEC)
             self.fds.append(fd)
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 raise OSError(errno.ECONNREFUSED, "not a socket")
@@ -534,7 +535,8 @@ class _Performer:
         raw = self._target(self.call.args[1], self.call.args[2])
         if self.call.backend == "unotify" and os.get_blocking(self.sock):  # O_NONBLOCK of the shared file
             return self._connect_later(raw)
-        r = _libc.connect(self.sock, raw, len(raw))
+        with self._as_program():
+            r = _libc.connect(self.sock, raw, len(raw))
         return _result(r)
 
     def _connect_later(self, raw):
@@ -548,10 +550,12 @@ class _Performer:
         if keep:
             raw = _rename_fds(raw, self.fds, keep)
         deferred = self.call.defer()
+        identity = self._as_program()
 
         def run():
             try:
-                r = _libc.connect(sock, raw, len(raw))
+                with identity:  # credentials are per thread: take them on this one
+                    r = _libc.connect(sock, raw, len(raw))
                 deferred.send(r if r >= 0 else -ctypes.get_errno())
             except OSError:
                 pass  # the caller is gone
@@ -570,14 +574,16 @@ class _Performer:
 
     def do_bind(self):
         raw = self._target(self.call.args[1], self.call.args[2])
-        r = _libc.bind(self.sock, raw, len(raw))
+        with self._as_program():
+            r = _libc.bind(self.sock, raw, len(raw))
         return _result(r)
 
     def do_sendto(self):
         raw = self._target(self.call.args[4], self.call.args[5])
         n = min(self.call.args[2], MAX_SEND)
         data = self.call.read(self.call.args[1], n) if n else b""
-        r = _libc.sendto(self.sock, data, len(data), _c_int(self.call.args[3]), raw, len(raw))
+        with self._as_program():
+            r = _libc.sendto(self.sock, data, len(data), _c_int(self.call.args[3]), raw, len(raw))
         return _result(r)
 
     def do_sendmsg(self):
@@ -634,7 +640,9 @@ class _Performer:
                           ctypes.addressof(iovarr), len(bufs),
                           ctypes.addressof(ctlbuf) if ctlbuf else 0, len(ctl), 0)
         msgbuf = ctypes.create_string_buffer(msg, len(msg))
-        return _result(_libc.sendmsg(self.sock, msgbuf, flags))
+        with self._as_program():
+            r = _libc.sendmsg(self.sock, msgbuf, flags)
+        return _result(r)
 
     def _control(self, ctl):
         """Rebuild ancillary data for the supervisor's sendmsg: SCM_RIGHTS fds are
@@ -676,6 +684,56 @@ def _rename_fds(raw, old, new):
         if path == a or path.startswith(a + b"/"):
             return raw[:2] + b + path[len(a):] + b"\0"
     return raw
+
+
+class _NoSwitch:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+SYS_setresuid, SYS_setresgid, SYS_setgroups = 117, 119, 116
+
+
+class AsIdentity:
+    """This thread takes `pid`'s effective uid, gid and groups (raw syscalls:
+    credentials are per thread in Linux; glibc's wrappers would change every
+    thread), and its own back after.  Needs the supervisor to be root unless the
+    ids are already the same; otherwise EACCES (fail closed)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.switched = False
+
+    def __enter__(self):
+        st = _status(self.pid)
+        euid, egid = int(st["Uid"][1]), int(st["Gid"][1])
+        groups = sorted(int(g) for g in st.get("Groups", []))
+        self.saved = (os.geteuid(), os.getegid(), os.getgroups())
+        if (euid, egid, groups) == (self.saved[0], self.saved[1], sorted(self.saved[2])):
+            return self
+        if self.saved[0] != 0:
+            raise OSError(errno.EACCES, "UNIX socket of a program running as another user than the supervisor")
+        arr = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
+        self.switched = True
+        if _libc.syscall(SYS_setgroups, len(groups), arr) < 0 or \
+                _libc.syscall(SYS_setresgid, -1, egid, -1) < 0 or _libc.syscall(SYS_setresuid, -1, euid, -1) < 0:
+            e = ctypes.get_errno()
+            self.__exit__()
+            raise OSError(e, "taking the program's credentials")
+        return self
+
+    def __exit__(self, *exc):
+        if self.switched:
+            euid, egid, groups = self.saved
+            _libc.syscall(SYS_setresuid, -1, euid, -1)  # first: root again, so the rest is allowed
+            _libc.syscall(SYS_setresgid, -1, egid, -1)
+            arr = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
+            _libc.syscall(SYS_setgroups, len(groups), arr)
+            self.switched = False
+        return False
 
 
 def _result(r):
