@@ -27,8 +27,30 @@
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
 
+/* seccomp(2) without no_new_privs needs CAP_SYS_ADMIN; without it, set
+ * no_new_privs and try again: the filter is installed either way. */
+static long install(unsigned int flags, struct sock_fprog *fp, int nnp)
+{
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fp);
+    if (rc < 0 && errno == EACCES && !nnp) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            return -1;
+        rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fp);
+    }
+    return rc;
+}
+
 int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
                   const char *path, char *const argv[], char *const envp[])
+{
+    int rc = lx_child_filter(prog, prog_len, backend, ready_fd, go_fd, 1);
+    if (rc < 0)
+        return rc;
+    execve(path, argv, envp);
+    return -errno;
+}
+
+int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp)
 {
     char c = 'r';
     struct lx_filter_hdr h;
@@ -39,7 +61,7 @@ int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, 
         return -EINVAL;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         return -errno;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
     if (write(ready_fd, &c, 1) != 1)
         return -EPIPE;
@@ -60,21 +82,19 @@ int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, 
         /* WAIT_KILLABLE_RECV (5.19): once the supervisor has received a
          * notification, only a fatal signal interrupts the wait, so Go's
          * SIGURG preemption does not restart trapped calls endlessly. */
-        long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                          SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fp);
+        long fd = install(SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fp, nnp);
         if (fd < 0 && errno == EINVAL)
-            fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp);
+            fd = install(SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp, nnp);
         if (fd < 0)
             return -errno;
         /* the listener fd is O_CLOEXEC: it disappears from the program at execve */
     } else {
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+        if (install(0, &fp, nnp) < 0)
             return -errno;
     }
     /* the engine's protections (filter.c), after the policy's filter: the
      * supervisor takes the listener from the first seccomp() that returns one */
-    if (prot.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prot) < 0)
+    if (prot.len && install(0, &prot, nnp) < 0)
         return -errno;
-    execve(path, argv, envp);
-    return -errno;
+    return 0;
 }

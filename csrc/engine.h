@@ -142,6 +142,9 @@ int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len);
 /* child.c: runs in the forked child; never returns on success */
 int lx_child_exec(const void *prog, size_t prog_len, int backend, int sock_fd, int sync_fd,
                   const char *path, char *const argv[], char *const envp[]);
+/* the same up to the filter, without execve; nnp=0 leaves no_new_privs off when the
+ * child may install the filter without it (CAP_SYS_ADMIN), as runc does */
+int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp);
 
 /* mem.c: tracee memory */
 ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);

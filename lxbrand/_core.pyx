@@ -419,3 +419,12 @@ def child_exec(bytes prog, int backend, int ready_fd, int go_fd, bytes path, arg
     free(cargv)
     free(cenvp)
     raise _oserror(rc, path.decode(errors="replace"))
+
+
+def child_filter(bytes prog, int backend, int ready_fd, int go_fd, bint no_new_privs=True):
+    """In the forked child: wait to be seized, install the filter, return (the
+    caller finishes its setup under the filter, then execs).  With
+    no_new_privs=False it stays off if the filter can be installed without it."""
+    rc = E.lx_child_filter(<const char *>prog, len(prog), backend, ready_fd, go_fd, no_new_privs)
+    if rc < 0:
+        raise _oserror(rc, "installing the seccomp filter")

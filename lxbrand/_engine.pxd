@@ -92,6 +92,7 @@ cdef extern from "engine.h" nogil:
     int lx_filter_compile(const lx_sup *s, void **out, size_t *out_len)
     int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
                       const char *path, char *const argv[], char *const envp[])
+    int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp)
     ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
     ssize_t lx_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
     ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)

@@ -169,11 +169,16 @@ class Sandbox:
         return dispatch
 
     def run(self, argv, env=None, cwd=None, preexec_fn=None, pass_fds=(), on_spawn=None, check_elf=True,
-            executable=None):
+            executable=None, no_new_privs=True, post_filter_fn=None):
         """Run argv under the policy; returns its ExitStatus.  `executable` is the
         path to exec (argv[0] is then passed as given, as execve(2) allows);
         without it argv[0] is looked up in PATH, or, with a preexec_fn (which may
-        change the root), taken as the path."""
+        change the root), taken as the path.
+
+        no_new_privs=False (an OCI runtime honouring process.noNewPrivileges=false)
+        leaves no_new_privs off when the child can install the filter without it
+        (CAP_SYS_ADMIN): then post_filter_fn runs in the child after the filter,
+        under it, to drop privileges before exec — runc's order."""
         if not argv:
             raise LaunchError("no program given", 2)
         env = dict(os.environ if env is None else env)
@@ -225,7 +230,13 @@ class Sandbox:
                 for fd in pass_fds:
                     os.set_inheritable(fd, True)
                 _close_others(keep)
-                _core.child_exec(prog, child_backend, ready_w, go_r, bpath, bargv, envp)
+                if no_new_privs and post_filter_fn is None:
+                    _core.child_exec(prog, child_backend, ready_w, go_r, bpath, bargv, envp)
+                else:
+                    _core.child_filter(prog, child_backend, ready_w, go_r, no_new_privs)
+                    if post_filter_fn is not None:
+                        post_filter_fn()
+                    os.execve(bpath, bargv, env)
             except OSError as e:
                 code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
                 msg = f"{argv[0]}: {e.strerror}"

@@ -157,6 +157,22 @@ def become_user(proc, seccomp_filter=None):
         os.umask(user["umask"])
 
 
+def _post_filter(proc, seccomp_filter, report_fd, what):
+    """The last steps before exec, run by the engine after it installed its own filter
+    (runc's order when noNewPrivileges is false: the filter goes in while the process
+    still holds CAP_SYS_ADMIN, so no_new_privs is not forced on the container; then
+    the user, the container's seccomp profile and the capabilities)."""
+    try:
+        become_user(proc, seccomp_filter)
+        if proc.get("noNewPrivileges"):
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid cleared it
+    except BaseException as e:  # noqa: B902 -- nothing may escape into the engine's child
+        msg = str(e) if isinstance(e, OCIError) else f"{what}: {type(e).__name__}: {e}"
+        report(report_fd, error=msg)
+        os._exit(1)
+
+
 class ContainerInit:
     """preexec_fn for a container's init (create)."""
 
@@ -248,10 +264,10 @@ class ContainerInit:
         hooks.run("startContainer", spec.get("hooks"),
                   dict(self.state, pid=os.getpid(), status="running"))
         os.chdir(cwd)
-        become_user(proc, self.seccomp)
-        if proc.get("noNewPrivileges"):
-            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid cleared it
+        # become_user: in post_filter, after the engine's filter (Sandbox.run post_filter_fn)
+
+    def post_filter(self):
+        _post_filter(self.spec["process"], self.seccomp, self.report_fd, "container init")
 
 
 class ExecInit:
@@ -318,7 +334,7 @@ class ExecInit:
                 raise OCIError(f"joining the container's user namespace: {e.strerror}") from None
             os.close(user_fd)
             become_ns_root()
-        become_user(proc, self.seccomp)
-        if proc.get("noNewPrivileges"):
-            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # become_user: in post_filter, after the engine's filter
+
+    def post_filter(self):
+        _post_filter(self.proc, self.seccomp, self.report_fd, "exec")

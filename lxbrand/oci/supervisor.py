@@ -130,7 +130,8 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
 
         # path was resolved inside the container; init gets argv exactly as configured
         status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
-                        pass_fds=_preserved(opts), on_spawn=on_spawn)
+                        pass_fds=_preserved(opts), on_spawn=on_spawn, post_filter_fn=init.post_filter,
+                        no_new_privs=bool(proc_of(init).get("noNewPrivileges")))
         _close_quiet(report_fd)
         status.exit()
     except BaseException as e:  # noqa: B902 -- report, never unwind into create's code
@@ -170,7 +171,8 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
         if "HOME" not in env:
             env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), f"/proc/{init_pid}/root")
         status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
-                        pass_fds=_preserved(opts), on_spawn=on_spawn)
+                        pass_fds=_preserved(opts), on_spawn=on_spawn, post_filter_fn=init.post_filter,
+                        no_new_privs=bool(proc_of(init).get("noNewPrivileges")))
         _close_quiet(report_fd)
         status.exit()
     except BaseException as e:  # noqa: B902
@@ -227,6 +229,10 @@ def _describe(e, opts):
         import traceback
         msg += "\n" + "".join(traceback.format_exception(e))
     return msg
+
+
+def proc_of(init):
+    return init.proc if hasattr(init, "proc") else init.spec["process"]
 
 
 def _preserved(opts):
