@@ -20,6 +20,7 @@ from .init import ContainerInit, ExecInit, home_of, lookup, report
 POLICY_ANNOTATION = "org.lxbrand.policy"
 BACKEND_ANNOTATION = "org.lxbrand.backend"
 TRACE_ANNOTATION = "org.lxbrand.trace"
+PERSONALITY_ANNOTATION = "org.lxbrand.personality"
 DEFAULT_TRACE_DIR = "/var/log/lxbrand"
 
 
@@ -43,7 +44,25 @@ def trace_path(opts, cid, suffix=""):
     return os.path.join(d, f"{cid}{suffix}.trace")
 
 
-def make_sandbox(policy_name, backend, trace_file=None):
+def container_personality(spec):
+    """The LX personality this container gets (lxbrand.personality), or None.
+
+    On when config.json gives the container limits to show (memory, CPU quota or
+    cpuset) or asks for an emulation by annotation (org.lxbrand.kernel-release,
+    org.lxbrand.fake-root); org.lxbrand.personality=false turns it off.  The
+    hostname is left out when the container has its own UTS namespace: the kernel
+    already shows it there, and emulating it would trap every open for nothing."""
+    ann = spec.get("annotations") or {}
+    if (ann.get(PERSONALITY_ANNOTATION) or "").lower() in ("0", "false", "no", "off"):
+        return None
+    from lxbrand.personality import Personality
+    p = Personality.from_oci(spec)
+    if "uts" in namespaces.wanted(spec):
+        p.hostname = None
+    return None if p.is_empty() else p
+
+
+def make_sandbox(policy_name, backend, trace_file=None, spec=None):
     from lxbrand.engine import Sandbox
     from lxbrand.policy import load_policy
     tracer = None
@@ -56,7 +75,11 @@ def make_sandbox(policy_name, backend, trace_file=None):
         from lxbrand.trace import Tracer
         out = open(trace_file, "w", encoding="utf-8")
         tracer = Tracer(out, summary=True, summary_out=out)
-    return Sandbox(load_policy(policy_name), backend=backend, tracer=tracer)
+    policy = load_policy(policy_name)
+    personality = container_personality(spec) if spec is not None else None
+    if personality is not None:
+        personality.apply(policy)
+    return Sandbox(policy, backend=backend, tracer=tracer)
 
 
 def _detach_stdio(keep_stdio):
@@ -105,7 +128,7 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
         # Docker's prestart hook (libnetwork-setkey) takes longer than that.
         policy, backend, trace = engine_options(spec.get("annotations"), opts)
         loader = _SandboxLoader(policy, backend,
-                                trace_path(opts, state["id"]) if trace else None)
+                                trace_path(opts, state["id"]) if trace else None, spec)
         st = dict(state, pid=os.getpid(), status="created")  # as runc passes it
         hooks.run("prestart", spec.get("hooks"), st)
         hooks.run("createRuntime", spec.get("hooks"), st)
@@ -155,7 +178,7 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
         path = lookup(f"/proc/{init_pid}/root", argv[0], proc.get("env"))
         policy, backend, trace = engine_options(spec.get("annotations"), opts)
         sb = make_sandbox(policy, backend,
-                          trace_path(opts, opts["id"], f".exec-{os.getpid()}") if trace else None)
+                          trace_path(opts, opts["id"], f".exec-{os.getpid()}") if trace else None, spec)
         restore = _PidnsRestore()
         namespaces.join_pid(init_pid, ("pid",))
         init = ExecInit(proc, spec, init_pid, report_fd, console_sock)
@@ -184,17 +207,17 @@ def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None)
 class _SandboxLoader:
     """make_sandbox() in a thread, so its imports overlap with the hooks' processes."""
 
-    def __init__(self, policy, backend, trace_file):
+    def __init__(self, policy, backend, trace_file, spec=None):
         import threading
         self.result = None
         self.error = None
-        self.thread = threading.Thread(target=self._load, args=(policy, backend, trace_file),
+        self.thread = threading.Thread(target=self._load, args=(policy, backend, trace_file, spec),
                                        daemon=True)
         self.thread.start()
 
-    def _load(self, policy, backend, trace_file):
+    def _load(self, policy, backend, trace_file, spec):
         try:
-            self.result = make_sandbox(policy, backend, trace_file)
+            self.result = make_sandbox(policy, backend, trace_file, spec)
         except BaseException as e:  # noqa: B902 -- re-raised in get()
             self.error = e
 

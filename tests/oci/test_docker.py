@@ -363,3 +363,20 @@ def test_policy_annotation():
     if "requires API version" in r.stderr or "unknown flag" in r.stderr:
         pytest.skip(f"this docker cannot pass annotations: {r.stderr.strip()}")
     assert r.returncode == 125 and "no/such/policy.toml" in r.stderr, r.stderr
+
+
+def test_personality_shows_the_container_limits(name):
+    """The LX personality in a container: free, nproc and /proc/meminfo describe the
+    container's --memory and --cpus (for init and for docker exec), not the host."""
+    r = drun("--memory", "256m", "--cpus", "1", IMAGE, "sh", "-c",
+             "free -m | awk '/^Mem:/ {print $2}'; nproc; grep MemTotal /proc/meminfo")
+    assert r.stdout.split()[:3] == ["256", "1", "MemTotal:"], (r.stdout, r.stderr)
+    assert r.stdout.split()[3] == "262144", r.stdout
+    docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, "--memory", "128m", IMAGE,
+           "sleep", "60", check=True)
+    r = docker("exec", name, "sh", "-c", "free -m | awk '/^Mem:/ {print $2}'")
+    assert r.stdout.strip() == "128", (r.stdout, r.stderr)
+    # no limits: the host's view, and nothing traps opens
+    host_cpus = str(os.cpu_count())
+    r = drun(IMAGE, "nproc")
+    assert r.stdout.strip() == host_cpus
