@@ -198,6 +198,10 @@ class Policy:
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
                                             comment="io_uring could connect and send around the network policy")
+            r = self.rules.get("socket")
+            if (r is None or r.action == "allow") and self.action_of("socket").action not in ("deny", "kill"):
+                self.rules["socket"] = Rule(("socket",), "emulate", handler=net.socket_handler,
+                                            comment="SCTP sockets connect through setsockopt, around the network policy")
         return self.net
 
     def path(self, action, paths, ops=None, errno=None, comment=""):

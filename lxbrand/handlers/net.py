@@ -424,6 +424,22 @@ class NetPolicy:
             os.close(pidfd)
 
 
+IPPROTO_SCTP = 132
+SOCK_TYPE_MASK = 0xf
+
+
+def socket_handler(call):
+    """socket(2) under network rules: SCTP associations are made and bound through
+    setsockopt (SCTP_SOCKOPT_CONNECTX, SCTP_SOCKOPT_BINDX_ADD) and sendmsg to any of
+    several addresses, which the rules do not judge: refuse SCTP sockets (explicit
+    IPPROTO_SCTP, or the inet default for SOCK_SEQPACKET) as a kernel without SCTP
+    would.  Decided on registers only, so the kernel may run the rest (CONTINUE)."""
+    fam, typ, proto = call.args[0] & 0xffffffff, call.args[1] & SOCK_TYPE_MASK, call.args[2] & 0xffffffff
+    if fam in (socket.AF_INET, socket.AF_INET6) and (proto == IPPROTO_SCTP or (proto == 0 and typ == socket.SOCK_SEQPACKET)):
+        raise OSError(errno.EPROTONOSUPPORT, "SCTP is refused under network rules")
+    return CONTINUE
+
+
 class _Performer:
     """Reads the call's memory once, decides, and does the call on the
     supervisor's copy of the program's socket."""

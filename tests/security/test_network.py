@@ -395,3 +395,11 @@ cidr = ["{BAD}/32"]
     r = lx(backend, pol, secprogs["netcall"], "fdswap", BAD, str(port), "3000", timeout=170)
     assert r.stdout.startswith("fdswap"), r.stderr[-300:]
     assert ls[BAD, "udp"].close() == 0, f"datagrams reached the denied address ({r.stdout.strip()})"
+
+
+def test_sctp_sockets_refused_under_network_rules(backend, secprogs, tmp_path):
+    """SCTP connects and binds through setsockopt, which the rules do not see."""
+    pol = write_policy(tmp_path, ALLOW_GOOD)
+    r = lx(backend, pol, secprogs["netcall"], "sctp", "-")
+    assert r.stdout.splitlines() == ["sctp_stream -1 Protocol not supported", "sctp_seqpacket -1 Protocol not supported",
+                                     "udp 0"], r.stderr

@@ -7,6 +7,7 @@
  *   netcall sendmsg ADDR PORT                     UDP datagram "x" via sendmsg+msg_name
  *   netcall sendmmsg ADDR PORT                    two datagrams via sendmmsg
  *   netcall unix PATH | abstract NAME             connect a UNIX stream socket
+ *   netcall sctp -                                try to create SCTP sockets
  *   netcall fdswap ADDR PORT N                    sendto while a thread swaps the fd between a UNIX and a UDP socket
  *   netcall blockconnect PATH                     a blocking UNIX connect in a thread while this one traps
  *   netcall sendfd SOCK FILE | sendcred SOCK PID UID GID   SCM_RIGHTS / SCM_CREDENTIALS over a UNIX datagram
@@ -241,6 +242,12 @@ int main(int argc, char **argv)
             m.msg_controllen = CMSG_SPACE(sizeof(cr));
         }
         report(op, sendmsg(s, &m, 0));
+        return 0;
+    }
+    if (!strcmp(op, "sctp")) {
+        report("sctp_stream", socket(AF_INET, SOCK_STREAM, 132));
+        report("sctp_seqpacket", socket(AF_INET6, SOCK_SEQPACKET, 0));
+        report("udp", socket(AF_INET, SOCK_DGRAM, 0) >= 0 ? 0 : -1);
         return 0;
     }
     int fam = mkaddr(argv[2], atoi(argv[3]), &ss, &len);
