@@ -9,7 +9,8 @@
 # Registers three runtimes: lxbrand (default policy), lxbrand-strict (--policy strict) and
 # lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace).
 # Environment:
-#   LXBRAND_IMAGE   tag of the busybox image (default: lxbrand-test/busybox)
+#   LXBRAND_IMAGE          tag of the busybox image (default: lxbrand-test/busybox)
+#   LXBRAND_DEBIAN_IMAGE   tag of the Debian minbase + python3 image (default: lxbrand-test/debian)
 set -euo pipefail
 
 IMAGE=${LXBRAND_IMAGE:-lxbrand-test/busybox}
@@ -97,6 +98,25 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home:/bin/sh\n' >"$tree/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' >"$tree/etc/group"
     tar -C "$tree" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' - "$IMAGE" >/dev/null
+fi
+
+# 6. a Debian image with python3 (debootstrap --variant=minbase; about a minute) ---------------
+DEBIAN_IMAGE=${LXBRAND_DEBIAN_IMAGE:-lxbrand-test/debian}
+if ! docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1; then
+    command -v debootstrap >/dev/null || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends debootstrap >/dev/null
+    }
+    log "building $DEBIAN_IMAGE with debootstrap (bookworm, minbase, python3)"
+    deb=$(mktemp -d)
+    if debootstrap --variant=minbase --include=python3 bookworm "$deb" http://deb.debian.org/debian \
+            >/var/log/lxbrand-ci-debootstrap.log 2>&1; then
+        tar -C "$deb" -c . | docker import -c 'CMD ["/bin/bash"]' \
+            -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$DEBIAN_IMAGE" >/dev/null
+    else
+        log "WARNING: debootstrap failed (see /var/log/lxbrand-ci-debootstrap.log); the Debian tests will fail"
+    fi
+    rm -rf "$deb"
 fi
 registered=$(python3 -c 'import json; print(json.load(open("/etc/docker/daemon.json"))["runtimes"]["lxbrand"]["path"])' 2>/dev/null || echo "<none>")
 log "ready: dockerd up, runtime lxbrand -> $registered, image $IMAGE"
