@@ -7,7 +7,8 @@
 #   bash .ci/setup-docker.sh          # CI, and by hand after .ci/setup
 #
 # Registers three runtimes: lxbrand (default policy), lxbrand-strict (--policy strict) and
-# lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace).
+# lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace), and gVisor's
+# runsc (ptrace platform) for the benchmarks.
 # Environment:
 #   LXBRAND_IMAGE          tag of the busybox image (default: lxbrand-test/busybox)
 #   LXBRAND_DEBIAN_IMAGE   tag of the Debian minbase + python3 image (default: lxbrand-test/debian)
@@ -28,6 +29,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v runc >/dev/null || need+=(runc)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)  # /bin/busybox, static
 command -v iptables >/dev/null || need+=(iptables)
+command -v runsc >/dev/null || need+=(runsc)  # gVisor: a peer for python -m bench
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -55,6 +57,20 @@ if (cd "$REPO" && python3 -c 'import lxbrand._core, lxbrand.oci' 2>/dev/null); t
         "${LXBRAND[@]}" install --runtime-name lxbrand-trace -- --policy trace-all --trace \
             --trace-dir /var/log/lxbrand >/dev/null
     )
+    # gVisor's runsc beside them, ptrace platform (what bench/ compares against)
+    if command -v runsc >/dev/null; then
+        python3 - <<'PY'
+import json
+p = "/etc/docker/daemon.json"
+d = json.load(open(p))
+d.setdefault("runtimes", {}).setdefault("runsc", {
+    "path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host", "--ignore-cgroups"]})
+with open(p + ".tmp", "w") as f:
+    json.dump(d, f, indent=2)
+import os
+os.replace(p + ".tmp", p)
+PY
+    fi
     after=$(cat /etc/docker/daemon.json)
     [ "$before" != "$after" ] && changed=1
 else
