@@ -335,9 +335,10 @@ class Docker(Runner):
         if r.returncode != 0:
             return Availability(False, docker, reason=f"no Docker engine running ({_err(r)})")
         try:
-            runtimes = sorted(json.loads(_out(r)) or {})
+            info = json.loads(_out(r)) or {}
         except ValueError:
-            runtimes = []
+            info = {}
+        runtimes = sorted(info)
         self.runtime = self.pick_runtime(runtimes, host.environ)
         if not self.runtime:
             return Availability(False, docker, reason=f"Docker has no {self.flavour} runtime "
@@ -350,7 +351,9 @@ class Docker(Runner):
         if why:
             return Availability(False, docker, reason=why)
         ver = _out(host.run([docker, "version", "--format", "{{.Server.Version}}"], timeout=20))
-        return Availability(True, docker, version=f"docker {ver}, runtime {self.runtime}")
+        args = " ".join((info.get(self.runtime) or {}).get("runtimeArgs") or [])
+        return Availability(True, docker, version=f"docker {ver}, runtime {self.runtime}"
+                            + (f" ({args})" if args else ""))
 
     def _run_argv(self, docker: str) -> list[str]:
         return [docker, "run", "--rm", "--runtime", self.runtime or self.flavour,

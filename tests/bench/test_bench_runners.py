@@ -97,7 +97,7 @@ def test_docker_without_engine(ctx):
 
 
 def test_docker_runtimes_detected_from_docker_info(ctx):
-    runtimes = {"runc": {}, "runsc": {}, "runsc-ptrace": {}}
+    runtimes = {"runc": {}, "runsc": {}, "runsc-ptrace": {"runtimeArgs": ["--platform=ptrace"]}}
     host = FakeHost(tools={"docker"},
                     results={"docker info": (0, json.dumps(runtimes), ""),
                              "docker image inspect": (1, "", "No such image"),
@@ -107,6 +107,7 @@ def test_docker_runtimes_detected_from_docker_info(ctx):
     n = by_name(rs)
     assert n["docker-runc"].avail.ok and n["docker-runc"].runtime == "runc"
     assert n["docker-runsc"].avail.ok and n["docker-runsc"].runtime == "runsc-ptrace"
+    assert n["docker-runsc"].avail.version.endswith("runtime runsc-ptrace (--platform=ptrace)")
     assert not n["docker-lxbrand"].avail.ok
     assert "no lxbrand runtime" in n["docker-lxbrand"].avail.reason
     # The image is built locally with `docker import`, never pulled.
