@@ -58,7 +58,8 @@ GLOB_CHARS = set("*?[")
 O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o3, 0o100, 0o200, 0o1000, 0o2000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH = 0o200000, 0o400000, 0o2000000, 0o10000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
-RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x01, 0x02, 0x04, 0x08, 0x10
+AT_FDCWD = -100
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -265,7 +266,8 @@ class PathPolicy:
     def deny_hook(self, req):
         from lxbrand.handlers.files import Deny
         try:
-            fd = self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode, probe=True)
+            fd = self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode, probe=True,
+                               resolve=req.resolve, call=req.call)
         except PathDenied as e:
             return Deny(e.errno)
         except OSError:
@@ -277,7 +279,8 @@ class PathPolicy:
         from lxbrand.handlers.files import Serve
         if req.call.backend != "unotify":
             raise OSError(errno.EPERM, "path rules need the unotify backend")
-        return Serve(self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode))
+        return Serve(self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode,
+                                   resolve=req.resolve, call=req.call))
 
     def creat_handler(self, call):
         """creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)."""
@@ -288,22 +291,45 @@ class PathPolicy:
         finally:
             os.close(fd)
 
-    def open_for(self, pid, dirfd, path, flags, mode, probe=False):
+    def open_for(self, pid, dirfd, path, flags, mode, probe=False, resolve=0, call=None):
         """Resolve, decide and open as the program would; returns a supervisor fd.
-        probe: decide, but only return an O_PATH fd (nothing is created or truncated)."""
+        probe: decide, but only return an O_PATH fd (nothing is created or truncated).
+        resolve: openat2's own RESOLVE_* flags, honoured on top of ours."""
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         # the program's root, cwd and dirfd are looked up as the supervisor (a
         # program that changed its uid is not dumpable: /proc/PID/root needs our
         # CAP_SYS_PTRACE); the walk and the open are done with the program's credentials
         rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        basefd = -1
         try:
             root_real = os.readlink(f"/proc/{pid}/root")
-            gpath = self._guest_abs(pid, root_real, dirfd, path)
+            their = resolve & (RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT)
+            if their and (not path.startswith(b"/") or their & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)):
+                # the program's flags are about its dirfd: walk from (our copy of) it
+                basefd = self._dirfd_copy(pid, dirfd, call)
+                self._base, self._resolve = basefd, their | RESOLVE_NO_MAGICLINKS
+                gpath = path
+            else:
+                self._base, self._resolve = rootfd, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | their
+                gpath = self._guest_abs(pid, root_real, dirfd, path)
             with AsProgram(pid):
                 return self._open(pid, rootfd, root_real, gpath, flags, mode, probe)
         finally:
             os.close(rootfd)
+            if basefd >= 0:
+                os.close(basefd)
+
+    @staticmethod
+    def _dirfd_copy(pid, dirfd, call):
+        if dirfd == AT_FDCWD:
+            return os.open(f"/proc/{pid}/cwd", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        from lxbrand.handlers.net import _pidfd, take_fd
+        pidfd = _pidfd(call)
+        try:
+            return take_fd(call, pidfd, dirfd)
+        finally:
+            os.close(pidfd)
 
     def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe):
         acc = flags & O_ACCMODE
@@ -316,7 +342,7 @@ class PathPolicy:
             if acc in (os.O_WRONLY, os.O_RDWR) or flags & O_TRUNC:
                 ops.append("write")
         if (flags & O_TMPFILE) == O_TMPFILE:
-            d = openat2(rootfd, gpath, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            d = openat2(self._base, gpath, O_PATH | O_DIRECTORY | O_CLOEXEC, self._resolve)
             try:
                 self.check(["create"], self._real(d, root_real), pid)
                 if probe:
@@ -325,7 +351,7 @@ class PathPolicy:
             finally:
                 os.close(d)
         try:
-            pfd = openat2(rootfd, gpath, O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)))
+            pfd = openat2(self._base, gpath, O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)), self._resolve)
         except FileNotFoundError:
             if not flags & O_CREAT:
                 raise
@@ -337,18 +363,38 @@ class PathPolicy:
             if stat.S_ISLNK(st.st_mode) and not flags & O_PATH:
                 raise OSError(errno.ELOOP, "symbolic link (O_NOFOLLOW)")
             self.check(ops or ["read"], self._real(pfd, root_real), pid)
-            if flags & O_PATH or probe:
+            if probe:
                 return os.dup(pfd)
+            if flags & O_PATH:
+                return self._path_fd(pfd, st, flags)
             # reopen the inode we decided on (the magic link of OUR fd, resolved by the kernel)
             return os.open(f"/proc/self/fd/{pfd}", (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC)
         finally:
             os.close(pfd)
 
+    @staticmethod
+    def _path_fd(pfd, st, flags):
+        """What to install for an O_PATH open: SECCOMP_IOCTL_NOTIF_ADDFD refuses O_PATH
+        files (fget), so the program gets the same inode opened read-only -- a
+        directory, a regular file it may read, a FIFO without blocking; anything
+        else (a symlink itself, a device, a socket, an unreadable file) fails with
+        EACCES (DIVERGENCE.md)."""
+        cloexec = O_CLOEXEC
+        if stat.S_ISDIR(st.st_mode):
+            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | O_DIRECTORY | cloexec)
+        if stat.S_ISREG(st.st_mode):
+            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | cloexec)
+        if stat.S_ISFIFO(st.st_mode):
+            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_NONBLOCK | cloexec)
+        raise OSError(errno.EACCES, "an O_PATH fd of this kind cannot be handed over")
+
     def _create(self, pid, rootfd, root_real, gpath, flags, mode, probe=False):
         d, _, base = gpath.rstrip(b"/").rpartition(b"/")
         if not base or base in (b".", b".."):
             raise OSError(errno.EISDIR, "is a directory")
-        dfd = openat2(rootfd, d or b"/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        if not d:
+            d = b"/" if gpath.startswith(b"/") else b"."
+        dfd = openat2(self._base, d, O_PATH | O_DIRECTORY | O_CLOEXEC, self._resolve)
         try:
             real = self._real(dfd, root_real).rstrip("/") + "/" + os.fsdecode(base)
             ops = ["create"] + (["write"] if (flags & O_ACCMODE) != os.O_RDONLY or flags & O_TRUNC else [])

@@ -242,6 +242,26 @@ def test_exec_path_raced_never_runs_the_denied_program(pol, tree, secprogs):
     assert int(summary["refused"]) + int(summary["killed"]) > 0, r.stdout[-300:]
 
 
+def test_openat2_resolve_flags_of_the_program_are_kept(pol, tree, secprogs):
+    """A program's own RESOLVE_* flags (its defence against its own inputs) still apply."""
+    if 'default = "deny"' in open(pol).read():
+        pytest.skip("strict refuses openat2 itself (EPERM, not on its allowlist)")
+    b = tree
+    cases = [(f"{b}/pub", "link", "0x4"),         # RESOLVE_NO_SYMLINKS: ELOOP
+             (f"{b}/pub", "../ro/f", "0x8"),      # RESOLVE_BENEATH: EXDEV
+             (f"{b}/pub", "/data", "0x10"),       # RESOLVE_IN_ROOT: pub/data
+             (f"{b}/pub", "race/../data", "0x8"),  # beneath and fine
+             (f"{b}/pub", "link", "0x8")]         # beneath, then the rule: sec is denied
+    for d, path, res in cases:
+        native = subprocess.run([secprogs["attack"], "openat2", d, path, res], capture_output=True, text=True)
+        r = run_lxrun(["--policy", pol], [secprogs["attack"], "openat2", d, path, res])
+        want = native.stdout
+        if path == "link" and res == "0x8":
+            assert native.stdout.startswith("openat2 -1 Invalid cross-device link") or native.stdout == "openat2 SECRET\n"
+            want = native.stdout if "cross-device" in native.stdout else "openat2 -1 Permission denied\n"
+        assert r.stdout == want, (d, path, res, r.stdout, r.stderr)
+
+
 def test_exec_rule(pol, tree):
     r = sh(pol, f"{tree}/bin/true; echo $?")
     assert r.stdout == "126\n"
@@ -309,6 +329,7 @@ ls -la w/a | awk '{print $1, $NF}' | sort
 cp -a w w2 && mv w2 w3 && chmod 640 w3/a/b/f && stat -c '%a %s %h' w3/a/b/f w3/a/l
 tar -cf t.tar w3 && tar -tf t.tar | sort && rm -rf w3 t.tar
 python3 -c 'import os, json; print(json.dumps(sorted(os.listdir("w/a"))), os.access("w/a/b/f", os.W_OK), os.readlink("w/a/l"))'
+python3 -c 'import os; d = os.open("w/a", os.O_PATH); f = os.open("w/a/b/f", os.O_PATH); print(os.stat("b/f", dir_fd=d).st_size, os.fstat(f).st_size)'
 test -e w/a/nope || echo absent
 rm -rf w
 """

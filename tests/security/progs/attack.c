@@ -15,6 +15,7 @@
  *   attack symrace DIR N              a thread swaps DIR/x (file) and DIR/y (symlink to a secret); N opens+reads
  *   attack execrace GOOD BAD N        vfork children exec a path a thread flips between GOOD and BAD
  *   attack whoami                     print /proc/self/exe
+ *   attack openat2 DIR PATH RESOLVE   openat2 with the program's own RESOLVE_* flags, relative to DIR
  *   attack creat PATH                 the creat(2) syscall itself
  *   attack uid                        print the effective uid (a setuid copy shows what setuid gives)
  */
@@ -288,6 +289,20 @@ int main(int argc, char **argv)
         char exe[4096] = {0};
         readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         printf("exe %s\n", exe);
+    } else if (!strcmp(m, "openat2")) {
+        /* openat2 DIR PATH RESOLVE: openat2(open(DIR), PATH, O_RDONLY, RESOLVE) and read it */
+        int d = open(argv[2], O_PATH | O_DIRECTORY);
+        struct {
+            unsigned long long flags, mode, resolve;
+        } how = {O_RDONLY, 0, strtoull(argv[4], NULL, 0)};
+        long fd = syscall(SYS_openat2, d, argv[3], &how, sizeof(how));
+        char buf[32] = {0};
+        if (fd >= 0 && read((int)fd, buf, sizeof(buf) - 1) < 0)
+            buf[0] = '?';
+        if (fd < 0)
+            printf("openat2 -1 %s\n", strerror(errno));
+        else
+            printf("openat2 %s\n", buf);
     } else if (!strcmp(m, "creat")) {
         report("creat", syscall(SYS_creat, argv[2], 0644));
     } else if (!strcmp(m, "uid")) {
