@@ -146,8 +146,16 @@ class Lxrun(Runner):
     hint = ("pip install -e . in the lxbrand checkout (Debian: gcc python3-dev libseccomp-dev; "
             "pip: Cython)")
 
-    # The emulated kernel identity (issue 2's first emulation): uname answered in C.
-    IDENTITY = ["--kernel-release", "6.1.0-lxbench"]
+    # Issue 2's "policy that traps only identity syscalls": uname answered in C (the
+    # engine's fast action) and the uid/gid getters trapped and recorded.  Not
+    # --kernel-release: that switches on the whole LX personality, which also traps
+    # every open to serve /proc/version (measured apart, see README).
+    IDENTITY_RULES = (
+        {"syscalls": ["uname"], "action": "emulate", "fast": "uname",
+         "comment": "kernel identity answered in C"},
+        {"syscalls": ["getuid", "geteuid", "getgid", "getegid"], "action": "trace",
+         "comment": "identity getters trapped"},
+    )
 
     def __init__(self, backend: str, traceall: bool, identity: bool = False):
         super().__init__()
@@ -157,7 +165,7 @@ class Lxrun(Runner):
         self.description = (f"lxrun --backend {backend} --policy "
                             + ("trace-all (every syscall stopped and recorded)" if traceall
                                else "default (or the workload's own rules)")
-                            + (f" {' '.join(self.IDENTITY)} (uname trapped, answered in C)"
+                            + (" + identity rules (uname answered in C, uid/gid getters trapped)"
                                if identity else ""))
 
     def detect(self, host, ctx):
@@ -165,27 +173,30 @@ class Lxrun(Runner):
         if not path:
             return Availability(False, reason="lxrun not installed")
         policy = "trace-all" if self.traceall else "default"
-        why = _probe(host, [path, "--backend", self.backend, "--policy", policy,
-                            *(self.IDENTITY if self.identity else []), "--", "/bin/true"])
+        why = _probe(host, [path, "--backend", self.backend, "--policy", policy, "--", "/bin/true"])
         if why:
             return Availability(False, path, reason=why)
         return Availability(True, path, version=_lxbrand_version())
 
     def policy_for(self, workload: Workload, ctx: Context) -> str:
-        if not workload.rules:
+        rules = tuple(workload.rules)
+        if self.identity:
+            names = {n for r in rules for n in r["syscalls"]}
+            rules += tuple(r for r in self.IDENTITY_RULES if not names & set(r["syscalls"]))
+        if not rules:
             return "trace-all" if self.traceall else "default"
         default = "trace" if self.traceall else "allow"
-        path = ctx.work / "policies" / f"{workload.name}-{default}.toml"
+        path = ctx.work / "policies" / (f"{workload.name}-{default}"
+                                        + ("-identity" if self.identity else "") + ".toml")
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(policy_toml(workload.rules, default,
+            path.write_text(policy_toml(rules, default,
                                         f"bench workload {workload.name}: {workload.title}"))
         return str(path)
 
     def wrap(self, workload, argv, ctx):
         return [self.avail.path or "lxrun", "--backend", self.backend,
-                "--policy", self.policy_for(workload, ctx), *workload.lxrun_args,
-                *(self.IDENTITY if self.identity else []), "--", *argv]
+                "--policy", self.policy_for(workload, ctx), *workload.lxrun_args, "--", *argv]
 
 
 def _lxbrand_version() -> str:
