@@ -100,6 +100,15 @@ def main(argv=None):
         log.error(str(e))
         sys.stderr.write(f"lxbrand: {e}\n")
         return 1
+    except OSError as e:
+        # the state directory (--root) full or read-only, a file that vanished...: say
+        # what and where, as containerd shows the user the last error line (commands clean
+        # up what they made before the error reaches here)
+        where = f" {e.filename}" if e.filename else ""
+        msg = f"{g.command}: cannot use{where}: {e.strerror or e}"
+        log.error(msg)
+        sys.stderr.write(f"lxbrand: {msg}\n")
+        return 1
     except KeyboardInterrupt:
         return 130
     sys.stdout.flush()

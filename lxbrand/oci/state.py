@@ -29,12 +29,20 @@ def check_id(cid):
 
 
 def write_atomic(path, data, mode=0o600):
+    """Write path whole or not at all: a full or read-only state directory leaves the
+    old file (or none) and raises OSError naming path."""
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data if isinstance(data, bytes) else data.encode())
-    finally:
+        buf = data if isinstance(data, bytes) else data.encode()
+        while buf:
+            buf = buf[os.write(fd, buf):]
+        os.fsync(fd)
+    except OSError as e:
         os.close(fd)
+        os.unlink(tmp)
+        raise OSError(e.errno, e.strerror, path) from None
+    os.close(fd)
     os.rename(tmp, path)
 
 
