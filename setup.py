@@ -55,7 +55,9 @@ class build_lxrun(build_scripts):
         customize_compiler(cc)
         objdir = os.path.join("build", "lxrun-obj")  # never inside build_dir: that is installed
         objs = cc.compile(ENGINE_SOURCES + ["csrc/launcher/lxrun.c"], output_dir=objdir,
-                          include_dirs=["csrc"], macros=[("LX_BUILD_ID", f'"{build_id()}"')],
+                          include_dirs=["csrc"],
+                          macros=[("LX_BUILD_ID", f'"{build_id()}"'),
+                                  ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"')],
                           extra_preargs=CFLAGS)
         out = os.path.join(self.build_dir, "lxrun")
         cc.link_executable(objs, out, libraries=["seccomp", "pthread"])

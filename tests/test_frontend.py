@@ -99,3 +99,29 @@ def test_other_options_and_refusals_go_to_python(tmp_path, progs):
     assert r.returncode == 126 and "x86_64 programs only" in r.stderr
     r = run(["--backend", "bogus"], ["true"], tmp_path)
     assert r.returncode == 2
+
+
+def test_edited_builtin_profile_is_recompiled(tmp_path, progs):
+    """An editable checkout: changing a shipped profile must not leave the C front end
+    answering from the table compiled before the change."""
+    import lxbrand.policy as pol
+    prof = os.path.join(pol._PROFILE_DIR, "strict.toml")
+    if not os.access(prof, os.W_OK):
+        pytest.skip("the profiles are not writable here (a wheel install)")
+    before = open(prof).read()
+    for _ in range(2):
+        r = run(["--policy", "strict"], [progs["io_uring"]], tmp_path)
+        assert r.stdout.strip() == "io_uring_setup -1 Operation not permitted"
+    try:
+        with open(prof, "w") as f:
+            f.write(before.replace('syscalls = ["io_uring_setup", "io_uring_enter", "io_uring_register"]\n'
+                                   'action = "deny"\nerrno = "EPERM"',
+                                   'syscalls = ["io_uring_setup", "io_uring_enter", "io_uring_register"]\n'
+                                   'action = "deny"\nerrno = "ENOSYS"'))
+        assert open(prof).read() != before
+        for _ in range(2):
+            r = run(["--policy", "strict"], [progs["io_uring"]], tmp_path)
+            assert r.stdout.strip() == "io_uring_setup -1 Function not implemented", r.stdout
+    finally:
+        with open(prof, "w") as f:
+            f.write(before)

@@ -105,6 +105,19 @@ static int cache_path(const char *spec, char *out, size_t cap, char *dir, size_t
     if (builtin) {
         h = fnv(h, "builtin:", 8);
         h = fnv(h, spec, len + 1);
+#ifdef LX_PROFILE_DIR
+        /* An editable install reads the profiles from the checkout it was built from:
+         * an edited profile must not be answered from the old table.  (A wheel's
+         * build-time directory is gone after the build; its files never change.) */
+        char prof[PATH_MAX];
+        struct stat pst;
+        snprintf(prof, sizeof(prof), "%s/%s.toml", LX_PROFILE_DIR, spec);
+        if (stat(prof, &pst) == 0) {
+            h = fnv(h, &pst.st_mtim, sizeof(pst.st_mtim));
+            h = fnv(h, &pst.st_size, sizeof(pst.st_size));
+            h = fnv(h, &pst.st_ino, sizeof(pst.st_ino));
+        }
+#endif
     } else {
         char real[PATH_MAX];
         struct stat st;
