@@ -1,6 +1,7 @@
 /* Fast actions: answers produced in C, shared by both backends. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/seccomp.h>
@@ -51,10 +52,57 @@ int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *
  * a Python handler when the table says so (a failing handler denies: fail
  * closed), otherwise a fast action.  Returns 1 if answered (c->ret set), 0 if
  * the call must continue natively. */
+int lx_gate_set(struct lx_sup *s, char *const names[], size_t n)
+{
+    char **g = calloc(n ? n : 1, sizeof(char *));
+    if (!g)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        g[i] = strdup(names[i]);
+        if (!g[i]) {
+            while (i--)
+                free(g[i]);
+            free(g);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < s->ngate; i++)
+        free(s->gate[i]);
+    free(s->gate);
+    s->gate = g;
+    s->ngate = n;
+    return 0;
+}
+
+/* The open pipeline's pre-check, in C (lxbrand/handlers/files.py does the same in
+ * Python): a cosmetic handler only answers opens whose basename it serves, so any
+ * other open continues without entering Python.  Only for handlers that declared
+ * their basenames; anything the check cannot read goes to Python, which answers it
+ * as the kernel would. */
+static int gate_passes(struct lx_sup *s, const struct lx_call *c, const struct lx_action *a)
+{
+    char path[4096];
+    ssize_t n = lx_mem_read_str(c->pid, c->args[a->gate_arg - 1], path, sizeof(path));
+    if (n < 0 || (size_t)n >= sizeof(path) - 1)
+        return 1;
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = '\0';
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < s->ngate; i++)
+        if (strcmp(base, s->gate[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
     if (a->kind != LX_ACT_PYTHON)
         return lx_fast_answer(s, c, a);
+    if (a->gate_arg && !gate_passes(s, c, a)) {
+        c->cont = 1;
+        return 0;
+    }
     if (!s->handler) {
         c->ret = -ENOSYS;
         return 1;

@@ -33,6 +33,8 @@ enum lx_kind {
 struct lx_action {
     uint8_t kind;     /* enum lx_kind */
     uint8_t str_args; /* bit i set: argument i is a NUL-terminated string (trace decoding) */
+    uint8_t gate_arg; /* PYTHON only: 1 + index of a path argument whose basename must be in
+                       * sup->gate for the call to reach Python; other calls continue natively */
     int32_t err;      /* errno for DENY / RETURN-with-error (0: use value) */
     int64_t value;    /* RETURN: the result */
 };
@@ -89,6 +91,8 @@ struct lx_sup {
     void (*thread_enter)(struct lx_sup *s);  /* called on the notify thread before/after its loop */
     void (*thread_exit)(struct lx_sup *s);
     void *py_ts;                              /* the binding's per-thread interpreter state */
+    char **gate;                              /* basenames that reach Python (see gate_arg) */
+    size_t ngate;
     int py_gs;
     void *ctx;
     /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
@@ -156,6 +160,7 @@ ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap);
 int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 int lx_id_valid(struct lx_sup *s, uint64_t id);
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
+int lx_gate_set(struct lx_sup *s, char *const names[], size_t n);
 
 /* unotify.c */
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */

@@ -20,6 +20,11 @@ int lx_sup_init(struct lx_sup *s, int backend)
 
 void lx_sup_free(struct lx_sup *s)
 {
+    for (size_t i = 0; i < s->ngate; i++)
+        free(s->gate[i]);
+    free(s->gate);
+    s->gate = NULL;
+    s->ngate = 0;
     free(s->recs);
     s->recs = NULL;
     s->nrec = 0;

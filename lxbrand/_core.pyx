@@ -327,6 +327,25 @@ cdef class Supervisor:
             self.s.table[nr].kind = kind
             self.s.table[nr].err = err
 
+    def set_gate(self, int nr, int path_arg, names):
+        """Let the Python handler of `nr` see only calls whose path argument
+        (index path_arg) has one of `names` (bytes) as its basename; the others
+        continue natively, decided in C.  names is shared by every gated call."""
+        cdef Py_ssize_t n = len(names), i
+        cdef char **arr = <char **>calloc(n + 1, sizeof(char *))
+        if arr == NULL:
+            raise MemoryError()
+        keep = [bytes(x) for x in names]
+        try:
+            for i in range(n):
+                arr[i] = keep[i]
+            rc = E.lx_gate_set(self.s, arr, n)
+            if rc < 0:
+                raise _oserror(rc)
+        finally:
+            free(arr)
+        self.s.table[nr].gate_arg = path_arg + 1
+
     def set_str_args(self, int nr, int mask):
         self.s.table[nr].str_args = mask
 

@@ -91,6 +91,11 @@ def _which(prog, search):
     return None
 
 
+# Path argument of the calls whose handler may declare the basenames it answers for
+# (openat2 stays whole in Python: its open_how is checked there).
+_GATED_PATH_ARG = {"open": 0, "openat": 1}
+
+
 def apply_policy(policy, sup, recording=False):
     """Fill the supervisor's action table from the policy. Returns {nr: handler}.
     With recording, also tell C which arguments are strings (for trace records)."""
@@ -113,6 +118,11 @@ def apply_policy(policy, sup, recording=False):
             kind, err = _core.DENY, 1  # EPERM; see syscalls.ENGINE_NOTES
             handlers.pop(sc.nr, None)
         sup.set_action(sc.nr, kind, err, value, sc.string_args if recording else 0)
+        if kind == _core.PYTHON and name in _GATED_PATH_ARG:
+            names = getattr(r.handler, "gate_names", lambda: None)()
+            if names is not None:
+                # the open pipeline's basename pre-check, done in C (lxbrand/handlers/files.py)
+                sup.set_gate(sc.nr, _GATED_PATH_ARG[name], sorted(names))
     if policy.identity or fast_uname:
         # the host's fields, with the policy's identity over them (a fast uname
         # rule without an identity answers the host's own values)

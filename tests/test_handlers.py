@@ -98,3 +98,28 @@ def test_rewritten_call_is_filtered_again(progs):
         print("signal", st.signal)
     """)
     assert r.stdout.strip() == "signal 31", r.stdout + r.stderr  # SIGSYS
+
+
+def test_open_pipeline_precheck_in_c(backend, tmp_path):
+    """Opens whose basename no cosmetic hook serves are continued by the engine in C:
+    only the served one reaches Python."""
+    r = _run(f"""
+        from lxbrand import Sandbox, load_policy
+        from lxbrand.handlers import files
+
+        class Counting(files.FilePipeline):
+            seen = []
+            def __call__(self, call):
+                Counting.seen.append(call.nr)
+                return super().__call__(call)
+
+        p = load_policy("default")
+        pipe = Counting()
+        p.emulate(["open", "openat", "openat2"], handler=pipe)
+        p.file_pipeline = pipe
+        pipe.add(lambda req: files.Serve(b"served\\n"), names=["x-served"])
+        st = Sandbox(p, backend="{backend}").run(
+            ["sh", "-c", "cat /etc/hostname /etc/passwd >/dev/null; cat {tmp_path}/x-served"])
+        print("python saw", len(Counting.seen), "code", st.code)
+    """)
+    assert r.stdout.splitlines() == ["served", "python saw 1 code 0"], r.stdout + r.stderr

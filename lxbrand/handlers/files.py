@@ -202,6 +202,12 @@ class FilePipeline:
         self._any = any(n is None for _, n, _ in self.hooks)
         self._names = set().union(*(n for _, n, _ in self.hooks if n is not None)) if self.hooks else set()
 
+    def gate_names(self):
+        """The basenames an open must have to reach the hooks, for the engine's C
+        pre-check (lxbrand.engine.apply_policy); None when some hook sees every open
+        (a security rule: then every open must reach Python)."""
+        return None if self._any else frozenset(self._names)
+
     # -- the handler ------------------------------------------------------------
     def __call__(self, call):
         if self._pending and call.backend == "ptrace":
