@@ -35,6 +35,20 @@ def builtin_profiles():
     return sorted(n[:-5] for n in os.listdir(_PROFILE_DIR) if n.endswith(".toml"))
 
 
+def check_rule_table(r, source, key, known, actions):
+    """The common shape of a rule table ([[network]], [[path]]): a table, only known
+    keys, and an action among `actions`, which is returned."""
+    if not isinstance(r, dict):
+        raise PolicyError(source, key, "expected a table")
+    for k in r:
+        if k not in known:
+            raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+    action = r.get("action")
+    if action not in actions:
+        raise PolicyError(source, f"{key}.action", f"expected one of {', '.join(actions)}, got {action!r}")
+    return action
+
+
 def parse_errno(value, source="<api>", key="errno"):
     if isinstance(value, bool):
         raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {value!r}")
@@ -174,9 +188,25 @@ class Policy:
         return rule
 
     def set_network_default(self, action):
+        self._net_policy().default = self._allow_or_deny("network_default", action)
+
+    def _allow_or_deny(self, key, action):
         if action not in ("allow", "deny"):
-            raise PolicyError(self.source, "network_default", f"expected \"allow\" or \"deny\", got {action!r}")
-        self._net_policy().default = action
+            raise PolicyError(self.source, key, f"expected \"allow\" or \"deny\", got {action!r}")
+        return action
+
+    def _claim(self, handlers, section, comment):
+        """Give each syscall of `handlers` ({name: handler}) to a rule section's handler
+        ("network", "path"): a deny or kill rule keeps its effect (the kernel answers
+        first); any other rule of the syscall conflicts with the section."""
+        for name, handler in handlers.items():
+            r = self.rules.get(name)
+            if r is not None and r.action in ("deny", "kill"):
+                continue
+            if r is not None and r.action != "allow":
+                raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
+                                                        f"[[{section}]] rules; remove one of them")
+            self.rules[name] = Rule((name,), "emulate", handler=handler, comment=comment)
 
     def _net_policy(self):
         """Trap the socket calls that carry addresses into the network handler
@@ -185,15 +215,8 @@ class Policy:
         from lxbrand.handlers import net
         if self.net is None:
             self.net = net.NetPolicy(log=net.stderr_log)
-            for name in net.NET_SYSCALLS:
-                r = self.rules.get(name)
-                if r is not None and r.action in ("deny", "kill"):
-                    continue
-                if r is not None and r.action != "allow":
-                    raise PolicyError(self.source, "network", f"{name} has a rule ({r.how()}) and is also governed by "
-                                                              "[[network]] rules; remove one of them")
-                self.rules[name] = Rule((name,), "emulate", handler=self.net,
-                                        comment="network policy (lxbrand.handlers.net)")
+            self._claim(dict.fromkeys(net.NET_SYSCALLS, self.net), "network",
+                        "network policy (lxbrand.handlers.net)")
             for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
@@ -218,9 +241,7 @@ class Policy:
         return rule
 
     def set_path_default(self, action):
-        if action not in ("allow", "deny"):
-            raise PolicyError(self.source, "path_default", f"expected \"allow\" or \"deny\", got {action!r}")
-        self._path_policy().default = action
+        self._path_policy().default = self._allow_or_deny("path_default", action)
 
     def _path_policy(self):
         """Path rules: two hooks in the open pipeline (lxbrand.handlers.files), handlers
@@ -228,23 +249,9 @@ class Policy:
         from lxbrand.handlers import files, paths as pathmod
         if self.paths is None:
             pp = pathmod.PathPolicy(log=pathmod.stderr_log)
-            for name, fn in (("creat", pp.creat_handler), ("execve", pp.exec_hook), ("execveat", pp.exec_hook)):
-                r = self.rules.get(name)
-                if r is not None and r.action in ("deny", "kill"):
-                    continue
-                if r is not None and r.action != "allow":
-                    raise PolicyError(self.source, "path", f"{name} has a rule ({r.how()}) and is also governed by "
-                                                           "[[path]] rules; remove one of them")
-                self.rules[name] = Rule((name,), "emulate", handler=fn, comment="path policy (lxbrand.handlers.paths)")
             ps = pathmod.PathSyscalls(pp)
-            for name in pathmod.MODIFY:
-                r = self.rules.get(name)
-                if r is not None and r.action in ("deny", "kill"):
-                    continue
-                if r is not None and r.action != "allow":
-                    raise PolicyError(self.source, "path", f"{name} has a rule ({r.how()}) and is also governed by "
-                                                           "[[path]] rules; remove one of them")
-                self.rules[name] = Rule((name,), "emulate", handler=ps, comment="path policy (lxbrand.handlers.paths)")
+            self._claim({"creat": pp.creat_handler, "execve": pp.exec_hook, "execveat": pp.exec_hook,
+                         **dict.fromkeys(pathmod.MODIFY, ps)}, "path", "path policy (lxbrand.handlers.paths)")
             pipe = files.pipeline(self)
             pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
             pipe.add(pp.open_hook, names=None, tag="paths-open")
@@ -382,16 +389,8 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
             if e.key and e.key.startswith("rule["):
                 raise
             raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
-    nets = data.get("network", [])
-    if not isinstance(nets, list):
-        raise PolicyError(source, "network", "expected an array of tables ([[network]])")
-    if nets or "network_default" in data:
-        from lxbrand.handlers import net
-        p.source = source
-        netp = p._net_policy()
-        for i, r in enumerate(nets, 1):
-            netp.add(net.rule_from_dict(r, source, f"network[{i}]"))
-        p.set_network_default(data.get("network_default", "allow"))
+    p.source = source
+    _load_section(p, data, "network", "lxbrand.handlers.net", p._net_policy, p.set_network_default)
     ident = data.get("identity", {})
     if not isinstance(ident, dict):
         raise PolicyError(source, "identity", "expected a table")
@@ -402,17 +401,22 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
         # lxbrand.personality validates it (errors name personality.KEY).
         from lxbrand.personality import Personality
         Personality.from_dict(data.get("personality", {}), source, base_dir).apply(p)
-    prules = data.get("path", [])
-    if not isinstance(prules, list):
-        raise PolicyError(source, "path", "expected an array of tables ([[path]])")
-    if prules or "path_default" in data:
-        from lxbrand.handlers import paths as pathmod
-        p.source = source
-        pp = p._path_policy()
-        for i, r in enumerate(prules, 1):
-            pp.add(pathmod.rule_from_dict(r, source, f"path[{i}]"))
-        p.set_path_default(data.get("path_default", "allow"))
+    _load_section(p, data, "path", "lxbrand.handlers.paths", p._path_policy, p.set_path_default)
     return p
+
+
+def _load_section(p, data, key, module, section_policy, set_default):
+    """A [[KEY]] array of rules and its KEY_default, validated by `module`'s
+    rule_from_dict; nothing is installed when neither is given."""
+    rules = data.get(key, [])
+    if not isinstance(rules, list):
+        raise PolicyError(p.source, key, f"expected an array of tables ([[{key}]])")
+    if rules or f"{key}_default" in data:
+        rule_from_dict = importlib.import_module(module).rule_from_dict
+        sp = section_policy()
+        for i, r in enumerate(rules, 1):
+            sp.add(rule_from_dict(r, p.source, f"{key}[{i}]"))
+        set_default(data.get(f"{key}_default", "allow"))
 
 
 def load_policy(spec):

@@ -181,15 +181,8 @@ def _ports(source, key, value):
 
 def rule_from_dict(r, source, key):
     """Validate one [[network]] table into a NetRule."""
-    from lxbrand.policy import parse_errno
-    if not isinstance(r, dict):
-        raise PolicyError(source, key, "expected a table")
-    for k in r:
-        if k not in _RULE_KEYS:
-            raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(_RULE_KEYS))})")
-    action = r.get("action")
-    if action not in ACTIONS:
-        raise PolicyError(source, f"{key}.action", f"expected one of {', '.join(ACTIONS)}, got {action!r}")
+    from lxbrand.policy import check_rule_table, parse_errno
+    action = check_rule_table(r, source, key, _RULE_KEYS, ACTIONS)
     ops = _strings(source, f"{key}.ops", r.get("ops", list(OPS)), "operations")
     for o in ops:
         if o not in OPS:

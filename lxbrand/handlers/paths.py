@@ -94,15 +94,8 @@ def match(pattern, path):
 
 
 def rule_from_dict(r, source, key):
-    from lxbrand.policy import parse_errno
-    if not isinstance(r, dict):
-        raise PolicyError(source, key, "expected a table")
-    for k in r:
-        if k not in _RULE_KEYS:
-            raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(_RULE_KEYS))})")
-    action = r.get("action")
-    if action not in ACTIONS:
-        raise PolicyError(source, f"{key}.action", f"expected one of {', '.join(ACTIONS)}, got {action!r}")
+    from lxbrand.policy import check_rule_table, parse_errno
+    action = check_rule_table(r, source, key, _RULE_KEYS, ACTIONS)
     ops = r.get("ops", list(OPS))
     if isinstance(ops, str):
         ops = [ops]
