@@ -53,19 +53,23 @@ def backend(request):
     return request.param
 
 
-@pytest.fixture(scope="session")
-def progs(tmp_path_factory):
-    """The C programs of tests/progs, built static (so they need nothing else)."""
+def build_c_programs(srcdir, outdir):
+    """{name: path} of every srcdir/*.c built static into outdir (skips without a compiler)."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler (apt-get install gcc)")
-    out = tmp_path_factory.mktemp("progs")
     built = {}
-    for src in sorted(PROGS.glob("*.c")):
-        exe = out / src.stem
+    for src in sorted(Path(srcdir).glob("*.c")):
+        exe = Path(outdir) / src.stem
         subprocess.run([cc, "-O1", "-static", "-pthread", "-o", str(exe), str(src)], check=True)
         built[src.stem] = str(exe)
     return built
+
+
+@pytest.fixture(scope="session")
+def progs(tmp_path_factory):
+    """The C programs of tests/progs, built static (so they need nothing else)."""
+    return build_c_programs(PROGS, tmp_path_factory.mktemp("progs"))
 
 
 def _can_seccomp_notify():

@@ -5,9 +5,7 @@ and policy files.
 Imported by name: a conftest.py here would shadow tests/conftest.py, which the
 suite imports as `conftest`."""
 import os
-import shutil
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
@@ -18,16 +16,8 @@ PROGS = Path(__file__).resolve().parent / "progs"
 
 @pytest.fixture(scope="session")
 def secprogs(tmp_path_factory):
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (apt-get install gcc)")
-    out = tmp_path_factory.mktemp("secprogs")
-    built = {}
-    for src in sorted(PROGS.glob("*.c")):
-        exe = out / src.stem
-        subprocess.run([cc, "-O1", "-static", "-pthread", "-o", str(exe), str(src)], check=True)
-        built[src.stem] = str(exe)
-    return built
+    from conftest import build_c_programs
+    return build_c_programs(PROGS, tmp_path_factory.mktemp("secprogs"))
 
 
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
