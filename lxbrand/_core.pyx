@@ -123,14 +123,18 @@ cdef class Call:
         if not E.lx_id_valid(self._c.sup, self._c.id):
             raise OSError(3, "the calling task died while its call was handled")  # ESRCH
 
-    def read(self, uint64_t addr, size_t n):
-        """Read n bytes of the caller's memory (once: act on the copy, never re-read)."""
+    cdef bytes _read(self, uint64_t addr, size_t cap, bint as_str):
+        """The caller's memory into a fresh buffer, checked still theirs afterwards."""
         self._check()
-        cdef char *buf = <char *>malloc(n if n else 1)
+        cdef char *buf = <char *>malloc(cap if cap else 1)
+        cdef ssize_t rc
         if buf == NULL:
             raise MemoryError()
         try:
-            rc = E.lx_mem_read(self._c.pid, addr, buf, n)
+            if as_str:
+                rc = E.lx_mem_read_str(self._c.pid, addr, buf, cap)
+            else:
+                rc = E.lx_mem_read(self._c.pid, addr, buf, cap)
             if rc < 0:
                 raise _oserror(rc)
             self._still_valid()
@@ -138,20 +142,13 @@ cdef class Call:
         finally:
             free(buf)
 
+    def read(self, uint64_t addr, size_t n):
+        """Read n bytes of the caller's memory (once: act on the copy, never re-read)."""
+        return self._read(addr, n, False)
+
     def read_str(self, uint64_t addr, size_t maxlen=4096):
         """Read a NUL-terminated string (bytes, without the NUL)."""
-        self._check()
-        cdef char *buf = <char *>malloc(maxlen + 1)
-        if buf == NULL:
-            raise MemoryError()
-        try:
-            rc = E.lx_mem_read_str(self._c.pid, addr, buf, maxlen + 1)
-            if rc < 0:
-                raise _oserror(rc)
-            self._still_valid()
-            return PyBytes_FromStringAndSize(buf, rc)
-        finally:
-            free(buf)
+        return self._read(addr, maxlen + 1, True)
 
     def write(self, uint64_t addr, bytes data):
         """Write data into the caller's memory."""
