@@ -18,8 +18,12 @@ import time
 
 from lxbrand.handlers.files import Serve
 from lxbrand.personality.rules import emulate
+from lxbrand.personality.snapshot import Snapshot
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# How old the sandbox's memory usage, and the files made from it, may be (seconds):
+# `free` and `top` read /proc/meminfo several times in a row.
+SAMPLE = 0.1
 
 
 @lru_cache(maxsize=None)
@@ -38,7 +42,8 @@ _MEMINFO_KEEP = {"VmallocTotal", "VmallocUsed", "VmallocChunk", "Hugepagesize", 
 _MEMINFO_ZERO = {"Buffers", "Cached", "SwapCached", "SwapTotal", "SwapFree", "Inactive", "Inactive(anon)",
                  "Active(file)", "Inactive(file)", "Mapped", "Shmem", "Zswap", "Zswapped", "Dirty",
                  "Writeback", "Slab", "SReclaimable", "SUnreclaim", "KReclaimable"}
-_MEMINFO_LINE = re.compile(r"^([^:\n]+):(\s+)(\d+)( kB)?$", re.M)
+# Computed from the limit and the sandbox's usage (ResourceView.meminfo).
+_MEMINFO_SET = {"MemTotal", "MemFree", "MemAvailable", "Active", "Active(anon)", "AnonPages"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
 
 
@@ -91,6 +96,150 @@ def _cpu_range(n):
     return "0\n" if n == 1 else f"0-{n - 1}\n"
 
 
+# /proc/PID/task/TID/children (proc(5); CONFIG_PROC_CHILDREN, on in Debian's and most
+# distributions' kernels): the sandbox's tree is walked from the supervisor down,
+# reading a few files per sandbox process instead of one per host process.
+_HAVE_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _readb(path):
+    """A small /proc file's bytes, with raw syscalls (no buffered file object: this
+    runs a few times per sandbox process while a program waits for its meminfo)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:          # a children list of thousands of pids
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        return data
+    finally:
+        os.close(fd)
+
+
+def _stat_fields(pid):
+    """/proc/PID/stat after the command name: [state, ppid, ...] (proc(5) fields 3...)."""
+    st = _readb(f"/proc/{pid}/stat")
+    return st[st.rindex(b")") + 2:].split()
+
+
+def _children(pid, nthreads):
+    """The children of every thread of pid (a child belongs to the thread that forked it)."""
+    tids = [pid] if nthreads == 1 else os.listdir(f"/proc/{pid}/task")
+    out = []
+    for tid in tids:
+        try:
+            out.extend(_readb(f"/proc/{pid}/task/{tid}/children").split())
+        except OSError:
+            continue           # the thread exited meanwhile
+    return out
+
+
+def _tree_rss_pages(root):
+    """Resident pages of root's descendants, from the children files.  Raises OSError
+    if root's own files cannot be read."""
+    stack = _children(root, 0)
+    seen, total = set(), 0
+    while stack:
+        pid = int(stack.pop())
+        if pid in seen:
+            continue           # re-listed after a reparenting between two reads
+        seen.add(pid)
+        try:
+            f = _stat_fields(pid)
+            total += int(f[21])                   # rss
+            stack.extend(_children(pid, int(f[17])))  # num_threads
+        except (OSError, ValueError, IndexError):
+            continue           # exited meanwhile
+    return total
+
+
+def _scan_rss_pages(me):
+    """The same sum without the children files: every pid in /proc with its parent.
+    Only pids above the supervisor's can be its descendants (until pid numbers wrap
+    at pid_max; then older descendants are missed)."""
+    parent, rss = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) <= me:
+            continue
+        try:
+            f = _stat_fields(d)
+        except OSError:
+            continue
+        parent[int(d)] = int(f[1])
+        rss[int(d)] = int(f[21])
+    total = 0
+    for pid in parent:
+        p, hops = pid, 0
+        while p > 1 and hops < 64:
+            p = parent.get(p, 0)
+            if p == me:
+                total += rss[pid]
+                break
+            hops += 1
+    return total
+
+
+class _MeminfoPlan:
+    """How to turn the host's /proc/meminfo into the sandbox's, worked out once from
+    the host's lines (the running kernel's keys and order do not change): which lines
+    are computed, zeroed, capped at the limit or kept as they are.  render() then
+    touches only the lines whose value changes, so every other byte is the kernel's."""
+
+    def __init__(self, lines):
+        self.n = len(lines)
+        self.keys = []          # [(index, b"Key:")] checked by fits()
+        self.set = []           # [(index, key, prefix, width)] values the caller computes
+        self.zero = []          # [(index, whole line)] constant
+        self.capped = []        # [(index, prefix, width, skip)] min(host value, limit)
+        self.total = self.available = None
+        for i, line in enumerate(lines):
+            m = re.match(rb"([^:]+):(\s*)(\d+)( kB)?$", line)
+            if not m:
+                continue
+            key = m[1].decode()
+            if key == "MemTotal":
+                self.total = (i, len(m[1]) + 1)
+            elif key == "MemAvailable":
+                self.available = (i, len(m[1]) + 1)
+            if not m[4] or key in _MEMINFO_KEEP:
+                continue        # counts (HugePages_*) and address-space sizes: the host's
+            self.keys.append((i, m[1] + b":"))
+            # mm/meminfo.c show_val_kb(): a label padded to 16 columns, the value to 8
+            # (a longer label such as "HardwareCorrupted: " keeps the value ending in
+            # column 24); a wider value pushes " kB" right, as %8lu does.
+            prefix = (m[1] + b":").ljust(16) if len(m[1]) < 15 else m[1] + b": "
+            width = 24 - len(prefix)
+            if key in _MEMINFO_SET:
+                self.set.append((i, key, prefix, width))
+            elif key in _MEMINFO_ZERO:
+                self.zero.append((i, prefix + b"0".rjust(width) + b" kB"))
+            else:
+                self.capped.append((i, prefix, width, len(m[1]) + 1))
+
+    def fits(self, lines):
+        """lines have this plan's layout (same count, same keys where values change)."""
+        return len(lines) == self.n and all(lines[i].startswith(k) for i, k in self.keys)
+
+    @staticmethod
+    def value(lines, where, default=1 << 62):
+        if where is None:
+            return default
+        i, skip = where
+        return int(lines[i][skip:].split()[0])
+
+    def render(self, lines, limit, values):
+        out = list(lines)
+        for i, line in self.zero:
+            out[i] = line
+        for i, prefix, width, skip in self.capped:
+            # the host's line stays byte for byte unless its value is over the limit
+            if int(lines[i][skip:-3]) > limit:
+                out[i] = b"%s%*d kB" % (prefix, width, limit)
+        for i, key, prefix, width in self.set:
+            out[i] = b"%s%*d kB" % (prefix, width, values[key])
+        return b"\n".join(out)
+
+
 class ResourceView:
     """The numbers the sandbox sees.  memory: bytes or None; cpus: float or None;
     start: CLOCK_BOOTTIME seconds at the sandbox's start; sup_pid: the supervisor
@@ -107,39 +256,26 @@ class ResourceView:
         self.cpu_ids = online[:n]       # the host CPUs the sandbox is shown (renumbered 0..n-1)
         self.ncpu = n
         self._usage = (0.0, 0)
+        self._meminfo_fd = None
+        self._meminfo_plan = None
+        self.files = {}                 # guest path -> generator, once installed
 
     # -- sandbox usage -----------------------------------------------------------
     def usage_kb(self):
         """Resident memory of the supervisor's descendants (the sandbox's tree), kB.
-        Cached for 100 ms: `free`, `top` read meminfo several times in a row."""
+        Sampled at most every SAMPLE seconds."""
         now = time.monotonic()
-        if now - self._usage[0] < 0.1:
+        if now - self._usage[0] < SAMPLE:
             return self._usage[1]
-        me = os.getpid()
-        parent, rss = {}, {}
-        for d in os.listdir("/proc"):
-            # The sandbox's tasks were created after the supervisor: only larger pids
-            # can be its descendants (until pid numbers wrap at pid_max; then the
-            # older descendants are missed, an approximation DIVERGENCE.md notes).
-            if not d.isdigit() or int(d) <= me:
-                continue
+        pages = None
+        if _HAVE_CHILDREN:
             try:
-                st = _read(f"/proc/{d}/stat")
+                pages = _tree_rss_pages(os.getpid())
             except OSError:
-                continue
-            f = st[st.rindex(")") + 2:].split()
-            parent[int(d)] = int(f[1])
-            rss[int(d)] = int(f[21])
-        total = 0
-        for pid in parent:
-            p, hops = pid, 0
-            while p > 1 and hops < 64:
-                p = parent.get(p, 0)
-                if p == me:
-                    total += rss[pid]
-                    break
-                hops += 1
-        kb = total * PAGE_KB
+                pages = None       # the supervisor's own /proc unreadable: scan instead
+        if pages is None:
+            pages = _scan_rss_pages(os.getpid())
+        kb = pages * PAGE_KB
         self._usage = (now, kb)
         return kb
 
@@ -148,22 +284,26 @@ class ResourceView:
 
     # -- files ---------------------------------------------------------------------
     def meminfo(self):
-        host = _read("/proc/meminfo")
-        fields = _MEMINFO_LINE.findall(host)          # [(key, spacing, value, " kB" or "")]
-        vals = {k: int(v) for k, _, v, _ in fields}
-        total = min(self.memory // 1024, vals.get("MemTotal", 1 << 62))
+        host = self._host_meminfo()
+        lines = host.split(b"\n")
+        plan = self._meminfo_plan
+        if plan is None or not plan.fits(lines):
+            plan = self._meminfo_plan = _MeminfoPlan(lines)
+        total = min(self.memory // 1024, plan.value(lines, plan.total))
         used = min(self.usage_kb(), total)
         free = total - used
-        new = {"MemTotal": total, "MemFree": free, "MemAvailable": min(free, vals.get("MemAvailable", free)),
-               "Active": used, "Active(anon)": used, "AnonPages": used}
-        out = []
-        for k, sp, v, unit in fields:
-            if unit and k not in _MEMINFO_KEEP:
-                # mm/meminfo.c show_val_kb(): the label padded to 16 columns, the value to 8
-                out.append(f"{(k + ':'):<16}{new.get(k, 0 if k in _MEMINFO_ZERO else min(int(v), total)):>8} kB")
-            else:
-                out.append(f"{k}:{sp}{v}{unit}")
-        return ("\n".join(out) + "\n").encode()
+        return plan.render(lines, total, {
+            "MemTotal": total, "MemFree": free,
+            "MemAvailable": min(free, plan.value(lines, plan.available, free)),
+            "Active": used, "Active(anon)": used, "AnonPages": used})
+
+    def _host_meminfo(self):
+        """The host's /proc/meminfo, read again (pread at 0 restarts a seq_file) from
+        an fd kept open: one syscall instead of three."""
+        if self._meminfo_fd is None:
+            self._meminfo_fd = os.open("/proc/meminfo", os.O_RDONLY | os.O_CLOEXEC)
+        data = os.pread(self._meminfo_fd, 65536, 0)
+        return data
 
     def cpuinfo(self):
         blocks = _read("/proc/cpuinfo").split("\n\n")
@@ -279,11 +419,13 @@ def install(policy, pipe, view, tag):
     """Serve the resource files and answer sysinfo/sched_getaffinity from `view`."""
     files = {"/proc/uptime": view.uptime_file, "/proc/loadavg": view.loadavg, "/proc/stat": view.stat}
     if view.memory is not None:
-        files["/proc/meminfo"] = view.meminfo
+        # Generated at most once per usage sample (SAMPLE): `free` or `top` in a loop
+        # then costs a reopen, not a generation, per read.
+        files["/proc/meminfo"] = Snapshot(view.meminfo, "meminfo", SAMPLE)
     if view.cpus_limit is not None:
-        files["/proc/cpuinfo"] = view.cpuinfo
+        files["/proc/cpuinfo"] = Snapshot(view.cpuinfo, "cpuinfo", SAMPLE)
         for f in ("online", "possible", "present"):
-            files[f"/sys/devices/system/cpu/{f}"] = view.cpu_range
+            files[f"/sys/devices/system/cpu/{f}"] = Snapshot(view.cpu_range, f, float("inf"))
         emulate(policy, "sched_getaffinity", handler=view.sched_getaffinity,
                 comment="personality: the first N CPUs (--cpus)")
     emulate(policy, "sysinfo", handler=view.sysinfo, comment="personality: memory limit, sandbox uptime")
@@ -295,4 +437,5 @@ def install(policy, pipe, view, tag):
         return Serve(gen, name=req.guest_path.rsplit("/", 1)[-1])
 
     pipe.add(hook, names={p.rsplit("/", 1)[-1] for p in files}, tag=tag)
+    view.files = files
     return files

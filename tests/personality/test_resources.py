@@ -167,3 +167,45 @@ def test_program_running_as_another_user(backend):
         assert r.stdout == f"{'MemTotal:':<16}{256 * 1024:>8} kB\n"
     else:
         assert r.stdout == native(["head", "-1", "/proc/meminfo"]).stdout
+
+
+def test_memory_used_is_the_sandbox_trees_resident_memory(backend):
+    """A grandchild holding 96 MiB shows in MemFree while it lives (the usage is the
+    RSS of the supervisor's descendants, walked through /proc/PID/task/TID/children),
+    and is gone once it exits."""
+    script = ("grep MemFree /proc/meminfo; "
+              "( python3 -c 'import time; x = b\"\\1\" * (96 << 20); time.sleep(2)' & wait ) & "
+              "sleep 1.2; grep MemFree /proc/meminfo; wait; sleep 0.3; grep MemFree /proc/meminfo")
+    out = sh(["--backend", backend, "--memory", "1G"], script).splitlines()
+    before, during, after = (int(ln.split()[1]) // 1024 for ln in out)
+    assert before - during >= 90, (before, during, after)
+    assert abs(after - before) < 16, (before, during, after)
+
+
+def test_served_meminfo_opens_do_not_share_an_offset(backend):
+    """Two opens of the served file are two open file descriptions (each reader
+    starts at 0), and writing fails with EBADF as on the real read-only file."""
+    prog = ("import os\n"
+            "a = os.open('/proc/meminfo', os.O_RDONLY); b = os.open('/proc/meminfo', os.O_RDONLY)\n"
+            "print(os.read(a, 9), os.read(b, 9), os.read(a, 7))\n"
+            "try:\n    os.write(a, b'x')\nexcept OSError as e:\n    print(e.errno)\n")
+    out = sh(["--backend", backend, *MEM], f"python3 -c \"{prog}\"").splitlines()
+    assert out == ["b'MemTotal:' b'MemTotal:' b'       '", "9"]
+
+
+def test_meminfo_is_generated_once_per_sample(capfd):
+    """`free` in a loop: the file is generated at most once per SAMPLE seconds and
+    reopened in between (the cost issue 3 measures)."""
+    from lxbrand.engine import Sandbox
+    from lxbrand.personality import Personality, resources
+    from lxbrand.policy import load_policy
+    pol = load_policy("default")
+    Personality(memory="512M").apply(pol)
+    snap = pol.personality.view.files["/proc/meminfo"]
+    t0 = time.monotonic()
+    st = Sandbox(pol, backend="unotify").run(
+        ["sh", "-c", "i=0; while [ $i -lt 40 ]; do head -1 /proc/meminfo; i=$((i+1)); done"])
+    elapsed = time.monotonic() - t0
+    out = capfd.readouterr().out.splitlines()
+    assert st.code == 0 and out == [f"{'MemTotal:':<16}{512 * 1024:>8} kB"] * 40
+    assert 1 <= snap.generated <= elapsed / resources.SAMPLE + 2 and snap.generated < 40, (snap.generated, elapsed)

@@ -1,0 +1,87 @@
+"""Generated files kept for a short while, so that a program reading one many times
+in a row (`free` in a loop, `top`) does not pay for generating it each time.
+
+A Snapshot is a callable for files.Serve: it returns an fd on the content.  The
+content lives in one sealed memfd for `ttl` seconds; each open gets a new open file
+description of that memfd (a reopen of /proc/self/fd/N, read-only), so two readers
+never share a file offset, and a write fails with EBADF as on the real procfs file.
+After `ttl` the next open generates the content again.
+
+The memfd is made on the first open (not at start-up) and replaced, never
+modified: a reader keeps the content it opened.
+"""
+import fcntl
+import os
+import time
+
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+class Snapshot:
+    def __init__(self, gen, name, ttl):
+        self.gen = gen              # () -> bytes
+        self.name = name            # the memfd's name (readlink shows /memfd:NAME (deleted))
+        self.ttl = ttl              # seconds; float("inf") for content that never changes
+        self._fd = None
+        self._at = 0.0
+        self.generated = 0          # how many times gen() ran (tests, --summary readers)
+
+    def __call__(self):
+        now = time.monotonic()
+        fd = self._fd
+        if fd is None or now - self._at >= self.ttl:
+            data = self.gen()
+            self.generated += 1
+            try:
+                fd = _sealed(self.name, data)
+            except OSError:
+                return data         # no memfd here: the pipeline serves the bytes itself
+            old, self._fd, self._at = self._fd, fd, now
+            if old is not None:
+                os.close(old)
+        try:
+            return os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=_own_fds())
+        except OSError:
+            # No procfs of our own to reopen through (a supervisor without /proc):
+            # serve a copy the old way.
+            return _read_all(fd)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_fd_dir = (None, None)       # (pid, fd of /proc/self/fd), opened on first use
+
+
+def _own_fds():
+    """An fd on this process's /proc/self/fd: a reopen relative to it skips two
+    path lookups.  Reopened after a fork (the fd table is no longer the same)."""
+    global _fd_dir
+    pid, fd = _fd_dir
+    if pid != os.getpid():
+        fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        _fd_dir = (os.getpid(), fd)
+    return fd
+
+
+def _sealed(name, data):
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_all(fd):
+    out, off = [], 0
+    while chunk := os.pread(fd, 65536, off):
+        out.append(chunk)
+        off += len(chunk)
+    return b"".join(out)
