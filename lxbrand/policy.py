@@ -251,15 +251,14 @@ class Policy:
             pp = pathmod.PathPolicy(log=pathmod.stderr_log)
             ps = pathmod.PathSyscalls(pp)
             self._claim({"creat": pp.creat_handler, "execve": pp.exec_hook, "execveat": pp.exec_hook,
-                         **dict.fromkeys(pathmod.MODIFY, ps)}, "path", "path policy (lxbrand.handlers.paths)")
+                         **dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps)},
+                        "path", "path policy (lxbrand.handlers.paths)")
             pipe = files.pipeline(self)
             pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
             pipe.add(pp.open_hook, names=None, tag="paths-open")
-            for name in ("open_by_handle_at", "name_to_handle_at", "open_tree", "io_uring_setup", "io_uring_enter",
-                         "io_uring_register"):
+            for name, why in pathmod.REFUSED.items():
                 if self.action_of(name).action not in ("deny", "kill"):
-                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
-                                            comment="opens files without a path the path policy could judge")
+                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM, comment=f"path rules: {why}")
             self.paths = pp
         return self.paths
 

@@ -452,9 +452,12 @@ class PathPolicy:
         else:
             dirfd, addr, at_flags = _sint(call.args[0]), call.args[1], call.args[4]
         path = call.read_str(addr)
-        if not path and at_flags & 0x1000:  # AT_EMPTY_PATH: the fd itself
-            real = os.readlink(f"/proc/{call.pid}/fd/{dirfd}")
-            self.check(["exec"], real, call.pid)
+        if not path and at_flags & 0x1000:  # AT_EMPTY_PATH: the fd itself, as the program names it
+            fd = _take(call, dirfd)
+            try:
+                self.check(["exec"], self._real(fd, os.readlink(f"/proc/{call.pid}/root")), call.pid)
+            finally:
+                os.close(fd)
             return CONTINUE
         rootfd = os.open(f"/proc/{call.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -528,7 +531,72 @@ MODIFY = {
     "listxattr": (((None, 0),), "xattr"), "llistxattr": (((None, 0),), "xattr"),
     "stat": (((None, 0),), "stat"), "lstat": (((None, 0),), "lstat"), "newfstatat": (((0, 1),), "fstatat"),
     "statx": (((0, 1),), "statx"),
+    "statfs": (((None, 0),), "statfs"), "chdir": (((None, 0),), "chdir"),
+    "inotify_add_watch": (((None, 1),), "inotify"), "name_to_handle_at": (((0, 1),), "handle"),
 }
+
+# calls on a file the program holds open that change it: judged "write" on the file's path
+FD_WRITE = ("fchmod", "fchown", "fsetxattr", "fremovexattr")
+
+# calls that would go around the rules, refused under path rules (unless the policy
+# already denies or kills them): name -> why
+REFUSED = {
+    "open_by_handle_at": "opens a file by handle, without a path the rules could judge",
+    "open_tree": "an O_PATH fd of a path (or a detached copy of a mount), outside the open pipeline",
+    "io_uring_setup": "IORING_OP_OPENAT and friends open files without a trap",
+    "io_uring_enter": "IORING_OP_OPENAT and friends open files without a trap",
+    "io_uring_register": "IORING_OP_OPENAT and friends open files without a trap",
+    # The rules are matched on paths as the program sees them, from its root and in
+    # its mount namespace: a program that may chroot or mount (root, or anyone after
+    # unshare(CLONE_NEWUSER)) would move a denied tree under an allowed name.
+    "chroot": "moves the program's root: rules would match inside the new root",
+    "pivot_root": "moves the program's root: rules would match inside the new root",
+    "mount": "a bind mount puts a denied tree under an allowed path",
+    "umount2": "uncovers what a mount hid",
+    "move_mount": "a bind mount puts a denied tree under an allowed path",
+    "fsopen": "new mounts (with fsmount/move_mount)",
+    "fsconfig": "new mounts (with fsmount/move_mount)",
+    "fsmount": "new mounts (with move_mount)",
+    "fspick": "reconfigures a mount found by path",
+    "mount_setattr": "changes a mount found by path (e.g. makes it writable)",
+    "fanotify_mark": "watches a path (not judged yet)",
+}
+
+# name -> (the path slot that "" may stand for, the flags argument with AT_EMPTY_PATH)
+_EMPTY_PATH = {"faccessat2": (0, 3), "fchownat": (0, 4), "fchmodat2": (0, 3), "utimensat": (0, 3),
+               "linkat": (0, 4), "name_to_handle_at": (0, 4)}
+SYS_fstatfs, SYS_inotify_add_watch, SYS_name_to_handle_at, SYS_linkat = 138, 254, 303, 265
+SYS_fchownat, SYS_utimensat, SYS_faccessat2 = 260, 280, 439
+IN_DONT_FOLLOW, MAX_HANDLE_SZ = 0x02000000, 128
+AT_HANDLE_MNT_ID_UNIQUE = 0x001
+
+
+def _empty_path_ok(name, args, slot=0):
+    """Does "" name the dirfd itself here?  (readlinkat: always, since Linux 2.6.39.)"""
+    if name == "readlinkat":
+        return slot == 0
+    e = _EMPTY_PATH.get(name)
+    return e is not None and e[0] == slot and bool(args[e[1]] & AT_EMPTY_PATH)
+
+
+def _take(call, fd):
+    """A supervisor copy of the program's fd (its cwd for AT_FDCWD), taken as the supervisor."""
+    if fd == AT_FDCWD:
+        return os.open(f"/proc/{call.pid}/cwd", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    from lxbrand.handlers.net import _pidfd, take_fd
+    pidfd = _pidfd(call)
+    try:
+        return take_fd(call, pidfd, fd)
+    finally:
+        os.close(pidfd)
+
+
+class _Out:
+    """A handler's result with several writes into the program's memory, and maybe an
+    errno to answer after them (name_to_handle_at's EOVERFLOW writes the size it needs)."""
+
+    def __init__(self, writes, result=0, err=0):
+        self.writes, self.result, self.err = writes, result, err
 
 
 def _raw(nr, *args):
@@ -557,6 +625,14 @@ class _Target:
         self.dfd = openat2(rootfd, d or b"/", O_PATH | O_DIRECTORY | O_CLOEXEC)
         self.path = pp._real(self.dfd, root_real).rstrip("/") + "/" + os.fsdecode(base)
 
+    @classmethod
+    def of_fd(cls, pp, fd, root_real):
+        """The program's fd itself (a path "" with AT_EMPTY_PATH): `fd` is our copy (taken over)."""
+        t = cls.__new__(cls)
+        t.dfd, t.base, t.guest = fd, b"", None
+        t.path = pp._real(fd, root_real)
+        return t
+
     def close(self):
         os.close(self.dfd)
 
@@ -565,8 +641,32 @@ class PathSyscalls:
     """Handler of the non-open path syscalls under path rules: each path is read
     once, resolved (parent directory + last component; symlinks in the last
     component are not followed except where the call follows them), decided,
-    and the call is performed by the supervisor on the resolved directory with
-    the program's credentials."""
+    and the call is performed by the supervisor on the resolved directory (or on
+    an O_PATH fd of the very file decided on) with the program's credentials.
+
+    The operation each call is judged as (OPS of the rules):
+      stat   stat family, statfs, access/faccessat(2), readlink(at), getxattr,
+             listxattr, name_to_handle_at, chdir (chdir is open(O_PATH|O_DIRECTORY)
+             + fchdir, which is judged stat too)
+      read   inotify_add_watch (a watch reports the names made and removed in a
+             directory, and every access to a file: what reading tells)
+      write  chmod, chown, utime(s), setxattr, removexattr, truncate, unlink,
+             rmdir, rename (both names); and fchmod, fchown, fsetxattr,
+             fremovexattr, futimens on a file the program holds open (judged on
+             the path of the file its fd names; a file without a name -- a memfd,
+             a deleted file, a pipe -- has no path a rule could name: allowed)
+      create mkdir, mknod, symlink, link's new name, rename's new name
+    A path "" with AT_EMPTY_PATH (readlinkat: always) names the program's dirfd
+    itself: the supervisor takes a copy with pidfd_getfd(2) and judges its file.
+
+    chdir cannot be performed for the program (no syscall changes another
+    process's working directory), so after an allowed decision the kernel
+    re-reads the path (CONTINUE): a second thread can move the program into a
+    directory the rules deny.  That gives it nothing: the working directory is
+    never trusted -- every later relative path is resolved from the real
+    /proc/PID/cwd and judged on the file it reaches, and /proc/self/cwd is a
+    magic link (ELOOP).  What the race tells the program is whether the hidden
+    directory exists and its name (getcwd), which it supplied itself (SECURITY.md)."""
 
     def __init__(self, pp):
         self.pp = pp
@@ -574,11 +674,11 @@ class PathSyscalls:
     def __call__(self, call):
         from lxbrand import syscalls
         name = syscalls.name_of(call.nr)
-        slots, kind = MODIFY[name]
         a = call.args
-        if name == "utimensat" and a[1] == 0:
-            from lxbrand._core import CONTINUE
-            return CONTINUE  # futimens(fd): no path (a NULL pointer is a register value)
+        if name in FD_WRITE or (name == "utimensat" and a[1] == 0):
+            # futimens(fd) is utimensat(fd, NULL, ...): no path (a NULL pointer is a register value)
+            return self._fd_call(call, name)
+        slots, kind = MODIFY[name]
         paths = [call.read_str(a[pi]) for _, pi in slots]
         dirfds = [AT_FDCWD if di is None else _sint(a[di]) for di, _ in slots]
         if kind in ("fstatat", "statx") and not paths[0] and a[3 if kind == "fstatat" else 2] & AT_EMPTY_PATH:
@@ -588,14 +688,28 @@ class PathSyscalls:
         # that changed uid is not dumpable: only our CAP_SYS_PTRACE reaches its memory)
         self.paths, self.dirfds = paths, dirfds
         self.symlink_target = call.read_str(a[0]) if kind == "symlink" else None
-        self.pre = self._preread(call, name) if kind in ("utime", "xattr") else None
-        rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.pre = self._preread(call, name) if kind in ("utime", "xattr", "handle") else None
+        # fds of the program are taken now too (pidfd_getfd checks the supervisor's real
+        # credentials and capabilities, which AsProgram drops): "" + AT_EMPTY_PATH names
+        # the dirfd itself; inotify_add_watch acts on the program's inotify instance
+        empty = [not p and _empty_path_ok(name, a, i) for i, p in enumerate(paths)]
+        self.fds = {}
         targets = []
+        rootfd = -1
         try:
+            for i, (dfd, e) in enumerate(zip(dirfds, empty)):
+                if e:
+                    self.fds[i] = _take(call, dfd)
+            if kind == "inotify":
+                self.fds["inotify"] = _take(call, _sint(a[0]))
+            rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             root_real = os.readlink(f"/proc/{pid}/root")
             self.rootfd = rootfd
             with AsProgram(pid):
-                for dfd, p in zip(dirfds, paths):
+                for i, (dfd, p) in enumerate(zip(dirfds, paths)):
+                    if i in self.fds:
+                        targets.append(_Target.of_fd(self.pp, self.fds.pop(i), root_real))
+                        continue
                     if not p:
                         raise OSError(errno.ENOENT, "empty path")
                     targets.append(_Target(self.pp, pid, rootfd, root_real, dfd, p))
@@ -603,11 +717,20 @@ class PathSyscalls:
         finally:
             for t in targets:
                 t.close()
-            os.close(rootfd)
+            for fd in self.fds.values():
+                os.close(fd)
+            if rootfd >= 0:
+                os.close(rootfd)
         return self._finish(call, r)
 
     @staticmethod
     def _finish(call, r):
+        if isinstance(r, _Out):  # several writes, and maybe an error after them (EOVERFLOW)
+            for addr, data in r.writes:
+                call.write(addr, data)
+            if r.err:
+                raise OSError(r.err, os.strerror(r.err))
+            return r.result
         if isinstance(r, tuple):  # (address, bytes[, result]): written back as the supervisor
             call.write(r[0], r[1])
             return r[2] if len(r) > 2 else 0
@@ -654,6 +777,11 @@ class PathSyscalls:
         # a hard link is the same file under a new name, where other rules apply:
         # only files the program may read and write can get one
         follow = name == "linkat" and call.args[4] & AT_SYMLINK_FOLLOW
+        if t[0].base == b"":  # linkat(fd, "", ..., AT_EMPTY_PATH): the fd's file (CAP_DAC_READ_SEARCH)
+            self._check(["read", "write"], t[0].path, call)
+            self._check(["create"], t[1].path, call)
+            _raw(SYS_linkat, t[0].dfd, ctypes.c_char_p(b""), t[1].dfd, ctypes.c_char_p(t[1].base), AT_EMPTY_PATH)
+            return 0
         if follow:
             fd = openat2(rootfd, self.pp._guest_abs(call.pid, root_real, self.dirfds[0], self.paths[0]),
                          O_PATH | O_CLOEXEC)
@@ -692,9 +820,15 @@ class PathSyscalls:
         mode, flags = (a[1], 0) if name == "access" else (a[2], a[3] if name == "faccessat2" else 0)
         fd = self._stat_path(call, t[0], not flags & AT_SYMLINK_NOFOLLOW, root_real)
         try:
+            # the answer is the rules' too: W_OK is "could I write it?", and a write rule says no
+            ops = [op for bit, op in ((4, "read"), (2, "write"), (1, "exec")) if mode & bit]
+            if "exec" in ops and stat.S_ISDIR(os.fstat(fd).st_mode):
+                ops.remove("exec")  # X_OK on a directory asks about search, not exec rules
+            self._check(ops, self.pp._real(fd, root_real), call)
             # AT_EACCESS: the thread's (the program's) effective ids; access(2) proper uses the
             # real ids, which differ only in a setuid program (none run under no_new_privs)
-            _raw(439, fd, ctypes.c_char_p(b""), ctypes.c_int(mode & 7), ctypes.c_int(AT_EMPTY_PATH | 0x200))
+            _raw(SYS_faccessat2, fd, ctypes.c_char_p(b""), ctypes.c_int(mode & 0xffffffff),
+                 ctypes.c_int(AT_EMPTY_PATH | 0x200))
         finally:
             os.close(fd)
         return 0
@@ -729,8 +863,8 @@ class PathSyscalls:
         follow = name == "chown" or (name == "fchownat" and not a[4] & AT_SYMLINK_NOFOLLOW)
         fd = self._stat_path(call, t[0], follow, root_real, ops=["write"])
         try:
-            os.chown(f"/proc/self/fd/{fd}", uid, gid) if follow else \
-                os.chown(t[0].base, uid, gid, dir_fd=t[0].dfd, follow_symlinks=False)
+            # the inode decided on itself (an O_PATH fd of a symlink names the link)
+            _raw(SYS_fchownat, fd, ctypes.c_char_p(b""), ctypes.c_int(uid), ctypes.c_int(gid), AT_EMPTY_PATH)
         finally:
             os.close(fd)
         return 0
@@ -755,6 +889,8 @@ class PathSyscalls:
                 at, mt = struct.unpack("=qq", call.read(a[1], 16))
                 times = struct.pack("=qqqq", at, 0, mt, 0)
             return {"times": times, "nofollow": 0}
+        if name == "name_to_handle_at":
+            return {"handle_bytes": struct.unpack("=I", call.read(a[2], 4))[0]}
         pre = {}
         if not name.endswith("listxattr"):
             pre["attr"] = call.read_str(a[1], 255)
@@ -770,10 +906,8 @@ class PathSyscalls:
         fd = self._stat_path(call, t[0], not nofollow, root_real, ops=["write"])
         try:
             buf = ctypes.create_string_buffer(times, 32) if times else None
-            if nofollow and stat.S_ISLNK(os.fstat(fd).st_mode):
-                _raw(280, t[0].dfd, ctypes.c_char_p(t[0].base), buf, AT_SYMLINK_NOFOLLOW)
-            else:
-                _raw(280, AT_FDCWD, ctypes.c_char_p(f"/proc/self/fd/{fd}".encode()), buf, 0)
+            # the inode decided on itself (an O_PATH fd of a symlink names the link)
+            _raw(SYS_utimensat, fd, ctypes.c_char_p(b""), buf, AT_EMPTY_PATH)
         finally:
             os.close(fd)
         return 0
@@ -807,10 +941,103 @@ class PathSyscalls:
         finally:
             os.close(fd)
 
+    def do_statfs(self, call, name, t, rootfd, root_real):
+        fd = self._stat_path(call, t[0], True, root_real)
+        try:
+            buf = ctypes.create_string_buffer(120)  # struct statfs (x86_64)
+            _raw(SYS_fstatfs, fd, buf)  # fstatfs(2) takes O_PATH fds (Linux 3.12)
+        finally:
+            os.close(fd)
+        return (call.args[1], buf.raw)
+
+    def do_inotify(self, call, name, t, rootfd, root_real):
+        mask = call.args[2] & 0xffffffff
+        fd = self._stat_path(call, t[0], not mask & IN_DONT_FOLLOW, root_real, ops=["read"])
+        try:
+            # on our copy of the program's inotify fd (the same instance), through the
+            # magic link of our O_PATH fd: the kernel lands on the very inode decided on
+            # (a symlink itself under IN_DONT_FOLLOW) and follows nothing further
+            return _raw(SYS_inotify_add_watch, self.fds["inotify"], ctypes.c_char_p(f"/proc/self/fd/{fd}".encode()),
+                        ctypes.c_uint32(mask & ~IN_DONT_FOLLOW))
+        finally:
+            os.close(fd)
+
+    def do_chdir(self, call, name, t, rootfd, root_real):
+        """Decided here; performed by the kernel, which re-reads the path (no call sets
+        another process's cwd).  Sound because nothing trusts the cwd: see the class
+        docstring."""
+        from lxbrand._core import CONTINUE
+        fd = self._stat_path(call, t[0], True, root_real)
+        try:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise OSError(errno.ENOTDIR, "not a directory")
+        finally:
+            os.close(fd)
+        return CONTINUE
+
+    def do_handle(self, call, name, t, rootfd, root_real):
+        a = call.args
+        flags = a[4] & 0xffffffff
+        n = self.pre["handle_bytes"]
+        if n > MAX_HANDLE_SZ:
+            raise OSError(errno.EINVAL, "handle_bytes too large")
+        fd = self._stat_path(call, t[0], flags & AT_SYMLINK_FOLLOW, root_real)
+        try:
+            buf = ctypes.create_string_buffer(struct.pack("=Ii", n, 0) + bytes(n))
+            mnt = ctypes.create_string_buffer(8)
+            how = (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) | AT_EMPTY_PATH  # the other flags as given
+            r = _libc.syscall(SYS_name_to_handle_at, fd, ctypes.c_char_p(b""), buf, mnt, ctypes.c_int(how))
+            err = ctypes.get_errno() if r < 0 else 0
+        finally:
+            os.close(fd)
+        if err not in (0, errno.EOVERFLOW):
+            raise OSError(err, os.strerror(err))
+        got = struct.unpack("=I", buf.raw[:4])[0]
+        # what the kernel writes: the mount id, and the handle (only its header, with the
+        # size needed, on EOVERFLOW)
+        writes = [(a[3], mnt.raw[:8 if flags & AT_HANDLE_MNT_ID_UNIQUE else 4]),
+                  (a[2], buf.raw[:8 + (0 if err else got)])]
+        return _Out(writes, 0, err)
+
+    def _fd_call(self, call, name):
+        """fchmod, fchown, fsetxattr, fremovexattr, futimens on a file the program holds:
+        judged "write" on the path of the file its fd names, performed on our copy of the
+        fd (the same open file: nothing to swap in between)."""
+        a = call.args
+        dfd = _sint(a[0])
+        if name == "utimensat" and dfd == AT_FDCWD:
+            raise OSError(errno.EFAULT, "no path")  # utimensat(AT_FDCWD, NULL, ...), as the kernel says
+        pre = self._preread(call, name) if name != "fchmod" and name != "fchown" else None
+        fd = _take(call, dfd)
+        try:
+            with AsProgram(call.pid):
+                st = os.fstat(fd)
+                real = os.readlink(f"/proc/self/fd/{fd}")
+                if real.startswith("/") and st.st_nlink > 0:
+                    root_real = os.readlink(f"/proc/{call.pid}/root")
+                    self._check(["write"], self.pp._real(fd, root_real), call)
+                if name == "fchmod":
+                    os.fchmod(fd, a[1] & 0o7777)
+                elif name == "fchown":
+                    os.fchown(fd, _sint(a[1]), _sint(a[2]))
+                elif name == "fsetxattr":
+                    os.setxattr(fd, pre["attr"], pre["value"], a[4] & 0xffffffff)
+                elif name == "fremovexattr":
+                    os.removexattr(fd, pre["attr"])
+                else:
+                    times = pre["times"]
+                    buf = ctypes.create_string_buffer(times, 32) if times else None
+                    _raw(SYS_utimensat, fd, None, buf, ctypes.c_int(a[3] & 0xffffffff))
+        finally:
+            os.close(fd)
+        return 0
+
     # stat family: the decision and the stat are on the same inode; the result is written back
     def _stat_path(self, call, t, follow, root_real, ops=("stat",)):
         flags = O_PATH | O_CLOEXEC | (0 if follow else O_NOFOLLOW)
-        if t.base in (b".", b".."):
+        if t.base == b"":  # the program's own fd (AT_EMPTY_PATH): its file, as it is
+            fd = os.dup(t.dfd)
+        elif t.base in (b".", b".."):
             fd = os.dup(t.dfd)
         elif follow:  # a symlink may lead anywhere in the program's root
             fd = openat2(self.rootfd, t.guest, flags)
