@@ -22,6 +22,7 @@
  *   pathcall chroot DIR FILE          chroot(DIR) (after unshare(CLONE_NEWUSER) unless root), then read FILE
  *   pathcall bindmount SRC DST FILE   in a new mount namespace (and user namespace unless root), bind SRC on
  *                                     DST, then read DST/FILE
+ *   pathcall setxattrat PATH          setxattrat(2) (Linux 6.13, syscall 463) of user.sx
  *   pathcall race OP GOOD BAD N       a thread flips the path between GOOD and BAD (same length) while the
  *                                     main thread runs OP N times (at least; on until both outcomes were
  *                                     seen, at most 10 N): OP access (x), chmod, xattr, chdir, inotify;
@@ -365,6 +366,14 @@ int main(int argc, char **argv)
             return fail("open");
         if (read(fd, c, sizeof(c) - 1) >= 0)
             printf("read %s", c);
+    } else if (!strcmp(m, "setxattrat")) {
+        struct {
+            unsigned long long value;
+            unsigned int size, flags;
+        } xa = {(unsigned long)"v", 1, 0};
+        if (syscall(463, AT_FDCWD, p, 0, "user.sx", &xa, sizeof(xa)) < 0)
+            return fail("setxattrat");
+        printf("setxattrat 0\n");
     } else if (!strcmp(m, "race")) {
         const char *op = argv[2];
         race_good = argv[3];
