@@ -13,6 +13,8 @@ What each option does, one module per concern:
     era.py        syscalls newer than the emulated release fail with ENOSYS (in the kernel)
     resources.py  memory/cpus: /proc/meminfo, cpuinfo, stat, uptime, loadavg,
                   /sys/devices/system/cpu/{online,possible,present}, sysinfo, sched_getaffinity
+    cgroups.py    memory/cpus: the limit files of the sandbox's cgroup (memory.limit_in_bytes,
+                  cpu.cfs_quota_us, memory.max, cpu.max, ...) that the JVM, Go and libuv read
     fakeroot.py   fake_root: uid/gid 0, chown recorded, stat shows the faked owner
     remap.py      files (guest path -> host file or content), remaps (syscall -> syscall, ptrace)
 
@@ -25,13 +27,13 @@ import os
 from lxbrand.errors import PolicyError
 
 IDENTITY = ("release", "version", "machine", "hostname", "domainname", "sysname")
-KEYS = IDENTITY + ("era", "memory", "cpus", "fake_root", "files", "remap")
+KEYS = IDENTITY + ("era", "memory", "cpus", "cgroups", "fake_root", "files", "remap")
 TAG = "personality"
 
 
 class Personality:
     def __init__(self, release=None, version=None, machine=None, hostname=None, domainname=None,
-                 sysname=None, era=None, memory=None, cpus=None, fake_root=None, files=None,
+                 sysname=None, era=None, memory=None, cpus=None, cgroups=None, fake_root=None, files=None,
                  remap=None, start=None, source="<api>"):
         from lxbrand.personality import remap as _remap
         from lxbrand.personality.resources import parse_cpus, parse_size
@@ -53,6 +55,9 @@ class Personality:
             self.cpus = parse_cpus(cpus) if cpus is not None else None
         except ValueError as e:
             raise PolicyError(source, "cpus", str(e)) from None
+        if cgroups is not None and not isinstance(cgroups, bool):
+            raise PolicyError(source, "cgroups", f"expected true or false, got {cgroups!r}")
+        self.cgroups = cgroups      # False: leave the cgroup files the kernel's (the OCI runtime's cgroup enforces)
         if fake_root is not None and not isinstance(fake_root, bool):
             raise PolicyError(source, "fake_root", f"expected true or false, got {fake_root!r}")
         self.fake_root = fake_root
@@ -144,14 +149,14 @@ class Personality:
         fake = ann.get("org.lxbrand.fake-root")
         return cls(hostname=spec.get("hostname") or None,
                    memory=mem if isinstance(mem, int) and mem > 0 else None,
-                   cpus=cpus, release=ann.get("org.lxbrand.kernel-release") or None,
+                   cpus=cpus, cgroups=False, release=ann.get("org.lxbrand.kernel-release") or None,
                    fake_root=True if fake in ("true", "1", "yes") else None, source="OCI config")
 
     def merged(self, other):
         """self with every option `other` sets laid over it."""
         out = Personality.__new__(Personality)
         out.__dict__.update(self.__dict__)
-        for k in IDENTITY + ("era", "memory", "cpus", "fake_root", "start"):
+        for k in IDENTITY + ("era", "memory", "cpus", "cgroups", "fake_root", "start"):
             v = getattr(other, k)
             if v is not None:
                 setattr(out, k, v)
@@ -193,7 +198,7 @@ class Personality:
 
     def _install(self, policy):
         from lxbrand.handlers import files
-        from lxbrand.personality import era, fakeroot, identity, remap, resources
+        from lxbrand.personality import cgroups, era, fakeroot, identity, remap, resources
         self.view = None
         self.hidden = []
         ident = {**policy.identity, **self.identity()}
@@ -209,6 +214,8 @@ class Personality:
         if self.memory is not None or self.cpus is not None:
             self.view = resources.ResourceView(memory=self.memory, cpus=self.cpus, start=self.start)
             resources.install(policy, pipe, self.view, TAG)
+            if self.cgroups is not False:
+                cgroups.install(pipe, self.view, TAG)
 
     def describe(self):
         """One line per effect, for --list and docs."""

@@ -256,6 +256,7 @@ class ResourceView:
         self.cpu_ids = online[:n]       # the host CPUs the sandbox is shown (renumbered 0..n-1)
         self.ncpu = n
         self._usage = (0.0, 0)
+        self.peak_kb = 0                # the largest usage sampled (cgroup max_usage/peak files)
         self._meminfo_fd = None
         self._meminfo_plan = None
         self.files = {}                 # guest path -> generator, once installed
@@ -277,6 +278,7 @@ class ResourceView:
             pages = _scan_rss_pages(os.getpid())
         kb = pages * PAGE_KB
         self._usage = (now, kb)
+        self.peak_kb = max(self.peak_kb, kb)
         return kb
 
     def uptime(self):

@@ -78,7 +78,7 @@ def test_personalities_merge():
     eff = pol.personality
     assert (eff.memory, eff.cpus, eff.hostname) == (1 << 30, 1.0, "a")
     hooks = [h for h in files.pipeline(pol).hooks if h[2] == "personality"]
-    assert len(hooks) == 2   # identity + resources, not duplicated by the second apply
+    assert len(hooks) == 3   # identity + resources + cgroup files, not duplicated by the second apply
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -193,7 +193,7 @@ def test_second_personality_keeps_other_hooks_in_the_pipeline():
     pipe = files.pipeline(pol)
     assert pipe.hooks[0][0] is rule
     assert pol.action_of("openat").handler is pipe
-    assert len([h for h in pipe.hooks if h[2] == "personality"]) == 1   # resources only
+    assert len([h for h in pipe.hooks if h[2] == "personality"]) == 2   # resources and cgroup files only
 
 
 @pytest.mark.parametrize("size,extra,err", [(16, b"", errno.EINVAL), (32, b"\1" + b"\0" * 7, errno.E2BIG),
