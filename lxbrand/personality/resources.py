@@ -327,27 +327,32 @@ class ResourceView:
         return ("\n\n".join(out) + "\n\n").encode()
 
     def stat(self):
-        lines = _read("/proc/stat").splitlines()
-        percpu = {}
+        lines = _readb("/proc/stat").split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        percpu, head, cpu_at = {}, None, None
+        rest = []
         for line in lines:
-            m = re.match(r"cpu(\d+) ", line)
-            if m:
-                percpu[int(m[1])] = [int(x) for x in line.split()[1:]]
-        shown = [percpu[c] for c in self.cpu_ids if c in percpu]
-        out = []
-        for line in lines:
-            if line.startswith("cpu "):
-                agg = [sum(col) for col in zip(*shown)] if shown else line.split()[1:]
-                out.append("cpu  " + " ".join(map(str, agg)))
-                for i, v in enumerate(shown):
-                    out.append(f"cpu{i} " + " ".join(map(str, v)))
-            elif re.match(r"cpu\d+ ", line):
-                continue
-            elif line.startswith("btime "):
-                out.append(f"btime {int(self.start_wall)}")
+            if line.startswith(b"cpu"):
+                name, _, vals = line.partition(b" ")
+                if name == b"cpu":
+                    head = vals
+                    cpu_at = len(rest)
+                else:
+                    percpu[int(name[3:])] = vals
+            elif line.startswith(b"btime "):
+                rest.append(b"btime %d" % int(self.start_wall))
             else:
-                out.append(line)
-        return ("\n".join(out) + "\n").encode()
+                rest.append(line)
+        shown = [percpu[c].split() for c in self.cpu_ids if c in percpu]
+        if head is None:
+            return b"\n".join(rest) + b"\n"
+        if shown:
+            agg = b"cpu  " + b" ".join(b"%d" % sum(map(int, col)) for col in zip(*shown))
+        else:
+            agg = b"cpu " + head
+        cpus = [b"cpu%d %s" % (i, b" ".join(v)) for i, v in enumerate(shown)]
+        return b"\n".join(rest[:cpu_at] + [agg] + cpus + rest[cpu_at:]) + b"\n"
 
     def uptime_file(self):
         host = _read("/proc/uptime").split()
