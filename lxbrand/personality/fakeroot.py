@@ -11,10 +11,18 @@ fakeroot(1) or `proot -0`, but at the syscall level, so static binaries and
   file (the guest's cwd, dirfd and root, through /proc/PID/...) and answered with
   the faked owner: a recorded one, or 0 for files owned by the real uid/gid
   (what fakeroot shows);
-- /proc/{self,thread-self,N,N/task/M}/status show 0 in their Uid:/Gid: lines.
+- /proc/{self,thread-self,N,N/task/M}/status show 0 in their Uid:/Gid: lines and
+  root's capabilities (CapPrm and CapEff = the task's bounding set, what execve
+  gives uid 0: capabilities(7), "Capabilities and execution of programs by root");
+  capget(2) of the program itself answers the same;
+- access/faccessat/faccessat2 answer as for root (capabilities(7) CAP_DAC_OVERRIDE;
+  path_resolution(7)): read and write are granted, except write on a read-only
+  file system (EROFS); execute needs a directory or one execute bit.  Only when
+  the supervisor is not root: as root the kernel already answers so (set*id are
+  faked, so the program keeps the supervisor's credentials).
 
-Gaps (DIVERGENCE.md): access(2) and permission checks are the real user's;
-capabilities are not faked; mknod of devices is not faked.
+Gaps (DIVERGENCE.md): other permission checks (open, exec, unlink) are the real
+user's; capset(2) is the kernel's; mknod of devices is not faked.
 """
 from functools import lru_cache
 import errno
@@ -36,7 +44,11 @@ def _libc():
     lib = ctypes.CDLL(None, use_errno=True)
     lib.syscall.restype = ctypes.c_long
     return lib
-SYS_newfstatat, SYS_statx = 262, 332
+SYS_newfstatat, SYS_statx, SYS_capget = 262, 332, 125
+AT_EACCESS = 0x200
+R_OK, W_OK, X_OK = 4, 2, 1
+S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
+_LINUX_CAPABILITY_VERSION_1 = 0x19980330
 _STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
 
 
@@ -197,9 +209,123 @@ class FakeRoot:
                 text = f.read()
         except OSError as e:
             raise OSError(e.errno, "status") from None
-        text = re.sub(rb"^(Uid|Gid):\t.*$", lambda mm: mm[1] + b":\t0\t0\t0\t0", text, flags=re.M)
-        text = re.sub(rb"^Groups:\t.*$", b"Groups:\t0 ", text, flags=re.M)
-        return Serve(text, name="status")
+        return Serve(_as_root(text), name="status")
+
+    # -- capabilities ----------------------------------------------------------------------
+    @staticmethod
+    def capget(call):
+        """capget(2): the kernel's answer (version checks, the inheritable set), with
+        the effective and permitted sets of the program's own tasks = their bounding set."""
+        import ctypes
+        hdr_addr, data_addr = call.args[0], call.args[1]
+        if not hdr_addr:
+            raise OSError(errno.EFAULT, "capget")
+        hdr = call.read(hdr_addr, 8)
+        if len(hdr) < 8:
+            raise OSError(errno.EFAULT, "capget")
+        version, pid = int.from_bytes(hdr[:4], "little"), int.from_bytes(hdr[4:], "little", signed=True)
+        own = pid == 0 or pid in (call.tid, call.pid) or _in_sandbox(pid)
+        target = call.tid if pid == 0 else pid
+        h = ctypes.create_string_buffer(version.to_bytes(4, "little") + target.to_bytes(4, "little", signed=True), 8)
+        data = ctypes.create_string_buffer(24)
+        rc = _libc().syscall(SYS_capget, h, data if data_addr else None)
+        e = ctypes.get_errno() if rc < 0 else 0
+        if h.raw[:4] != hdr[:4]:
+            call.write(hdr_addr, h.raw[:4])         # an unknown version: the kernel writes its own
+        if rc < 0:
+            raise OSError(e, os.strerror(e))
+        if not data_addr:
+            return 0
+        n = 1 if version == _LINUX_CAPABILITY_VERSION_1 else 2
+        out = bytearray(data.raw[:12 * n])
+        if own:
+            bnd = _cap_bounding(target)
+            for i in range(n):
+                word = (bnd >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
+                out[12 * i:12 * i + 4] = word       # effective
+                out[12 * i + 4:12 * i + 8] = word   # permitted
+        call.write(data_addr, bytes(out))
+        return 0
+
+    # -- access family -----------------------------------------------------------------------
+    def access_handler(self, call):
+        """access, faccessat, faccessat2 answered as for root."""
+        name = _NAMES[call.nr]
+        a = call.args
+        if name == "access":
+            dirfd, path, mode, flags = AT_FDCWD, self._path_arg(call, a[0]), a[1], 0
+        else:
+            dirfd, path, mode = _sint(a[0]), self._path_arg(call, a[1]), a[2]
+            flags = a[3] & 0xFFFFFFFF if name == "faccessat2" else 0
+            if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+                raise OSError(errno.EINVAL, "faccessat2 flags")
+        mode &= 0xFFFFFFFF
+        if mode & ~(R_OK | W_OK | X_OK):
+            raise OSError(errno.EINVAL, "access mode")
+        if not path and not flags & AT_EMPTY_PATH:
+            raise OSError(errno.ENOENT, "empty path")
+        # The lookup itself (ENOENT, ENOTDIR, ELOOP, a directory the real user may not
+        # search) is the kernel's, done by the supervisor as the program would.
+        b = self._stat_raw(call, dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+        st_mode = int.from_bytes(b[24:28], "little")
+        kind = st_mode & S_IFMT
+        if mode & W_OK and kind in (S_IFREG, S_IFDIR, S_IFLNK) and self._read_only_fs(call, dirfd, path, flags):
+            raise OSError(errno.EROFS, "read-only file system")      # fs/namei.c sb_permission()
+        if mode & X_OK and kind != S_IFDIR and not st_mode & 0o111:
+            raise OSError(errno.EACCES, "no execute bit")            # generic_permission(): even for root
+        return 0
+
+    def _read_only_fs(self, call, dirfd, path, flags):
+        fd, p = self._dirfd(call, dirfd, path)
+        try:
+            o = os.open(p or b".", O_PATH | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0),
+                        dir_fd=fd) if p else os.dup(fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        try:
+            return bool(os.fstatvfs(o).f_flag & os.ST_RDONLY)
+        finally:
+            os.close(o)
+
+
+def _as_root(text):
+    """A /proc/PID/status as uid 0 would have it: ids 0, permitted and effective
+    capabilities = the bounding set."""
+    text = re.sub(rb"^(Uid|Gid):\t.*$", lambda mm: mm[1] + b":\t0\t0\t0\t0", text, flags=re.M)
+    text = re.sub(rb"^Groups:\t.*$", b"Groups:\t0 ", text, flags=re.M)
+    m = re.search(rb"^CapBnd:\t([0-9a-f]+)$", text, flags=re.M)
+    if m:
+        text = re.sub(rb"^(CapPrm|CapEff):\t[0-9a-f]+$", lambda mm: mm[1] + b":\t" + m[1], text, flags=re.M)
+    return text
+
+
+def _in_sandbox(pid):
+    """pid is a descendant of the supervisor (a task of the program's tree)."""
+    me = os.getpid()
+    for _ in range(64):
+        if pid == me:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                st = f.read()
+        except OSError:
+            return False
+        pid = int(st[st.rindex(b")") + 2:].split()[1])
+    return False
+
+
+def _cap_bounding(tid):
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapBnd:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
 
 
 def _tgid(tid):
@@ -228,6 +354,7 @@ ZERO_IDS = ("getuid", "geteuid", "getgid", "getegid")
 SET_IDS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
            "setfsuid", "setfsgid", "setgroups")
 STATS = ("stat", "fstat", "lstat", "newfstatat")
+ACCESS = ("access", "faccessat", "faccessat2")
 CHOWNS = ("chown", "fchown", "lchown", "fchownat")
 
 
@@ -241,5 +368,8 @@ def install(policy, pipe, tag):
     emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
     emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
     emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
+    emulate(policy, "capget", handler=FakeRoot.capget, comment=c + ": root's capabilities")
+    if os.geteuid() != 0:
+        emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")
     pipe.add(fr.status_hook, names={"status"}, tag=tag)
     return fr
