@@ -120,6 +120,10 @@ struct lx_sup {
     int notify_error;                 /* -errno the notify loop died with, 0 if none */
     struct lx_tidtab *tids;
     uint64_t traps;                   /* total trapped syscalls handled */
+    pid_t gone_tid;                   /* ptrace: a tracee reaped inside a handler (inject.c), */
+    int gone_status;                  /* for the loop to account for; 0: none */
+    struct lx_wait_event { pid_t tid; int status; } *pend; /* other tasks' wait statuses */
+    size_t npend, cappend;            /* taken meanwhile, for the loop to handle first */
 };
 
 /* sup.c */
@@ -173,6 +177,13 @@ int lx_notify_send(struct lx_sup *s, uint64_t id, int64_t ret);
  * Seizes `child`, lets it go (writes to sync_fd), runs until no tracee is left.
  * Returns 0 with s->main_status set, or -errno. */
 int lx_supervise(struct lx_sup *s, pid_t child, int sock_fd, int sync_fd);
+
+/* inject.c: ptrace's ADDFD.  Installs the supervisor's `fd` in tracee `tid`, which
+ * must be in the PTRACE_EVENT_SECCOMP stop being handled (tracer thread only);
+ * returns the tracee's new fd number or -errno.  The caller answers the call. */
+int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec);
+/* ptrace.c: keep a wait status taken for another task, for the loop (0 or -ENOMEM) */
+int lx_wait_defer(struct lx_sup *s, pid_t tid, int status);
 
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);

@@ -83,6 +83,19 @@ static int is_listener_request(const struct lx_call *c)
            (c->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER);
 }
 
+static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t);
+
+static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
+{
+    if (tid == s->child) {
+        s->main_status = st;
+        s->main_status_valid = 1;
+        lx_signals_child_gone();
+    }
+    finish_trace_unknown(s, t);
+    lx_tids_del(s->tids, tid);
+}
+
 /* PTRACE_EVENT_SECCOMP: the ptrace backend's trap. */
 static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
 {
@@ -107,7 +120,15 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
         ptrace(PTRACE_SYSCALL, tid, 0, 0);
         return;
     } else {
+        s->gone_tid = 0;
         answered = lx_decide(s, &c, a);
+        if (s->gone_tid == tid) {
+            /* the handler ran syscalls in the task (inject.c) and it died meanwhile */
+            lx_count(s, c.nr, 0, 0, t0);
+            task_gone(s, tid, lx_tids_get(s->tids, tid), s->gone_status);
+            s->gone_tid = 0;
+            return;
+        }
     }
 
     if (answered) {
@@ -204,6 +225,36 @@ static int take_listener(struct lx_sup *s, pid_t child, int go_fd)
     }
 }
 
+int lx_wait_defer(struct lx_sup *s, pid_t tid, int status)
+{
+    if (s->npend == s->cappend) {
+        size_t cap = s->cappend ? 2 * s->cappend : 16;
+        struct lx_wait_event *p = realloc(s->pend, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        s->pend = p;
+        s->cappend = cap;
+    }
+    s->pend[s->npend].tid = tid;
+    s->pend[s->npend].status = status;
+    s->npend++;
+    return 0;
+}
+
+/* The next wait status: one deferred while a handler waited on its own task
+ * (inject.c), else the kernel's. */
+static pid_t next_event(struct lx_sup *s, int *st)
+{
+    if (s->npend) {
+        pid_t tid = s->pend[0].tid;
+        *st = s->pend[0].status;
+        memmove(s->pend, s->pend + 1, (s->npend - 1) * sizeof(*s->pend));
+        s->npend--;
+        return tid;
+    }
+    return waitpid(-1, st, __WALL);
+}
+
 static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 {
     int rc = 0, created;
@@ -258,7 +309,7 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 loop:
     for (;;) {
         int st;
-        pid_t tid = waitpid(-1, &st, __WALL);
+        pid_t tid = next_event(s, &st);
         if (tid < 0) {
             if (errno == EINTR)
                 continue;
@@ -268,13 +319,7 @@ loop:
         }
         struct lx_tstate *t = lx_tids_get(s->tids, tid);
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            if (tid == child) {
-                s->main_status = st;
-                s->main_status_valid = 1;
-                lx_signals_child_gone();
-            }
-            finish_trace_unknown(s, t);
-            lx_tids_del(s->tids, tid);
+            task_gone(s, tid, t, st);
             continue;
         }
         if (!WIFSTOPPED(st))
@@ -366,6 +411,9 @@ loop:
 
     lx_unotify_stop(s);
     lx_flush(s);
+    free(s->pend);
+    s->pend = NULL;
+    s->npend = s->cappend = 0;
     lx_tids_free(s->tids);
     s->tids = NULL;
     if (s->notify_fd >= 0) {

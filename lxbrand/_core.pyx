@@ -160,13 +160,18 @@ cdef class Call:
         return rc
 
     def addfd(self, int fd, bint send=False, bint cloexec=False):
-        """Install a supervisor fd in the caller (unotify).  With send=True the
-        new fd number is also the call's result, atomically
-        (SECCOMP_ADDFD_FLAG_SEND); the handler's return value is then ignored."""
+        """Install a supervisor fd in the caller.  With send=True the new fd
+        number is also the call's result (the handler's return value is then
+        ignored): atomically on unotify (SECCOMP_ADDFD_FLAG_SEND); on ptrace the
+        caller runs socketpair/recvmsg/close with register-only decisive
+        arguments (csrc/inject.c), so it can be asked once per call, with send."""
         self._check()
-        if self._c.backend != E.LX_BACKEND_UNOTIFY:
-            raise OSError(95, "addfd needs the unotify backend")  # EOPNOTSUPP
-        rc = E.lx_addfd(self._c.sup, self._c.id, fd, send, os.O_CLOEXEC if cloexec else 0)
+        if self._c.backend == E.LX_BACKEND_PTRACE:
+            if not send:
+                raise OSError(22, "on ptrace an installed fd is the call's result: addfd(send=True)")
+            rc = E.lx_ptrace_addfd(self._c.sup, self._c.tid, fd, cloexec)
+        else:
+            rc = E.lx_addfd(self._c.sup, self._c.id, fd, send, os.O_CLOEXEC if cloexec else 0)
         if rc < 0:
             raise _oserror(rc)
         if send:

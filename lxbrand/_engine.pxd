@@ -101,6 +101,7 @@ cdef extern from "engine.h" nogil:
     int lx_id_valid(lx_sup *s, uint64_t id)
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
     int lx_notify_send(lx_sup *s, uint64_t id, int64_t ret)
+    int lx_ptrace_addfd(lx_sup *s, pid_t tid, int fd, int cloexec)
     int lx_supervise(lx_sup *s, pid_t child, int ready_fd, int go_fd)
     void lx_signals_install(lx_sup *s)
     void lx_signals_restore()

@@ -1,0 +1,380 @@
+/* ptrace's ADDFD: give a supervisor fd to a tracee stopped at its seccomp stop.
+ *
+ * Under unotify the kernel installs a supervisor fd in the program atomically
+ * (SECCOMP_IOCTL_NOTIF_ADDFD).  ptrace has no such request, and the usual
+ * substitute -- rewriting the program's path argument so the kernel opens
+ * /proc/<supervisor>/fd/N -- is not a boundary: another thread of the program
+ * can overwrite that string between our write and the kernel's read.
+ *
+ * So the tracee is made to run syscalls whose decisive inputs are registers,
+ * which no other thread can touch, and the fd travels as SCM_RIGHTS:
+ *
+ *   1. the trapped call is rewritten (at its PTRACE_EVENT_SECCOMP stop) into
+ *      socketpair(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC, 0, scratch);
+ *   2. the supervisor takes both ends with pidfd_getfd and proves they are one
+ *      pair (a nonce sent on one end arrives on the other), then sends the fd
+ *      on the first end;
+ *   3. the tracee closes the first end (the lowest free number, which open(2)
+ *      would have returned: programs rely on that) and runs recvmsg(second end,
+ *      scratch msghdr, MSG_DONTWAIT), which installs the fd there -- the
+ *      `syscall` instruction is re-executed (ip - 2), each entry checked to be
+ *      ours (number and ip) or the tracee is killed;
+ *   4. the tracee closes the second end; its registers (and the scratch bytes
+ *      below its red zone) are restored and the caller answers the call.
+ *
+ * Memory is only used for outputs (socketpair's pair, recvmsg's message): a
+ * sibling thread scribbling on it can only confuse its own process -- the file
+ * it receives is the one the supervisor opened, and the number we report is
+ * checked with kcmp(KCMP_FILE).  Signals stay pending meanwhile
+ * (PTRACE_SETSIGMASK blocks all; SIGSTOP, which cannot be blocked, is held and
+ * re-sent after).  Only the tracer thread may call this, and only while `tid`
+ * is in the seccomp stop being handled (on_seccomp_stop -> handler).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#define KCMP_FILE 0
+
+struct sysinfo_hdr { /* the head of struct ptrace_syscall_info (see ptrace.c) */
+    uint8_t op;
+    uint8_t pad[3];
+    uint32_t arch;
+    uint64_t ip, sp;
+    union {
+        struct { uint64_t nr, args[6]; } entry;
+        struct { int64_t rval; uint8_t is_error; } exit;
+    };
+};
+
+/* The scratch area below the tracee's red zone (the x86_64 ABI lets anything,
+ * e.g. a signal frame, overwrite memory below rsp - 128). */
+#define SCRATCH_BELOW 1024
+struct scratch {
+    int sv[2];
+    struct msghdr msg;
+    struct iovec iov;
+    char byte;
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+};
+
+struct inj {
+    struct lx_sup *s;
+    pid_t tid;
+    struct user_regs_struct regs; /* as at the seccomp stop */
+    int first;                    /* the next call rewrites the stopped one */
+    int held_stop;                /* a SIGSTOP arrived meanwhile: re-send it after */
+};
+
+/* The tracee died while we waited on it: hand its status to the main loop. */
+static int gone(struct inj *j, int st)
+{
+    j->s->gone_tid = j->tid;
+    j->s->gone_status = st;
+    return -ESRCH;
+}
+
+/* The tracee's next wait status.  Waits for any task: a dying thread-group
+ * leader reports only after its other threads are reaped, so waiting on the
+ * tracee alone could wait forever.  Other tasks' statuses go to the loop. */
+static int wait_tracee(struct inj *j, int *st)
+{
+    for (;;) {
+        pid_t got = waitpid(-1, st, __WALL);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (got == j->tid)
+            return 0;
+        if (lx_wait_defer(j->s, got, *st) < 0) {
+            kill(got, SIGKILL); /* cannot keep its status: fail closed */
+            return -ENOMEM;
+        }
+    }
+}
+
+static void kill_tracee(struct inj *j)
+{
+    int st;
+    kill(j->tid, SIGKILL);
+    while (wait_tracee(j, &st) == 0)
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            gone(j, st);
+            return;
+        }
+}
+
+/* Run one syscall in the tracee; its result (or -errno) in *ret.  Returns 0, or
+ * -errno if the tracee could not run it (then it is dead or was killed). */
+static int run(struct inj *j, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, int64_t *ret)
+{
+    struct user_regs_struct r = j->regs;
+    r.rdi = a0;
+    r.rsi = a1;
+    r.rdx = a2;
+    r.r10 = a3;
+    r.r8 = r.r9 = 0;
+    if (j->first) {
+        r.orig_rax = (uint64_t)nr; /* rewrite the stopped call (the filter runs again on it) */
+    } else {
+        r.orig_rax = (uint64_t)-1; /* at a syscall-exit stop: no restart */
+        r.rax = (uint64_t)nr;
+        r.rip = j->regs.rip - 2;   /* the `syscall` instruction that trapped */
+    }
+    if (ptrace(PTRACE_SETREGS, j->tid, 0, &r) < 0 || ptrace(PTRACE_SYSCALL, j->tid, 0, 0) < 0)
+        return -errno;
+    int entered = j->first;
+    j->first = 0;
+    for (;;) {
+        int st, rc = wait_tracee(j, &st);
+        if (rc < 0)
+            return rc;
+        if (WIFEXITED(st) || WIFSIGNALED(st))
+            return gone(j, st);
+        if (!WIFSTOPPED(st))
+            continue;
+        int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
+        int resume_sig = 0;
+        if (sig == (SIGTRAP | 0x80)) {
+            struct sysinfo_hdr info;
+            memset(&info, 0, sizeof(info));
+            if (ptrace(PTRACE_GET_SYSCALL_INFO, j->tid, sizeof(info), &info) < 0)
+                return -errno;
+            if (info.op == 1) {        /* entry: it must be our call at our instruction */
+                if (entered || info.entry.nr != (uint64_t)nr || info.ip != j->regs.rip) {
+                    kill_tracee(j);    /* the code at ip changed under us */
+                    return -EIO;
+                }
+                entered = 1;
+            } else if (info.op == 2) { /* exit: done */
+                if (!entered) {
+                    kill_tracee(j);
+                    return -EIO;
+                }
+                *ret = info.exit.rval;
+                return 0;
+            }
+        } else if (ev == PTRACE_EVENT_SECCOMP || ev == PTRACE_EVENT_STOP) {
+            /* our call hit a RET_TRACE rule (let it run), or a group-stop of the
+             * process: finish first (a task stops on its way back to user mode
+             * anyway; DIVERGENCE.md) */
+        } else if (ev == 0) {
+            /* signal-delivery-stop: all catchable signals are blocked, so this is
+             * SIGSTOP (hold it) or a fault (deliver it) */
+            if (sig == SIGSTOP)
+                j->held_stop = 1;
+            else
+                resume_sig = sig;
+        } else {
+            kill_tracee(j); /* fork/exec/... cannot come from the calls we inject */
+            return -EIO;
+        }
+        if (ptrace(PTRACE_SYSCALL, j->tid, 0, (void *)(long)resume_sig) < 0)
+            return -errno;
+    }
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], line[256];
+    pid_t tgid = -ESRCH;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Tgid: %d", &tgid) == 1)
+            break;
+    fclose(f);
+    return tgid;
+}
+
+static int take(pid_t tid, int fd)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (pidfd < 0) {
+        /* before Linux 6.9: the thread group's leader (threads share the fd table) */
+        pid_t tgid = tgid_of(tid);
+        if (tgid < 0)
+            return tgid;
+        pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+        if (pidfd < 0)
+            return -errno;
+    }
+    int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int err = errno;
+    close(pidfd);
+    return got < 0 ? -err : got;
+}
+
+/* Prove that the supervisor's a and b are the two ends of one socketpair. */
+static int paired(int a, int b)
+{
+    uint64_t nonce = lx_now_ns() ^ ((uint64_t)getpid() << 32), got = 0;
+    if (send(a, &nonce, sizeof(nonce), MSG_DONTWAIT) != (ssize_t)sizeof(nonce))
+        return 0;
+    for (int i = 0; i < 4; i++) { /* a sibling may have queued datagrams of its own */
+        ssize_t n = recv(b, &got, sizeof(got), MSG_DONTWAIT);
+        if (n < 0)
+            return 0;
+        if (n == (ssize_t)sizeof(got) && got == nonce)
+            return 1;
+    }
+    return 0;
+}
+
+static int send_fd(int sock, int fd)
+{
+    char byte = 'F';
+    struct iovec iov = {&byte, 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &m, MSG_DONTWAIT) == 1 ? 0 : -errno;
+}
+
+int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
+{
+    struct inj j = {.s = s, .tid = tid, .first = 1};
+    if (s->backend != LX_BACKEND_PTRACE)
+        return -EOPNOTSUPP;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &j.regs) < 0)
+        return -errno;
+
+    uint64_t mask0, all = ~0ull;
+    if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask0), &mask0) < 0)
+        return -errno;
+    if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all) < 0)
+        return -errno;
+
+    uint64_t at = ((j.regs.rsp - 128 - SCRATCH_BELOW) & ~(uint64_t)15);
+    struct scratch saved, sc;
+    int have_saved = lx_mem_read(tid, at, &saved, sizeof(saved)) == (ssize_t)sizeof(saved);
+    int rc, sv[2] = {-1, -1}, a = -1, b = -1, got = -1;
+    int64_t r;
+
+    /* 1. the pair */
+    rc = run(&j, SYS_socketpair, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, at + offsetof(struct scratch, sv), &r);
+    if (rc < 0)
+        goto out;
+    if (r < 0) {
+        rc = (int)r;
+        goto out;
+    }
+    if (lx_mem_read(tid, at, sv, sizeof(sv)) != (ssize_t)sizeof(sv)) {
+        sv[0] = sv[1] = -1;
+        rc = -EFAULT;
+        goto out;
+    }
+    /* 2. prove, then send */
+    a = take(tid, sv[1]);
+    b = take(tid, sv[0]);
+    if (a < 0 || b < 0) {
+        rc = a < 0 ? a : b;
+        goto out;
+    }
+    if (!paired(b, a)) {
+        rc = -EIO; /* a sibling rewrote the pair's numbers */
+        goto out;
+    }
+    rc = send_fd(b, fd);
+    if (rc < 0)
+        goto out;
+    /* 3. free the first end's number, receive on the second */
+    rc = run(&j, SYS_close, (uint64_t)sv[0], 0, 0, 0, &r);
+    if (rc < 0)
+        goto out;
+    sv[0] = -1;
+    memset(&sc, 0, sizeof(sc));
+    sc.iov.iov_base = (void *)(uintptr_t)(at + offsetof(struct scratch, byte));
+    sc.iov.iov_len = 1;
+    sc.msg.msg_iov = (void *)(uintptr_t)(at + offsetof(struct scratch, iov));
+    sc.msg.msg_iovlen = 1;
+    sc.msg.msg_control = (void *)(uintptr_t)(at + offsetof(struct scratch, ctl));
+    sc.msg.msg_controllen = sizeof(sc.ctl.buf);
+    sc.sv[0] = sv[0];
+    sc.sv[1] = sv[1];
+    if (lx_mem_write(tid, at, &sc, sizeof(sc)) < 0) {
+        rc = -EFAULT;
+        goto out;
+    }
+    rc = run(&j, SYS_recvmsg, (uint64_t)sv[1], at + offsetof(struct scratch, msg),
+             MSG_DONTWAIT | (cloexec ? MSG_CMSG_CLOEXEC : 0), 0, &r);
+    if (rc < 0)
+        goto out;
+    if (r != 1) {
+        rc = r < 0 ? (int)r : -EIO;
+        goto out;
+    }
+    if (lx_mem_read(tid, at, &sc, sizeof(sc)) != (ssize_t)sizeof(sc)) {
+        rc = -EFAULT;
+        goto out;
+    }
+    if (sc.ctl.h.cmsg_level != SOL_SOCKET || sc.ctl.h.cmsg_type != SCM_RIGHTS ||
+        sc.ctl.h.cmsg_len != CMSG_LEN(sizeof(int))) {
+        rc = -EIO;
+        goto out;
+    }
+    memcpy(&got, CMSG_DATA(&sc.ctl.h), sizeof(int));
+    /* the number is the tracee's own memory: check it names our file */
+    if (syscall(SYS_kcmp, getpid(), tid, KCMP_FILE, fd, got) != 0 && errno != ENOSYS) {
+        got = -1;
+        rc = -EIO;
+        goto out;
+    }
+    rc = got;
+
+out:
+    /* 4. close what is left of the pair in the tracee, put everything back */
+    if (a >= 0)
+        close(a);
+    if (b >= 0)
+        close(b);
+    if (s->gone_tid != tid) {
+        for (int i = 0; i < 2; i++)
+            if (sv[i] >= 0 && run(&j, SYS_close, (uint64_t)sv[i], 0, 0, 0, &r) < 0)
+                break;
+        if (s->gone_tid != tid) {
+            if (have_saved)
+                lx_mem_write(tid, at, &saved, sizeof(saved));
+            /* at a syscall-exit stop now (unless nothing ran): the caller sets the answer */
+            ptrace(PTRACE_SETREGS, tid, 0, &j.regs);
+            ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask0), &mask0);
+            pid_t tgid = j.held_stop ? tgid_of(tid) : -1;
+            if (tgid > 0)
+                syscall(SYS_tgkill, tgid, tid, SIGSTOP); /* the stop we held */
+        }
+    }
+    return rc;
+}
