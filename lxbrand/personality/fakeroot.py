@@ -19,10 +19,14 @@ fakeroot(1) or `proot -0`, but at the syscall level, so static binaries and
   path_resolution(7)): read and write are granted, except write on a read-only
   file system (EROFS); execute needs a directory or one execute bit.  Only when
   the supervisor is not root: as root the kernel already answers so (set*id are
-  faked, so the program keeps the supervisor's credentials).
+  faked, so the program keeps the supervisor's credentials);
+- mknod/mknodat of a character or block device make an empty regular file with the
+  requested permissions and record it as that device: later stats show the device
+  type and numbers, owned by root (fakeroot's way; no device is ever made, even
+  when the supervisor is root).
 
 Gaps (DIVERGENCE.md): other permission checks (open, exec, unlink) are the real
-user's; capset(2) is the kernel's; mknod of devices is not faked.
+user's; capset(2) is the kernel's.
 """
 from functools import lru_cache
 import errno
@@ -48,6 +52,7 @@ SYS_newfstatat, SYS_statx, SYS_capget = 262, 332, 125
 AT_EACCESS = 0x200
 R_OK, W_OK, X_OK = 4, 2, 1
 S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
+S_IFCHR, S_IFBLK = 0o020000, 0o060000
 _LINUX_CAPABILITY_VERSION_1 = 0x19980330
 _STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
 
@@ -57,6 +62,7 @@ class FakeRoot:
         self.real_uid = os.getuid() if uid is None else uid
         self.real_gid = os.getgid() if gid is None else gid
         self.owners = {}   # (dev, ino) -> (uid, gid) set by a faked chown
+        self.devices = {}  # (dev, ino) -> (S_IFCHR or S_IFBLK, rdev) made by a faked mknod
 
     # -- ids -------------------------------------------------------------------------
     @staticmethod
@@ -148,8 +154,13 @@ class FakeRoot:
             raise OSError(errno.ENOENT, "empty path")
         b = self._stat_raw(call, dirfd, path, flags)
         uid, gid = int.from_bytes(b[28:32], "little"), int.from_bytes(b[32:36], "little")
-        uid, gid = self._owner(self._key_stat(b), uid, gid)
+        key = self._key_stat(b)
+        uid, gid = self._owner(key, uid, gid)
         b[28:32], b[32:36] = uid.to_bytes(4, "little"), gid.to_bytes(4, "little")
+        dev = self.devices.get(key)
+        if dev is not None and int.from_bytes(b[24:28], "little") & S_IFMT == S_IFREG:
+            mode = int.from_bytes(b[24:28], "little") & ~S_IFMT | dev[0]
+            b[24:28], b[40:48] = mode.to_bytes(4, "little"), dev[1].to_bytes(8, "little")
         call.write(out, bytes(b))
         return 0
 
@@ -159,9 +170,50 @@ class FakeRoot:
         path = self._path_arg(call, a[1])
         b = self._stat_raw(call, dirfd, path, flags, statx_mask=mask)
         uid, gid = int.from_bytes(b[20:24], "little"), int.from_bytes(b[24:28], "little")
-        uid, gid = self._owner(self._key_statx(b), uid, gid)
+        key = self._key_statx(b)
+        uid, gid = self._owner(key, uid, gid)
         b[20:24], b[24:28] = uid.to_bytes(4, "little"), gid.to_bytes(4, "little")
+        dev = self.devices.get(key)
+        if dev is not None and int.from_bytes(b[28:30], "little") & S_IFMT == S_IFREG:
+            mode = int.from_bytes(b[28:30], "little") & ~S_IFMT | dev[0]
+            b[28:30] = mode.to_bytes(2, "little")
+            b[128:132] = os.major(dev[1]).to_bytes(4, "little")      # stx_rdev_major
+            b[132:136] = os.minor(dev[1]).to_bytes(4, "little")      # stx_rdev_minor
         call.write(out, bytes(b))
+        return 0
+
+    # -- mknod -------------------------------------------------------------------------------
+    def mknod_handler(self, call):
+        """mknod, mknodat of a character or block device: an empty regular file with
+        the requested permissions, recorded as that device for later stats (fakeroot's
+        way: no device is ever made).  FIFOs, sockets and regular files: the kernel's."""
+        from lxbrand._core import CONTINUE
+        a = call.args
+        if _NAMES[call.nr] == "mknod":
+            dirfd, addr, mode, rdev = AT_FDCWD, a[0], a[1] & 0xFFFFFFFF, a[2]
+        else:
+            dirfd, addr, mode, rdev = _sint(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3]
+        kind = mode & S_IFMT
+        if kind not in (S_IFCHR, S_IFBLK):
+            return CONTINUE
+        path = self._path_arg(call, addr)
+        if not path:
+            raise OSError(errno.ENOENT, "empty path")
+        perm = mode & 0o7777 & ~_umask(call.tid)
+        fd, p = self._dirfd(call, dirfd, path)
+        try:
+            # O_EXCL|O_NOFOLLOW: an existing name (a dangling symlink too) is EEXIST, as for mknod
+            new = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        try:
+            os.fchmod(new, perm)          # the program's umask, not the supervisor's
+            st = os.fstat(new)
+        finally:
+            os.close(new)
+        # dev_t as the kernel decodes mknod's argument (new_decode_dev)
+        self.devices[(st.st_dev, st.st_ino)] = (kind, _decode_dev(rdev & 0xFFFFFFFF))
         return 0
 
     # -- chown family --------------------------------------------------------------------
@@ -300,6 +352,19 @@ def _as_root(text):
     return text
 
 
+def _umask(tid):
+    with open(f"/proc/{tid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _decode_dev(d):
+    """include/linux/kdev_t.h new_decode_dev(): the 32-bit dev_t mknod(2) takes."""
+    return os.makedev((d & 0xfff00) >> 8, (d & 0xff) | ((d >> 12) & 0xfff00))
+
+
 def _in_sandbox(pid):
     """pid is a descendant of the supervisor (a task of the program's tree)."""
     me = os.getpid()
@@ -355,6 +420,7 @@ SET_IDS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
            "setfsuid", "setfsgid", "setgroups")
 STATS = ("stat", "fstat", "lstat", "newfstatat")
 ACCESS = ("access", "faccessat", "faccessat2")
+MKNODS = ("mknod", "mknodat")
 CHOWNS = ("chown", "fchown", "lchown", "fchownat")
 
 
@@ -368,6 +434,7 @@ def install(policy, pipe, tag):
     emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
     emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
     emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
+    emulate(policy, MKNODS, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
     emulate(policy, "capget", handler=FakeRoot.capget, comment=c + ": root's capabilities")
     if os.geteuid() != 0:
         emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")

@@ -23,6 +23,8 @@ id; id -u; id -g; id -G
 python3 -c 'import os; print(os.getuid(), os.geteuid(), os.getresuid(), os.getresgid(), os.getgroups()); print(os.stat("a").st_uid, os.lstat("l").st_uid)'
 ls -ln a | cut -d' ' -f1-4
 chown 1:1 missing 2>&1 | sed 's/^[^:]*: //'
+umask 022; mknod c c 1 3; mknod -m 640 b b 259 70000; mkfifo p
+stat -c '%F %t %T %u %g %a %s %n' c b p; chown 5:6 c; stat -c '%F %u %g %n' c
 """
 
 
@@ -44,6 +46,8 @@ def test_same_answers_as_fakeroot(backend, fakeroot, tmp_path):
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == ref.stdout
     assert "123 45 a" in ours.stdout and "uid=0(root)" in ours.stdout
+    assert "character special file 1 3 0 0 644 0 c\n" in ours.stdout   # a faked device
+    assert (our_dir / "c").is_file()                                  # really an empty file
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -238,3 +242,13 @@ def test_proc_status_shows_roots_capabilities_to_an_unprivileged_user(backend):
     assert r.returncode == 0, r.stderr
     bnd = _bounding()
     assert r.stdout.splitlines() == [f"CapPrm:\t{bnd}", f"CapEff:\t{bnd}", f"CapBnd:\t{bnd}"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mknod_of_an_existing_name_fails_as_the_kernels(backend, tmp_path):
+    """EEXIST, as mknod(2) says (fakeroot run as root replaces the node instead)."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    out = sh(["--backend", backend, "--fake-root"],
+             f"cd {tmp_path} && mknod c c 1 3 && mknod c c 1 4 2>&1; mknod dangling c 1 3 2>&1; "
+             "stat -c '%t %T' c; test -e nowhere || echo no-target")
+    assert out.splitlines() == ["mknod: c: File exists", "mknod: dangling: File exists", "1 3", "no-target"]
