@@ -208,15 +208,23 @@ class Policy:
                                                         f"[[{section}]] rules; remove one of them")
             self.rules[name] = Rule((name,), "emulate", handler=handler, comment=comment)
 
-    def _net_policy(self):
-        """Trap the socket calls that carry addresses into the network handler
-        (unless a rule already denies or kills them in the kernel), and refuse
-        io_uring, whose IORING_OP_CONNECT/SENDMSG would go around it."""
+    def _net_handler(self):
+        """Trap the socket calls that carry addresses into the network handler (unless
+        a rule already denies or kills them in the kernel).  Path rules need it too:
+        a UNIX socket's path is a file."""
         from lxbrand.handlers import net
         if self.net is None:
             self.net = net.NetPolicy(log=net.stderr_log)
             self._claim(dict.fromkeys(net.NET_SYSCALLS, self.net), "network",
                         "network policy (lxbrand.handlers.net)")
+        return self.net
+
+    def _net_policy(self):
+        """The network handler, and io_uring refused (its IORING_OP_CONNECT/SENDMSG
+        would go around it) and SCTP sockets (they connect through setsockopt)."""
+        from lxbrand.handlers import net
+        if self.net is None or not getattr(self.net, "_rules_section", False):
+            self._net_handler()._rules_section = True
             for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
@@ -259,6 +267,8 @@ class Policy:
             for name, why in pathmod.REFUSED.items():
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM, comment=f"path rules: {why}")
+            # a UNIX socket's path is a file: connect/send "write", bind "create"
+            self._net_handler().paths = pp
             self.paths = pp
         return self.paths
 

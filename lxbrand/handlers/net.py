@@ -354,6 +354,10 @@ class NetPolicy:
         self.rules = list(rules)
         self.default = default
         self.log = log  # callable(str) for denials, or None
+        # [[path]] rules (a lxbrand.handlers.paths.PathPolicy), or None: a UNIX socket's
+        # path is a file too -- connect/send to it is judged "write" (the kernel wants
+        # write permission on the socket file), bind "create"
+        self.paths = None
 
     def add(self, rule):
         self.rules.append(rule)
@@ -402,7 +406,7 @@ class NetPolicy:
             fam, stype = sockopt_int(sock, SO_DOMAIN), sockopt_int(sock, SO_TYPE)
             if name == "sendto" and call.args[4] == 0:
                 return CONTINUE   # no address (a register): the connected peer, checked at connect
-            if self.allows_all(op):
+            if self.allows_all(op) and not (self.paths is not None and fam == socket.AF_UNIX):
                 return CONTINUE   # nothing to decide: every socket, every address
             v = self.fixed_verdict(op, int(fam))
             if v is not None and self._answer(v) is not None:
@@ -463,6 +467,8 @@ class _Performer:
             raise OSError(errno.EAFNOSUPPORT, "AF_UNSPEC")
         if addr.family == "unix" and addr.path is not None:
             raw = self._unix_path(addr)
+            if self.pol.paths is not None:  # decided on the resolved path, as for opens
+                self.pol.paths.check(["create"] if self.op == "bind" else ["write"], addr.path, self.call.pid)
         err = self.pol._answer(self.pol.decide(self.op, addr))
         if err is not None:
             self.pol._deny(self.op, self.call, addr, err)

@@ -284,6 +284,45 @@ def test_chroot_and_mounts_refused(backend, pol, tree, secprogs):
     denied(backend, pol, argv, ["mount-private -1 Operation not permitted"])
 
 
+def test_unix_socket_paths(backend, pol, tree, secprogs):
+    """A UNIX socket's path is a file: connect and send to it are judged "write", bind
+    "create" (without [[network]] rules too), on the resolved path."""
+    import socket
+    pc = secprogs["pathcall"]
+    b = tree
+    socks = []
+    for d, kind in (("pub", socket.SOCK_STREAM), ("hid", socket.SOCK_STREAM), ("pub", socket.SOCK_DGRAM),
+                    ("hid", socket.SOCK_DGRAM)):
+        name = f"{b}/{d}/{'s' if kind == socket.SOCK_STREAM else 'd'}"
+        if os.path.exists(name):
+            os.unlink(name)
+        s = socket.socket(socket.AF_UNIX, kind)
+        s.bind(name)
+        if kind == socket.SOCK_STREAM:
+            s.listen(8)
+        socks.append(s)
+    os.symlink(f"{b}/hid/s", f"{b}/pub/tos")
+    try:
+        assert same(backend, pol, [pc, "uconnect", f"{b}/pub/s"]) == "uconnect 0\n"
+        assert same(backend, pol, [pc, "usend", f"{b}/pub/d"]) == "usend 2\n"
+        denied(backend, pol, [pc, "uconnect", f"{b}/hid/s"], [f"uconnect -1 {ENOENT}"])
+        denied(backend, pol, [pc, "uconnect", f"{b}/pub/tos"], [f"uconnect -1 {ENOENT}"])  # where the link leads
+        denied(backend, pol, [pc, "usend", f"{b}/hid/d"], [f"usend -1 {ENOENT}"])
+        socks[3].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            socks[3].recv(16)  # nothing reached the hidden socket
+        denied(backend, pol, [pc, "ubind", f"{b}/rox/b"], [f"ubind -1 {EACCES}"])
+        assert not os.path.exists(f"{b}/rox/b")
+        r = lx(backend, pol, [pc, "ubind", f"{b}/pub/b"])
+        assert r.stdout == "ubind 0\n" and os.path.exists(f"{b}/pub/b"), r.stderr
+    finally:
+        for s in socks:
+            s.close()
+        for f in ("pub/s", "hid/s", "pub/d", "hid/d", "pub/tos", "pub/b"):
+            if os.path.lexists(f"{b}/{f}"):
+                os.unlink(f"{b}/{f}")
+
+
 def test_syscalls_newer_than_the_table_cannot_go_around_the_rules(backend, pol, tree, secprogs):
     """setxattrat(2) (Linux 6.13) writes an xattr by path.  libseccomp here names
     syscalls up to 456 only, and the filter gives numbers it cannot name the
@@ -310,7 +349,39 @@ RACES = [  # op, good, bad: same length; the tree below makes each outcome tell 
     ("xattr", "pub/x", "rox/x"),
     ("chdir", "pub", "hid"),
     ("inotify", "pub", "nor"),
+    ("uconnect", "pub/L", "hid/L"),
 ]
+
+
+class _Accepting:
+    """A UNIX stream listener that accepts and drops every connection (the race connects thousands of times)."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        if os.path.lexists(path):
+            os.unlink(path)
+        self.path, self.s = path, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.bind(path)
+        self.s.listen(128)
+        self.s.settimeout(0.2)
+        self.stop = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        import socket
+        while not self.stop:
+            try:
+                self.s.accept()[0].close()
+            except (socket.timeout, OSError):
+                continue
+
+    def close(self):
+        self.stop = True
+        self.t.join(5)
+        self.s.close()
+        os.unlink(self.path)
 
 
 @pytest.mark.parametrize("op,good,bad", RACES, ids=[r[0] for r in RACES])
@@ -319,7 +390,8 @@ def test_path_flipped_between_check_and_use_never_reaches_the_denied_file(backen
     """A thread flips the path between an allowed and a denied file while the main
     thread calls, 3000 times: the supervisor judges and performs on what it read once,
     so the denied file is never reached (chdir: the kernel re-reads the path, but the
-    directory it lands in gives nothing: ./data is judged where it is)."""
+    directory it lands in gives nothing: ./data is judged where it is; uconnect: the
+    sockaddr's path, a UNIX socket in the hidden directory never accepts us)."""
     b = tree
     fresh(f"{b}/pub/f", 0o644)
     fresh(f"{b}/hid/f", 0o755)
@@ -333,7 +405,12 @@ def test_path_flipped_between_check_and_use_never_reaches_the_denied_file(backen
         except OSError:
             pytest.skip("no user xattrs on this filesystem")
     n = 3000
-    r = lx(backend, pol, [secprogs["pathcall"], "race", op, f"{b}/{good}", f"{b}/{bad}", str(n)], timeout=170)
+    listeners = [_Accepting(f"{b}/{good}"), _Accepting(f"{b}/{bad}")] if op == "uconnect" else []
+    try:
+        r = lx(backend, pol, [secprogs["pathcall"], "race", op, f"{b}/{good}", f"{b}/{bad}", str(n)], timeout=170)
+    finally:
+        for listener in listeners:
+            listener.close()
     assert r.stdout.startswith(f"race {op} "), r.stderr[-500:]
     got = dict(kv.split("=") for kv in r.stdout.split()[2:])
     assert got["leaked"] == "0", r.stdout

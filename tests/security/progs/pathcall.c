@@ -23,9 +23,11 @@
  *   pathcall bindmount SRC DST FILE   in a new mount namespace (and user namespace unless root), bind SRC on
  *                                     DST, then read DST/FILE
  *   pathcall setxattrat PATH          setxattrat(2) (Linux 6.13, syscall 463) of user.sx
+ *   pathcall uconnect PATH            connect a UNIX stream socket to PATH; ubind PATH: bind one there;
+ *                                     usend PATH: sendto a UNIX datagram socket at PATH
  *   pathcall race OP GOOD BAD N       a thread flips the path between GOOD and BAD (same length) while the
  *                                     main thread runs OP N times (at least; on until both outcomes were
- *                                     seen, at most 10 N): OP access (x), chmod, xattr, chdir, inotify;
+ *                                     seen, at most 10 N): OP access (x), chmod, xattr, chdir, inotify, uconnect;
  *                                     prints "race OP ok=.. denied=.. leaked=.. other=.. n=.."
  * Each line is "<what> <result>" or "<what> -1 <strerror>".
  */
@@ -40,7 +42,9 @@
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -156,6 +160,8 @@ static int do_handle(const char *p, int flags, int size)
 /* -- races ---------------------------------------------------------------- */
 
 static char race_buf[4096];
+static struct sockaddr_un race_sun = {.sun_family = AF_UNIX};
+static char *race_ptr = race_buf; /* what the flipper flips: the path, or uconnect's sockaddr */
 static const char *race_good, *race_bad;
 static volatile int race_stop;
 static int race_errno; /* the errno of the last "anything else" */
@@ -165,8 +171,8 @@ static void *flipper(void *arg)
     (void)arg;
     size_t n = strlen(race_good);
     while (!race_stop) {
-        memcpy(race_buf, race_bad, n);
-        memcpy(race_buf, race_good, n);
+        memcpy(race_ptr, race_bad, n);
+        memcpy(race_ptr, race_good, n);
     }
     return NULL;
 }
@@ -205,6 +211,19 @@ static int race_once(const char *op, const char *bad)
         int leak = fd >= 0 && read(fd, c, sizeof(c) - 1) > 0 && !strncmp(c, "SECRET", 6);
         if (fd >= 0)
             close(fd);
+        if (leak)
+            return 2;
+        errno = e;
+        return r == 0 ? 1 : e == ENOENT ? 0 : -1;
+    }
+    if (!strcmp(op, "uconnect")) {
+        /* GOOD and BAD are listening UNIX sockets; the peer's name tells which we reached */
+        struct sockaddr_un peer;
+        socklen_t len = sizeof(peer);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0), r = connect(s, (struct sockaddr *)&race_sun, sizeof(race_sun));
+        int e = errno;
+        int leak = r == 0 && getpeername(s, (struct sockaddr *)&peer, &len) == 0 && !strcmp(peer.sun_path, bad);
+        close(s);
         if (leak)
             return 2;
         errno = e;
@@ -374,6 +393,20 @@ int main(int argc, char **argv)
         if (syscall(463, AT_FDCWD, p, 0, "user.sx", &xa, sizeof(xa)) < 0)
             return fail("setxattrat");
         printf("setxattrat 0\n");
+    } else if (!strcmp(m, "uconnect") || !strcmp(m, "ubind") || !strcmp(m, "usend")) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p);
+        int s = socket(AF_UNIX, m[1] == 's' ? SOCK_DGRAM : SOCK_STREAM, 0);
+        long r;
+        if (m[1] == 'c')
+            r = connect(s, (struct sockaddr *)&sun, sizeof(sun));
+        else if (m[1] == 'b')
+            r = bind(s, (struct sockaddr *)&sun, sizeof(sun));
+        else
+            r = sendto(s, "hi", 2, 0, (struct sockaddr *)&sun, sizeof(sun));
+        if (r < 0)
+            return fail(m);
+        printf("%s %ld\n", m, r);
     } else if (!strcmp(m, "race")) {
         const char *op = argv[2];
         race_good = argv[3];
@@ -382,6 +415,9 @@ int main(int argc, char **argv)
         if (strlen(race_good) != strlen(race_bad))
             return 2;
         strcpy(race_buf, race_good);
+        strcpy(race_sun.sun_path, race_good);
+        if (!strcmp(op, "uconnect"))
+            race_ptr = race_sun.sun_path; /* the sockaddr itself flips */
         pthread_t t;
         pthread_create(&t, NULL, flipper, NULL);
         for (i = 0; i < n || ((ok == 0 || denied == 0) && i < 10 * n); i++) {
