@@ -71,9 +71,11 @@ struct sysinfo_hdr { /* the head of struct ptrace_syscall_info (see ptrace.c) */
     };
 };
 
-/* The scratch area below the tracee's red zone (the x86_64 ABI lets anything,
- * e.g. a signal frame, overwrite memory below rsp - 128). */
-#define SCRATCH_BELOW 1024
+/* The scratch area just below the tracee's red zone: the x86_64 ABI lets a
+ * signal frame (over 1 KiB) be written below rsp - 128 at any moment, so the
+ * program keeps nothing there; our ~150 bytes stay inside what any signal
+ * would overwrite (also on a sigaltstack, where the kernel would refuse a frame
+ * that does not fit -- a stack that full would not survive its next signal). */
 struct scratch {
     int sv[2];
     struct msghdr msg;
@@ -278,7 +280,7 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
     if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all) < 0)
         return -errno;
 
-    uint64_t at = ((j.regs.rsp - 128 - SCRATCH_BELOW) & ~(uint64_t)15);
+    uint64_t at = ((j.regs.rsp - 128 - sizeof(struct scratch)) & ~(uint64_t)15);
     struct scratch saved, sc;
     int have_saved = lx_mem_read(tid, at, &saved, sizeof(saved)) == (ssize_t)sizeof(saved);
     int rc, sv[2] = {-1, -1}, a = -1, b = -1, got = -1;

@@ -28,23 +28,13 @@ joined to the guest's cwd (/proc/PID/cwd) or to the directory of its dirfd
 Symlinks are not followed (a hook keyed on /etc/os-release does not see an open
 of /usr/lib/os-release); see DIVERGENCE.md, "Personality".
 
-How a Serve reaches the caller:
-
-- unotify: the content goes into a sealed memfd (or the supervisor's fd is
-  used as is) and is installed with SECCOMP_IOCTL_NOTIF_ADDFD +
-  SECCOMP_ADDFD_FLAG_SEND, so the new fd is the call's result atomically;
-  O_CLOEXEC of the open flags is honoured.
-- ptrace: no ADDFD exists, so the call is rewritten to open
-  /proc/<supervisor>/fd/<n> (which reopens the supervisor's file).  That path is
-  written into the caller's stack, below the 128-byte red zone the x86_64 ABI
-  reserves, where the stopped thread keeps nothing; the supervisor keeps <n> open
-  until the same thread traps again or exits (by then the kernel has opened it).  It needs
-  the guest to see the supervisor in its /proc, and to be allowed to open its fds
-  (same fsuid, or root): otherwise (a chroot, a container with its own pid
-  namespace, a program that dropped to another uid) the original open runs and
-  the hook's answer is lost.  A sibling
-  thread could overwrite that path before the kernel reads it: on ptrace a Serve
-  is cosmetic, never a security boundary (documented in DIVERGENCE.md).
+How a Serve reaches the caller: the content goes into a sealed memfd (or the
+supervisor's fd is used as is) and is installed in the caller as the call's
+result, honouring O_CLOEXEC of the open flags -- on unotify with
+SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND (atomic), on ptrace by
+having the stopped caller receive it over a socketpair (csrc/inject.c: the
+decisive arguments are registers, so no sibling thread can redirect it).  The
+new fd is the lowest free number, as open(2)'s would be.
 """
 import errno
 import os
@@ -62,8 +52,6 @@ O_NOFOLLOW = 0o400000
 O_PATH = 0o10000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 O_CLOEXEC = 0o2000000
-O_NONBLOCK = 0o4000
-RED_ZONE = 128
 PATH_MAX = 4096
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
@@ -178,7 +166,6 @@ class FilePipeline:
         self.hooks = []             # [(hook, names or None, tag)]
         self._names = set()         # union of the hooks' basenames
         self._any = False           # some hook wants every open
-        self._pending = {}          # ptrace: tid -> supervisor fd the tid is about to open
         self.served = 0
 
     # -- hooks ----------------------------------------------------------------
@@ -210,8 +197,6 @@ class FilePipeline:
 
     # -- the handler ------------------------------------------------------------
     def __call__(self, call):
-        if self._pending and call.backend == "ptrace":
-            self._release(call.tid)
         a = call.args
         nr_name = _NAMES.get(call.nr)
         if nr_name == "open":
@@ -274,95 +259,10 @@ class FilePipeline:
                 os.close(fd)
                 raise
         self.served += 1
-        call = req.call
-        if call.backend == "unotify":
-            try:
-                return call.addfd(fd, send=True, cloexec=bool(req.flags & O_CLOEXEC))
-            finally:
-                os.close(fd)
-        return self._serve_ptrace(req, fd)
-
-    def _serve_ptrace(self, req, fd):
-        call = req.call
-        target = f"/proc/{os.getpid()}/fd/{fd}".encode() + b"\0"
         try:
-            if os.readlink(f"/proc/{call.tid}/root") != "/" and \
-                    not os.path.exists(f"/proc/{call.tid}/root/proc/{os.getpid()}/fd/{fd}"):
-                # The guest's root has no procfs showing the supervisor (a chroot, a
-                # container with its own pid namespace): nothing to open by path.
-                raise OSError(errno.ENOENT, "supervisor's /proc not visible to the guest")
-            if not _may_open_our_fds(call.tid):
-                raise OSError(errno.EACCES, "the guest may not open the supervisor's /proc/PID/fd")
-            sp = _stack_pointer(call.tid)
-            addr = (sp - RED_ZONE - len(target) - 64) & ~15
-            _check_same_mapping(call.tid, sp, addr)
-            call.write(addr, target)
-        except OSError:
-            os.close(fd)
-            return CONTINUE  # cosmetic: the original open runs (documented)
-        # Keep access mode read-only, close-on-exec and non-blocking; the rest
-        # (O_CREAT, O_NOFOLLOW: /proc/N/fd/M is a magic link) would change the answer.
-        flags = os.O_RDONLY | (req.flags & (O_CLOEXEC | O_NONBLOCK))
-        old = self._pending.pop(req.tid, None)
-        if old is not None:
-            os.close(old)
-        self._pending[req.tid] = fd
-        if len(self._pending) > 16:
-            # Threads that exited without trapping again opened their fd long ago.
-            for t in [t for t in self._pending if t != req.tid and not os.path.exists(f"/proc/{t}")]:
-                os.close(self._pending.pop(t))
-            if len(self._pending) > 1024:   # live threads that never trap again: oldest first
-                for t in list(self._pending)[:512]:
-                    os.close(self._pending.pop(t))
-        nr = call.nr
-        if req.nr_name == "open":
-            return call.rewrite(nr, (addr, flags, 0, 0, 0, 0))
-        return call.rewrite(_NRS["openat"], (AT_FDCWD & 0xFFFFFFFFFFFFFFFF, addr, flags, 0, 0, 0))
-
-    def _release(self, tid):
-        fd = self._pending.pop(tid, None)
-        if fd is not None:
-            os.close(fd)
-
-    def close(self):
-        for fd in self._pending.values():
-            os.close(fd)
-        self._pending.clear()
-
-
-def _stack_pointer(tid):
-    """The stopped thread's stack pointer, from /proc/TID/syscall ("nr a0..a5 sp pc");
-    readable by its tracer while it is stopped in a syscall."""
-    with open(f"/proc/{tid}/syscall", "rb") as f:
-        fields = f.read().split()
-    if len(fields) < 9:
-        raise OSError(errno.EAGAIN, "task not stopped in a syscall")
-    return int(fields[7], 16)
-
-
-def _may_open_our_fds(tid):
-    """Opening /proc/<supervisor>/fd/N needs PTRACE_MODE_READ_FSCREDS over the
-    supervisor (proc(5)): the guest's fsuid must be ours, or root's."""
-    with open(f"/proc/{tid}/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"Uid:"):
-                fsuid = int(line.split()[4])
-                return fsuid in (0, os.geteuid())
-    return False
-
-
-def _check_same_mapping(tid, sp, addr):
-    """addr must lie in the mapping that holds sp: a thread running a signal handler
-    on a small sigaltstack must not get the memory below that stack overwritten."""
-    with open(f"/proc/{tid}/maps", "rb") as f:
-        for line in f:
-            lo, _, hi = line.split(b" ", 1)[0].partition(b"-")
-            lo, hi = int(lo, 16), int(hi, 16)
-            if lo <= sp < hi:
-                if addr < lo:
-                    raise OSError(errno.ENOSPC, "no room below the stack pointer")
-                return
-    raise OSError(errno.EFAULT, "stack pointer not in a mapping")
+            return req.call.addfd(fd, send=True, cloexec=bool(req.flags & O_CLOEXEC))
+        finally:
+            os.close(fd)  # a Serve of an fd hands it over
 
 
 def _nr_tables():
