@@ -4,6 +4,7 @@ and /proc/sys/kernel/{osrelease,version,hostname,domainname,ostype} show."""
 import os
 
 from lxbrand.handlers.files import Serve
+from lxbrand.personality.snapshot import Snapshot
 
 FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 
@@ -50,6 +51,8 @@ def install(policy, pipe, identity, tag):
         "/proc/sys/kernel/domainname": lambda: (ident["domainname"] + "\n").encode(),
         "/proc/sys/kernel/ostype": lambda: (ident["sysname"] + "\n").encode(),
     }
+    # fixed for the run: made once (on the first open), reopened after
+    files = {p: Snapshot(g, p.rsplit("/", 1)[-1], float("inf")) for p, g in files.items()}
 
     def hook(req):
         gen = files.get(req.guest_path)
