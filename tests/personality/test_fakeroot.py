@@ -230,13 +230,7 @@ def test_capget_gives_roots_capabilities_to_an_unprivileged_user(backend):
     assert nat.split()[1] == "0000000000000000"
 
 
-@pytest.mark.parametrize("backend", [
-    "unotify",
-    pytest.param("ptrace", marks=pytest.mark.xfail(
-        reason="served files on ptrace as an unprivileged user: the program cannot open the non-dumpable "
-               "supervisor's /proc/PID/fd/N (EACCES); the lead is replacing that path with fd injection",
-        strict=False)),
-])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_proc_status_shows_roots_capabilities_to_an_unprivileged_user(backend):
     r = _as_nobody_under_fake_root(backend, "grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status")
     assert r.returncode == 0, r.stderr
