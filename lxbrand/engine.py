@@ -202,7 +202,7 @@ class Sandbox:
             check_executable(path)
         if getattr(self.policy, "paths", None) is not None:
             from lxbrand.handlers import paths
-            paths.prepare(self.policy, self.backend)  # unotify only; the open hook last
+            paths.prepare(self.policy, self.backend)  # the open hook last
         sup = _core.Supervisor(BACKENDS[self.backend])
         handlers = apply_policy(self.policy, sup, recording=self.tracer is not None)
         if handlers:

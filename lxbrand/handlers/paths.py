@@ -32,8 +32,11 @@ path is read once):
    all per-thread in Linux; umask through a private fs_struct), so the kernel
    checks permissions and owns new files as it would for the program.
 
-Limits (SECURITY.md): unotify only (ptrace has no ADDFD; a path rewritten into
-the program's stack is not a boundary); magic links (/proc/PID/fd/N,
+Both backends: on ptrace the opened fd reaches the program the way it does on
+unotify -- as the call's result, never by a path the program's memory could
+change (csrc/inject.c: the stopped caller receives it over a socketpair).
+
+Limits (SECURITY.md): magic links (/proc/PID/fd/N,
 /proc/PID/root, /proc/PID/cwd) are refused with ELOOP; exec rules are checked
 before execve (EACCES) and, since the kernel re-reads the path, again on what
 actually runs at PTRACE_EVENT_EXEC (exec_verify: SIGKILL); mkdir, mknod,
@@ -270,8 +273,6 @@ class PathPolicy:
 
     def open_hook(self, req):
         from lxbrand.handlers.files import Serve
-        if req.call.backend != "unotify":
-            raise OSError(errno.EPERM, "path rules need the unotify backend")
         return Serve(self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode,
                                    resolve=req.resolve, call=req.call))
 
@@ -1105,16 +1106,11 @@ class PathSyscalls:
 
 
 def prepare(policy, backend):
-    """Before a run: path rules need unotify; the open hook goes last in the pipeline
-    (after hooks added since, e.g. a personality applied from lxrun's flags)."""
-    from lxbrand.errors import LaunchError
+    """Before a run: the open hook goes last in the pipeline (after hooks added
+    since, e.g. a personality applied from lxrun's flags).  Both backends."""
     pp = getattr(policy, "paths", None)
     if pp is None:
         return
-    if backend != "unotify":
-        raise LaunchError("path rules ([[path]]) need --backend unotify: under ptrace the supervisor cannot "
-                          "install an fd in the program, and a path rewritten in its memory can be raced "
-                          "(SECURITY.md)", 2)
     pipe = getattr(policy, "file_pipeline", None)
     if pipe is not None:
         pipe.remove("paths-open")

@@ -29,8 +29,6 @@ comment = "shows that the policy still applies after the attack"
 POLICIES = ("strict", "denying")
 
 
-# path rules need the unotify backend (lxbrand.handlers.paths): under ptrace the
-# denying policy has the network rules only
 DENYING_PATHS = """
 [[path]]
 action = "deny"
@@ -43,7 +41,7 @@ comment = "the attack suite's path rules"
 def policy(request, tmp_path, backend):
     if request.param == "strict":
         return "strict"
-    return write_policy(tmp_path, DENYING + (DENYING_PATHS if backend == "unotify" else ""), "denying.toml")
+    return write_policy(tmp_path, DENYING + DENYING_PATHS, "denying.toml")
 
 
 def lx(backend, policy, *argv, **kw):
@@ -121,8 +119,6 @@ def test_vfork_exec_races_stay_supervised(backend, policy, secprogs):
 def test_open_by_handle_at_refused(backend, policy, secprogs):
     """Refused by strict, and by any policy with path rules (a handle is a path the rules never see).
     Under path rules name_to_handle_at itself is judged like stat (a handle opens nothing by itself)."""
-    if policy != "strict" and backend != "unotify":
-        pytest.skip("the ptrace variant of the denying policy has no path rules (they need unotify)")
     r = lx(backend, policy, secprogs["attack"], "handle", "/etc/hostname")
     first = "name_to_handle_at -1 Operation not permitted" if policy == "strict" else "name_to_handle_at 0"
     assert lines(r) == [first, "open_by_handle_at -1 Operation not permitted"]
