@@ -198,11 +198,14 @@ class Policy:
     def _claim(self, handlers, section, comment):
         """Give each syscall of `handlers` ({name: handler}) to a rule section's handler
         ("network", "path"): a deny or kill rule keeps its effect (the kernel answers
-        first); any other rule of the syscall conflicts with the section."""
+        first), and so does a deny or kill default for a syscall without a rule; any
+        other rule of the syscall conflicts with the section."""
         for name, handler in handlers.items():
             r = self.rules.get(name)
             if r is not None and r.action in ("deny", "kill"):
                 continue
+            if r is None and self.default in ("deny", "kill"):
+                continue  # a deny-by-default policy (strict) that never allowed it: the section adds nothing
             if r is not None and r.action != "allow":
                 raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
                                                         f"[[{section}]] rules; remove one of them")

@@ -323,6 +323,20 @@ def test_unix_socket_paths(backend, pol, tree, secprogs):
                 os.unlink(f"{b}/{f}")
 
 
+def test_path_rules_do_not_open_what_strict_denies(backend, tree, tmp_path, secprogs):
+    """strict denies by default; path rules take over the path calls it allows, and
+    leave the ones it never allowed (here fchmodat2) denied."""
+    import lxbrand
+    base = open(os.path.join(os.path.dirname(lxbrand.__file__), "profiles", "strict.toml")).read()
+    pol = tmp_path / "strict-paths.toml"
+    pol.write_text(base.replace('default_errno = "EPERM"', 'default_errno = "EPERM"\n' + RULES.format(b=tree), 1))
+    pc = secprogs["pathcall"]
+    fresh(f"{tree}/pub/c")
+    denied(backend, str(pol), [pc, "fchmodat2e", f"{tree}/pub/c", "600"], ["fchmodat2e -1 Operation not permitted"])
+    assert same(backend, str(pol), [pc, "chmod", f"{tree}/pub/c", "600"], lambda: fresh(f"{tree}/pub/c")) == \
+        "chmod 0\nmode 600\n"
+
+
 def test_syscalls_newer_than_the_table_cannot_go_around_the_rules(backend, pol, tree, secprogs):
     """setxattrat(2) (Linux 6.13) writes an xattr by path.  libseccomp here names
     syscalls up to 456 only, and the filter gives numbers it cannot name the
