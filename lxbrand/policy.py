@@ -262,7 +262,8 @@ class Policy:
             pp = pathmod.PathPolicy(log=pathmod.stderr_log)
             ps = pathmod.PathSyscalls(pp)
             self._claim({"creat": pp.creat_handler, "execve": pp.exec_hook, "execveat": pp.exec_hook,
-                         **dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps)},
+                         **dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps),
+                         **dict.fromkeys(pathmod.DIR_LIST, ps)},
                         "path", "path policy (lxbrand.handlers.paths)")
             pipe = files.pipeline(self)
             pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")

@@ -230,6 +230,14 @@ class PathPolicy:
     def add(self, rule):
         self.rules.append(rule)
 
+    def hides(self):
+        """Does any rule hide paths (deny "stat" with ENOENT)?"""
+        return any(r.action == "deny" and "stat" in r.ops and r.errno == errno.ENOENT for r in self.rules)
+
+    def hidden(self, path):
+        """Is this path hidden (its stat denied with ENOENT)?  Then listings leave it out."""
+        return self.decide("stat", path) == errno.ENOENT
+
     def decide(self, op, path):
         """None if allowed, else the errno."""
         for r in self.rules:
@@ -539,6 +547,10 @@ MODIFY = {
 # calls on a file the program holds open that change it: judged "write" on the file's path
 FD_WRITE = ("fchmod", "fchown", "fsetxattr", "fremovexattr")
 
+# directory listings: names a rule hides (deny stat with ENOENT) are left out
+DIR_LIST = ("getdents", "getdents64")
+SYS_getdents, SYS_getdents64 = 78, 217
+
 # calls that would go around the rules, refused under path rules (unless the policy
 # already denies or kills them): name -> why
 REFUSED = {
@@ -676,6 +688,8 @@ class PathSyscalls:
         from lxbrand import syscalls
         name = syscalls.name_of(call.nr)
         a = call.args
+        if name in DIR_LIST:
+            return self._list(call, name)
         if name in FD_WRITE or (name == "utimensat" and a[1] == 0):
             # futimens(fd) is utimensat(fd, NULL, ...): no path (a NULL pointer is a register value)
             return self._fd_call(call, name)
@@ -999,6 +1013,41 @@ class PathSyscalls:
         writes = [(a[3], mnt.raw[:8 if flags & AT_HANDLE_MNT_ID_UNIQUE else 4]),
                   (a[2], buf.raw[:8 + (0 if err else got)])]
         return _Out(writes, 0, err)
+
+    def _list(self, call, name):
+        """getdents(64): a name a rule hides (deny "stat" with ENOENT) must not show up
+        in a listing of its directory either.  Without such rules nothing is decided
+        and the kernel lists (CONTINUE).  With them the supervisor lists on its copy of
+        the program's fd (the same open file: the offset moves for the program too --
+        never the fd number again, which a thread could dup2() another directory onto),
+        drops the hidden names and writes the rest into the program's buffer."""
+        from lxbrand._core import CONTINUE
+        if not self.pp.hides():
+            return CONTINUE
+        a = call.args
+        count = min(a[2] & 0xffffffff, 1 << 20)
+        fd = _take(call, _sint(a[0]))
+        try:
+            d = self.pp._real(fd, os.readlink(f"/proc/{call.pid}/root")).rstrip("/")
+            buf = ctypes.create_string_buffer(count or 1)
+            while True:
+                n = _raw(SYS_getdents64 if name == "getdents64" else SYS_getdents, fd, buf, ctypes.c_uint(count))
+                if n == 0:
+                    return 0
+                kept, i, raw = [], 0, buf.raw[:n]
+                while i < n:
+                    # linux_dirent64: ino, off (8 each), reclen (2), type (1), name;
+                    # linux_dirent: ino, off (8 each), reclen (2), name, ..., type (last byte)
+                    reclen = struct.unpack_from("=H", raw, i + 16)[0]
+                    nm = raw[i + (19 if name == "getdents64" else 18):i + reclen].split(b"\0", 1)[0]
+                    if nm in (b".", b"..") or not self.pp.hidden(d + "/" + os.fsdecode(nm)):
+                        kept.append(raw[i:i + reclen])
+                    i += reclen
+                if kept:  # else every name was hidden: list on, as if they were not there
+                    out = b"".join(kept)
+                    return self._finish(call, (a[1], out, len(out)))
+        finally:
+            os.close(fd)
 
     def _fd_call(self, call, name):
         """fchmod, fchown, fsetxattr, fremovexattr, futimens on a file the program holds:

@@ -23,7 +23,7 @@ RULES = """
 path_default = "allow"
 [[path]]
 action = "deny"
-paths = ["{b}/hid", "/dev/shm"]
+paths = ["{b}/hid", "/dev/shm", "{b}/many/h*"]
 errno = "ENOENT"
 comment = "hidden"
 [[path]]
@@ -335,6 +335,27 @@ def test_path_rules_do_not_open_what_strict_denies(backend, tree, tmp_path, secp
     denied(backend, str(pol), [pc, "fchmodat2e", f"{tree}/pub/c", "600"], ["fchmodat2e -1 Operation not permitted"])
     assert same(backend, str(pol), [pc, "chmod", f"{tree}/pub/c", "600"], lambda: fresh(f"{tree}/pub/c")) == \
         "chmod 0\nmode 600\n"
+
+
+def test_listings_leave_out_hidden_names(backend, pol, tree, secprogs):
+    """A name a rule hides (deny stat, ENOENT) is not in its directory's listing
+    (getdents64 and the old getdents, small buffers, a directory where most names
+    are hidden); names denied with EACCES are listed, as natively."""
+    pc = secprogs["pathcall"]
+    b = tree
+    many = f"{b}/many"
+    if not os.path.isdir(many):
+        os.makedirs(many)
+        for i in range(600):
+            open(f"{many}/{'h' if i % 5 else 'v'}{i:04d}", "w").close()
+    for d, hidden in ((b, {"hid"}), (many, {n for n in os.listdir(many) if n.startswith("h")})):
+        for size, old in (("65536", "0"), ("200", "0"), ("4096", "1")):
+            n = native([pc, "list", d, size, old])
+            s = lx(backend, pol, [pc, "list", d, size, old])
+            assert n.returncode == 0 and s.returncode == 0, s.stdout + s.stderr[-300:]
+            want = [x for x in n.stdout.splitlines() if x not in hidden]
+            assert s.stdout.splitlines() == want, (d, size, old)
+    assert "nor" in lx(backend, pol, [pc, "list", b, "4096", "0"]).stdout.split()
 
 
 def test_syscalls_newer_than_the_table_cannot_go_around_the_rules(backend, pol, tree, secprogs):

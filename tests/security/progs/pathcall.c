@@ -25,6 +25,8 @@
  *   pathcall setxattrat PATH          setxattrat(2) (Linux 6.13, syscall 463) of user.sx
  *   pathcall uconnect PATH            connect a UNIX stream socket to PATH; ubind PATH: bind one there;
  *                                     usend PATH: sendto a UNIX datagram socket at PATH
+ *   pathcall list DIR SIZE OLD        the names in DIR, one a line, read SIZE bytes at a time with getdents64
+ *                                     (OLD=1: the old getdents)
  *   pathcall race OP GOOD BAD N       a thread flips the path between GOOD and BAD (same length) while the
  *                                     main thread runs OP N times (at least; on until both outcomes were
  *                                     seen, at most 10 N): OP access (x), chmod, xattr, chdir, inotify, uconnect;
@@ -407,6 +409,20 @@ int main(int argc, char **argv)
         if (r < 0)
             return fail(m);
         printf("%s %ld\n", m, r);
+    } else if (!strcmp(m, "list")) {
+        int fd = open(p, O_RDONLY | O_DIRECTORY), size = atoi(argv[3]), old = atoi(argv[4]);
+        char *buf = malloc(size);
+        long n;
+        if (fd < 0)
+            return fail("open");
+        while ((n = syscall(old ? SYS_getdents : SYS_getdents64, fd, buf, size)) > 0)
+            for (long i = 0; i < n;) {
+                unsigned short reclen = *(unsigned short *)(buf + i + 16);
+                printf("%s\n", buf + i + (old ? 18 : 19));
+                i += reclen;
+            }
+        if (n < 0)
+            return fail("getdents");
     } else if (!strcmp(m, "race")) {
         const char *op = argv[2];
         race_good = argv[3];
