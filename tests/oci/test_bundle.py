@@ -304,3 +304,24 @@ def test_c_front_end(c_launcher, bundle, state_root, cid, tmp_path):
                stdout=subprocess.DEVNULL).returncode == 0
     assert run("delete", cid).returncode == 0
     assert not (state_root / cid).exists() and leftovers(cid) == []
+
+
+@pytest.mark.parametrize("backend", ["unotify", "ptrace"])
+def test_personality_and_path_rules_in_the_containers_namespaces(bundle, state_root, cid, backend, tmp_path):
+    """The container's memory limit shows in /proc/meminfo and a [[path]] rule holds,
+    on both backends: the served and the allowed opens reach init as fds (ADDFD, or
+    csrc/inject.c on ptrace) -- nothing depends on the container seeing the
+    supervisor, which lives outside its pid and mount namespaces."""
+    pol = tmp_path / "paths.toml"
+    pol.write_text('[[path]]\naction = "deny"\npaths = ["/etc/group"]\nerrno = "ENOENT"\n')
+
+    def mutate(s):
+        s["linux"].setdefault("resources", {})["memory"] = {"limit": 256 << 20}
+    b = bundle(["sh", "-c", "head -1 /proc/meminfo; cat /etc/passwd >/dev/null && echo passwd ok; "
+                            "cat /etc/group 2>&1 || echo group refused"], mutate=mutate)
+    r = run_cli(state_root, "--backend", backend, "--policy", str(pol), "run", "--bundle", str(b), cid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["MemTotal:", str(256 * 1024), "kB"], r.stdout
+    assert lines[1] == "passwd ok", r.stdout
+    assert "No such file or directory" in lines[2] and lines[3] == "group refused", r.stdout
