@@ -315,8 +315,10 @@ class PathPolicy:
             else:
                 self._base, self._resolve = rootfd, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | their
                 gpath = self._guest_abs(pid, root_real, dirfd, path)
+            # ptrace hands fds over with SCM_RIGHTS, which takes O_PATH files; ADDFD does not
+            real_o_path = call is not None and call.backend == "ptrace"
             with AsProgram(pid):
-                return self._open(pid, rootfd, root_real, gpath, flags, mode, probe)
+                return self._open(pid, rootfd, root_real, gpath, flags, mode, probe, real_o_path)
         finally:
             os.close(rootfd)
             if basefd >= 0:
@@ -333,7 +335,7 @@ class PathPolicy:
         finally:
             os.close(pidfd)
 
-    def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe):
+    def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe, real_o_path=False):
         acc = flags & O_ACCMODE
         if flags & O_PATH:
             ops = ["stat"]
@@ -368,7 +370,7 @@ class PathPolicy:
             if probe:
                 return os.dup(pfd)
             if flags & O_PATH:
-                return self._path_fd(pfd, st, flags)
+                return os.dup(pfd) if real_o_path else self._path_fd(pfd, st, flags)
             # reopen the inode we decided on (the magic link of OUR fd, resolved by the kernel)
             return os.open(f"/proc/self/fd/{pfd}", (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC)
         finally:
@@ -376,8 +378,8 @@ class PathPolicy:
 
     @staticmethod
     def _path_fd(pfd, st, flags):
-        """What to install for an O_PATH open: SECCOMP_IOCTL_NOTIF_ADDFD refuses O_PATH
-        files (fget), so the program gets the same inode opened read-only -- a
+        """What to install for an O_PATH open on unotify: SECCOMP_IOCTL_NOTIF_ADDFD refuses
+        O_PATH files (fget), so the program gets the same inode opened read-only -- a
         directory, a regular file it may read, a FIFO without blocking; anything
         else (a symlink itself, a device, a socket, an unreadable file) fails with
         EACCES (DIVERGENCE.md)."""

@@ -350,3 +350,31 @@ def test_programs_work_the_same_under_path_rules(tree, tmp_path, backend):
     r = run_lxrun(["--backend", backend, "--policy", str(pol)], ["sh", "-c", WORKLOAD, "sh", str(d2)])
     assert native.returncode == 0, native.stderr
     assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr
+
+
+O_PATH_PROBE = """
+import os, sys
+for p in sys.argv[1:]:
+    try:
+        fd = os.open(p, os.O_PATH | os.O_NOFOLLOW)
+    except OSError as e:
+        print(p, "error", e.errno)
+        continue
+    flags = int(open(f"/proc/self/fdinfo/{fd}").read().split("flags:")[1].split()[0], 8)
+    print(p, "O_PATH" if flags & os.O_PATH else "read-only", os.readlink(f"/proc/self/fd/{fd}"))
+"""
+
+
+def test_o_path_opens(pol, tree):
+    """An allowed O_PATH open: on ptrace the program gets a real O_PATH fd (SCM_RIGHTS
+    carries one), also of a symlink itself; on unotify ADDFD cannot install O_PATH
+    files, so the same inode is opened read-only and a symlink itself fails with
+    EACCES (DIVERGENCE.md).  A denied one fails either way."""
+    b = tree
+    r = run_lxrun(pol.args, ["python3", "-c", O_PATH_PROBE, f"{b}/pub", f"{b}/pub/link", f"{b}/sec/data"])
+    assert r.returncode == 0, r.stderr
+    if pol.backend == "ptrace":
+        want = [f"{b}/pub O_PATH {b}/pub", f"{b}/pub/link O_PATH {b}/pub/link"]
+    else:
+        want = [f"{b}/pub read-only {b}/pub", f"{b}/pub/link error 13"]
+    assert r.stdout.splitlines() == want + [f"{b}/sec/data error 13"]
