@@ -134,11 +134,11 @@ def _children(pid, nthreads):
     return out
 
 
-def _tree_rss_pages(root):
-    """Resident pages of root's descendants, from the children files.  Raises OSError
-    if root's own files cannot be read."""
+def _tree_usage(root):
+    """(resident pages, tasks) of root's descendants, from the children files.
+    Raises OSError if root's own files cannot be read."""
     stack = _children(root, 0)
-    seen, total = set(), 0
+    seen, total, tasks = set(), 0, 0
     while stack:
         pid = int(stack.pop())
         if pid in seen:
@@ -147,17 +147,27 @@ def _tree_rss_pages(root):
         try:
             f = _stat_fields(pid)
             total += int(f[21])                   # rss
-            stack.extend(_children(pid, int(f[17])))  # num_threads
+            nthreads = int(f[17])
+            tasks += nthreads
+            stack.extend(_children(pid, nthreads))
         except (OSError, ValueError, IndexError):
             continue           # exited meanwhile
-    return total
+    return total, tasks
+
+
+def _tree_rss_pages(root):
+    return _tree_usage(root)[0]
 
 
 def _scan_rss_pages(me):
-    """The same sum without the children files: every pid in /proc with its parent.
+    return _scan_usage(me)[0]
+
+
+def _scan_usage(me):
+    """The same sums without the children files: every pid in /proc with its parent.
     Only pids above the supervisor's can be its descendants (until pid numbers wrap
     at pid_max; then older descendants are missed)."""
-    parent, rss = {}, {}
+    parent, rss, threads = {}, {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) <= me:
             continue
@@ -167,16 +177,18 @@ def _scan_rss_pages(me):
             continue
         parent[int(d)] = int(f[1])
         rss[int(d)] = int(f[21])
-    total = 0
+        threads[int(d)] = int(f[17])
+    total = tasks = 0
     for pid in parent:
         p, hops = pid, 0
         while p > 1 and hops < 64:
             p = parent.get(p, 0)
             if p == me:
                 total += rss[pid]
+                tasks += threads[pid]
                 break
             hops += 1
-    return total
+    return total, tasks
 
 
 class _MeminfoPlan:
@@ -257,6 +269,7 @@ class ResourceView:
         self.ncpu = n
         self._usage = (0.0, 0)
         self.peak_kb = 0                # the largest usage sampled (cgroup max_usage/peak files)
+        self._tasks = 0                 # threads in the sandbox's tree at that sample
         self._meminfo_fd = None
         self._meminfo_plan = None
         self.files = {}                 # guest path -> generator, once installed
@@ -268,18 +281,24 @@ class ResourceView:
         now = time.monotonic()
         if now - self._usage[0] < SAMPLE:
             return self._usage[1]
-        pages = None
+        got = None
         if _HAVE_CHILDREN:
             try:
-                pages = _tree_rss_pages(os.getpid())
+                got = _tree_usage(os.getpid())
             except OSError:
-                pages = None       # the supervisor's own /proc unreadable: scan instead
-        if pages is None:
-            pages = _scan_rss_pages(os.getpid())
+                got = None         # the supervisor's own /proc unreadable: scan instead
+        if got is None:
+            got = _scan_usage(os.getpid())
+        pages, self._tasks = got
         kb = pages * PAGE_KB
         self._usage = (now, kb)
         self.peak_kb = max(self.peak_kb, kb)
         return kb
+
+    def tasks(self):
+        """Threads of the sandbox's tree (sampled with the usage), at least 1: the caller."""
+        self.usage_kb()
+        return max(1, self._tasks)
 
     def uptime(self):
         return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - self.start)
@@ -365,6 +384,10 @@ class ResourceView:
     def loadavg(self):
         f = _read("/proc/loadavg").split()
         loads = [f"{min(float(x), float(self.ncpu)):.2f}" for x in f[:3]]
+        if len(f) > 3 and "/" in f[3]:
+            # "running/total" scheduling entities: the sandbox's threads
+            running, tasks = int(f[3].split("/")[0]), self.tasks()
+            f[3] = f"{max(1, min(running, tasks))}/{tasks}"
         return (" ".join(loads + f[3:]) + "\n").encode()
 
     def cpu_range(self):
@@ -381,6 +404,7 @@ class ResourceView:
         unit = int.from_bytes(b[104:108], "little") or 1
         put = lambda off, v: b.__setitem__(slice(off, off + 8), int(v).to_bytes(8, "little"))  # noqa: E731
         put(0, int(self.uptime()))
+        b[80:82] = min(self.tasks(), 0xFFFF).to_bytes(2, "little")   # procs: the sandbox's threads
         for i in range(3):
             load = int.from_bytes(b[8 + 8 * i:16 + 8 * i], "little")
             put(8 + 8 * i, min(load, self.ncpu << 16))

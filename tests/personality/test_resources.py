@@ -109,6 +109,8 @@ def test_uptime_counts_from_the_sandbox_start(backend):
     load = lines[2].split()
     assert len(load) == len(native(["cat", "/proc/loadavg"]).stdout.split())
     assert all(float(x) <= 1.0 for x in load[:3])
+    running, tasks = (int(x) for x in load[3].split("/"))
+    assert 1 <= running <= tasks <= 4              # the sandbox's threads (sh, cat)
 
 
 def test_sysinfo_and_affinity_syscalls(backend, p):
@@ -123,6 +125,7 @@ def test_sysinfo_and_affinity_syscalls(backend, p):
     assert f["affinity_ret"] == nf["affinity_ret"]   # the kernel's mask size, unchanged
     assert f["count"] == "1" and f["nprocs"] == "1"
     assert int(f["load1"]) <= 1 << 16
+    assert 1 <= int(f["procs"]) <= 4 < int(nf["procs"])   # the sandbox's threads, not the host's
 
 
 def test_served_file_behaves_like_a_read_only_file(backend, p):
