@@ -8,6 +8,7 @@ Its stdout and exit status must equal the native run's: that is the correctness 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,12 @@ WORKLOADS: list[Workload] = [
     Workload("gcc", "make: gcc builds a small C project", _sh(_gcc_cmd), prepare=_prepare_files),
     Workload("git", "init, add, commit in a temp dir",
              lambda c: ["/bin/sh", str(c.work / "git.sh")], prepare=_prepare_files),
+    Workload("free", "`free -m` runs (lxrun: with --memory 256M --cpus 1)",
+             lambda c: [c.bins["forkexec"], shutil.which("free") or "/usr/bin/free",
+                        str(c.size(50, 200)), "-m"],
+             metric="per_op", unit="µs/run", lxrun_args=("--memory", "256M", "--cpus", "1"),
+             note="issue 3's personality target (≤1.2× native): lxrun runners serve /proc/meminfo "
+                  "from the limits and trap every open; free's output (which differs) is dropped"),
     Workload("mix", "python imports + find + tar",
              _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
              prepare=_prepare_files,
