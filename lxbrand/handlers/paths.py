@@ -162,13 +162,27 @@ def _caps_set_effective(eff):
 
 
 def _creds(pid):
-    st = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            st[k] = v.split()
-    return (int(st["Uid"][3]), int(st["Gid"][3]), tuple(sorted(int(g) for g in st.get("Groups", []))),
-            int(st["CapEff"][0], 16), int(st.get("Umask", ["0022"])[0], 8))
+    """(fsuid, fsgid, groups, effective capabilities, umask) of `pid`, from its
+    /proc status, read raw and searched for the five lines (every judged path call
+    and open takes them: reading the file as text and splitting every line cost
+    ~40 us, this ~8 us)."""
+    fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | O_CLOEXEC)
+    try:
+        b = b"\n" + os.read(fd, 16384)
+    finally:
+        os.close(fd)
+
+    def field(key, default=None):
+        i = b.find(b"\n" + key + b":")
+        if i < 0:
+            if default is None:
+                raise OSError(errno.ESRCH, f"no {key.decode()} in /proc/{pid}/status")
+            return default
+        j = b.find(b"\n", i + 1)
+        return b[i + len(key) + 2:j if j >= 0 else len(b)].split()
+
+    return (int(field(b"Uid")[3]), int(field(b"Gid")[3]), tuple(sorted(int(g) for g in field(b"Groups", []))),
+            int(field(b"CapEff")[0], 16), int(field(b"Umask", [b"0022"])[0], 8))
 
 
 class AsProgram:
