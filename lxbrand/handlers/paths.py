@@ -589,6 +589,13 @@ REFUSED = {
     "fspick": "reconfigures a mount found by path",
     "mount_setattr": "changes a mount found by path (e.g. makes it writable)",
     "fanotify_mark": "watches a path (not judged yet)",
+    # files reached by path that only privileged programs may use (and root
+    # without namespaces is not defended against, SECURITY.md): not judged, refused
+    "uselib": "maps a library file by path",
+    "acct": "writes process accounting to a file by path",
+    "swapon": "turns a file found by path into swap",
+    "swapoff": "finds a swap file by path",
+    "quotactl": "finds a filesystem by a device path",
 }
 
 # name -> (the path slot that "" may stand for, the flags argument with AT_EMPTY_PATH)

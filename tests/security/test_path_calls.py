@@ -358,6 +358,19 @@ def test_listings_leave_out_hidden_names(backend, pol, tree, secprogs):
     assert "nor" in lx(backend, pol, [pc, "list", b, "4096", "0"]).stdout.split()
 
 
+def test_calls_around_the_rules_are_refused():
+    """Every call in paths.REFUSED is denied (EPERM) by a policy with path rules,
+    whatever the profile allowed, and the filter knows each name."""
+    from lxbrand import syscalls
+    from lxbrand.handlers.paths import REFUSED
+    from lxbrand.policy import from_dict
+    p = from_dict({"path": [{"action": "deny", "paths": ["/x"]}]}, "t.toml")
+    for name in REFUSED:
+        assert syscalls.nr_of(name) is not None, name
+        r = p.action_of(name)
+        assert (r.action, r.errno) == ("deny", 1), (name, r)
+
+
 def test_syscalls_newer_than_the_table_cannot_go_around_the_rules(backend, pol, tree, secprogs):
     """setxattrat(2) (Linux 6.13) writes an xattr by path.  libseccomp here names
     syscalls up to 456 only, and the filter gives numbers it cannot name the
