@@ -460,6 +460,7 @@ def test_path_flipped_between_check_and_use_never_reaches_the_denied_file(backen
         for listener in listeners:
             listener.close()
     assert r.stdout.startswith(f"race {op} "), r.stderr[-500:]
+    print(backend, r.stdout.strip())  # the counts, for the record (pytest -s)
     got = dict(kv.split("=") for kv in r.stdout.split()[2:])
     assert got["leaked"] == "0", r.stdout
     assert got["other"] == "0", r.stdout
