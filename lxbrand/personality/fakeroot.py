@@ -2,9 +2,10 @@
 fakeroot(1) or `proot -0`, but at the syscall level, so static binaries and
 /proc/self/status see it too.
 
-- getuid/geteuid/getgid/getegid answer 0 in C; getresuid/getresgid/getgroups
-  write zeros (a Python handler);
-- set*id/setgroups succeed without effect (as fakeroot's faked ids, but not tracked);
+- getuid/geteuid/getgid/getegid, getresuid/getresgid/getgroups answer the faked
+  ids: root's (0, groups [0]) until set*id/setgroups/setfs*id change them, which
+  they do by the kernel's rules (EPERM included) without performing anything
+  (fakeids.py; per process, inherited at fork);
 - chown/fchown/lchown/fchownat succeed without touching the file: the new owner is
   kept in the supervisor, keyed by (st_dev, st_ino), for the whole run;
 - stat/fstat/lstat/newfstatat/statx are performed by the supervisor on the same
@@ -34,6 +35,7 @@ import os
 import re
 
 from lxbrand.handlers.files import AT_FDCWD, Serve, _sint
+from lxbrand.personality.fakeids import ROOT, FakeIds, caps_of
 from lxbrand.personality.rules import emulate
 
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -63,20 +65,26 @@ class FakeRoot:
         self.real_gid = os.getgid() if gid is None else gid
         self.owners = {}   # (dev, ino) -> (uid, gid) set by a faked chown
         self.devices = {}  # (dev, ino) -> (S_IFCHR or S_IFBLK, rdev) made by a faked mknod
+        self.ids = FakeIds()
 
-    # -- ids -------------------------------------------------------------------------
-    @staticmethod
-    def getres(call):
-        for a in call.args[:3]:
-            call.write(a, b"\0\0\0\0")
-        return 0
-
-    @staticmethod
-    def getgroups(call):
-        if call.args[0] == 0:
-            return 1
-        call.write(call.args[1], b"\0\0\0\0")
-        return 1
+    # -- ids (lxbrand/personality/fakeids.py) -------------------------------------------
+    def id_handler(self, call):
+        """get*id, getres*id, getgroups, set*id, setgroups, setfs*id."""
+        name = _NAMES[call.nr]
+        idx = _GET_INDEX.get(name)
+        if idx is not None:
+            return self.ids.get(call, idx)
+        if name == "getresuid":
+            return self.ids.getres(call, 0)
+        if name == "getresgid":
+            return self.ids.getres(call, 4)
+        if name == "getgroups":
+            return self.ids.getgroups(call)
+        if name == "setgroups":
+            return self.ids.setgroups(call)
+        if name in ("setfsuid", "setfsgid"):
+            return self.ids.setfs(call, name)
+        return self.ids.set_ids(call, name)
 
     # -- the guest's file, opened by the supervisor ----------------------------------------
     @staticmethod
@@ -250,22 +258,25 @@ class FakeRoot:
         if not m:
             return None
         if m[1] == "self":
-            src = f"/proc/{_tgid(req.tid)}/status"
+            tgid = _tgid(req.tid)
+            src = f"/proc/{tgid}/status"
         elif m[1] == "thread-self":
+            tgid = _tgid(req.tid)
             src = f"/proc/{req.tid}/status"
         else:
             # In the guest's /proc (its root): the host's under lxrun, the container's in OCI.
             src = f"/proc/{req.tid}/root{gp}"
+            tgid = int(m[1]) if _same_root(req.tid) else None
         try:
             with open(src, "rb") as f:
                 text = f.read()
         except OSError as e:
             raise OSError(e.errno, "status") from None
-        return Serve(_as_root(text), name="status")
+        ids = self.ids.of(req.tid, tgid) if tgid is not None else ROOT
+        return Serve(_as_faked(text, ids, caps_of(ids, tgid or req.tid)), name="status")
 
     # -- capabilities ----------------------------------------------------------------------
-    @staticmethod
-    def capget(call):
+    def capget(self, call):
         """capget(2): the kernel's answer (version checks, the inheritable set), with
         the effective and permitted sets of the program's own tasks = their bounding set."""
         import ctypes
@@ -291,11 +302,10 @@ class FakeRoot:
         n = 1 if version == _LINUX_CAPABILITY_VERSION_1 else 2
         out = bytearray(data.raw[:12 * n])
         if own:
-            bnd = _cap_bounding(target)
+            prm, eff = caps_of(self.ids.of(target), target)
             for i in range(n):
-                word = (bnd >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
-                out[12 * i:12 * i + 4] = word       # effective
-                out[12 * i + 4:12 * i + 8] = word   # permitted
+                out[12 * i:12 * i + 4] = (eff >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
+                out[12 * i + 4:12 * i + 8] = (prm >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
         call.write(data_addr, bytes(out))
         return 0
 
@@ -311,6 +321,9 @@ class FakeRoot:
             flags = a[3] & 0xFFFFFFFF if name == "faccessat2" else 0
             if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
                 raise OSError(errno.EINVAL, "faccessat2 flags")
+        if self.ids.of(call.tid)[3] != 0:
+            from lxbrand._core import CONTINUE
+            return CONTINUE     # a faked non-root fsuid: the kernel's answer for the real user
         mode &= 0xFFFFFFFF
         if mode & ~(R_OK | W_OK | X_OK):
             raise OSError(errno.EINVAL, "access mode")
@@ -341,15 +354,26 @@ class FakeRoot:
             os.close(o)
 
 
-def _as_root(text):
-    """A /proc/PID/status as uid 0 would have it: ids 0, permitted and effective
-    capabilities = the bounding set."""
-    text = re.sub(rb"^(Uid|Gid):\t.*$", lambda mm: mm[1] + b":\t0\t0\t0\t0", text, flags=re.M)
-    text = re.sub(rb"^Groups:\t.*$", b"Groups:\t0 ", text, flags=re.M)
-    m = re.search(rb"^CapBnd:\t([0-9a-f]+)$", text, flags=re.M)
-    if m:
-        text = re.sub(rb"^(CapPrm|CapEff):\t[0-9a-f]+$", lambda mm: mm[1] + b":\t" + m[1], text, flags=re.M)
+def _as_faked(text, ids, caps):
+    """A /proc/PID/status with the faked ids (ROOT: all 0) in Uid/Gid/Groups and the
+    faked (permitted, effective) capabilities in CapPrm/CapEff (fakeids.py)."""
+    uid = b"Uid:\t%d\t%d\t%d\t%d" % ids[0:4]
+    gid = b"Gid:\t%d\t%d\t%d\t%d" % ids[4:8]
+    groups = b"Groups:\t" + b" ".join(b"%d" % g for g in ids[8]) + b" "   # fs/proc/array.c: a space after
+    text = re.sub(rb"^Uid:\t.*$", lambda mm: uid, text, flags=re.M)
+    text = re.sub(rb"^Gid:\t.*$", lambda mm: gid, text, flags=re.M)
+    text = re.sub(rb"^Groups:\t.*$", lambda mm: groups, text, flags=re.M)
+    prm, eff = (b"%016x" % c for c in caps)
+    text = re.sub(rb"^CapPrm:\t[0-9a-f]+$", lambda mm: b"CapPrm:\t" + prm, text, flags=re.M)
+    text = re.sub(rb"^CapEff:\t[0-9a-f]+$", lambda mm: b"CapEff:\t" + eff, text, flags=re.M)
     return text
+
+
+def _same_root(tid):
+    try:
+        return os.readlink(f"/proc/{tid}/root") == "/"
+    except OSError:
+        return False
 
 
 def _umask(tid):
@@ -382,17 +406,6 @@ def _in_sandbox(pid):
     return False
 
 
-def _cap_bounding(tid):
-    try:
-        with open(f"/proc/{tid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"CapBnd:"):
-                    return int(line.split()[1], 16)
-    except OSError:
-        pass
-    return 0
-
-
 def _tgid(tid):
     with open(f"/proc/{tid}/status", "rb") as f:
         for line in f:
@@ -416,6 +429,7 @@ def _names():
 _NAMES = _names()
 
 ZERO_IDS = ("getuid", "geteuid", "getgid", "getegid")
+_GET_INDEX = {"getuid": 0, "geteuid": 1, "getgid": 4, "getegid": 5}
 SET_IDS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
            "setfsuid", "setfsgid", "setgroups")
 STATS = ("stat", "fstat", "lstat", "newfstatat")
@@ -427,16 +441,20 @@ CHOWNS = ("chown", "fchown", "lchown", "fchownat")
 def install(policy, pipe, tag):
     fr = FakeRoot()
     c = "personality: --fake-root"
-    emulate(policy, ZERO_IDS, value=0, comment=c)
-    emulate(policy, SET_IDS, value=0, comment=c + " (succeeds without effect)")
-    emulate(policy, ["getresuid", "getresgid"], handler=FakeRoot.getres, comment=c)
-    emulate(policy, "getgroups", handler=FakeRoot.getgroups, comment=c)
+    emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler,
+            comment=c + ": the faked ids (root's until set*id changes them)")
+    emulate(policy, SET_IDS, handler=fr.id_handler, comment=c + ": faked ids changed by the kernel's rules, nothing performed")
     emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
     emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
     emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
     emulate(policy, MKNODS, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
-    emulate(policy, "capget", handler=FakeRoot.capget, comment=c + ": root's capabilities")
+    emulate(policy, "capget", handler=fr.capget, comment=c + ": root's capabilities")
+    # Like set*id, capset and keep-caps act on the faked state only: nothing about the
+    # real credentials changes, even under a root supervisor (as under fakeroot).
+    emulate(policy, "capset", handler=fr.ids.capset, comment=c + ": capset(2) on the faked capabilities")
+    emulate(policy, "prctl", handler=fr.ids.prctl, comment=c + ": PR_SET_KEEPCAPS on the faked state")
     if os.geteuid() != 0:
+        # as root the kernel's answers are already root's
         emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")
     pipe.add(fr.status_hook, names={"status"}, tag=tag)
     return fr

@@ -246,3 +246,115 @@ def test_mknod_of_an_existing_name_fails_as_the_kernels(backend, tmp_path):
              f"cd {tmp_path} && mknod c c 1 3 && mknod c c 1 4 2>&1; mknod dangling c 1 3 2>&1; "
              "stat -c '%t %T' c; test -e nowhere || echo no-target")
     assert out.splitlines() == ["mknod: c: File exists", "mknod: dangling: File exists", "1 3", "no-target"]
+
+
+IDS_SCRIPT = """
+import ctypes, os
+libc = ctypes.CDLL(None)        # loaded while still root: /root may hold this python
+def show(tag):
+    print(tag, os.getresuid(), os.getresgid(), os.getuid(), os.geteuid(), os.getgroups())
+def tryit(tag, f, *a):
+    try:
+        f(*a); print(tag, "ok")
+    except OSError as e:
+        print(tag, "err", e.errno)
+os.setgroups([0])           # where the real root's run starts from: groups [0], as faked
+show("start")
+tryit("setgroups", os.setgroups, [6, 5])
+tryit("setresgid", os.setresgid, 100, 100, 100)
+tryit("setreuid", os.setreuid, 1000, 1001)
+show("after setreuid")
+tryit("setuid0", os.setuid, 0)
+tryit("seteuid1000", os.seteuid, 1000)
+show("after seteuid")
+tryit("setuid1001", os.setuid, 1001)
+print("setfsuid", libc.setfsuid(1000), libc.setfsuid(7), libc.setfsuid(-1), libc.setfsuid(1001))
+show("after setuid1001")
+tryit("setuid0 again", os.setuid, 0)
+tryit("setgroups again", os.setgroups, [7])
+print(open("/proc/self/status").read().split("Uid:")[1].split("NStgid")[0].split("FDSize")[0])
+pid = os.fork()
+if pid == 0:
+    show("child")
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+SETPRIV_SCRIPT = """
+setpriv --reuid 1000 --regid 100 --clear-groups sh -c 'id -u; id -G; grep -E "^(Uid|Gid|Groups|CapPrm|CapEff)" /proc/self/status'
+setpriv --euid 1000 sh -c 'grep -E "^Cap(Prm|Eff)" /proc/self/status; id -u'
+PY -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(8, 1, 0, 0, 0); print("keepcaps", libc.prctl(7, 0, 0, 0, 0))
+os.setresuid(1000, 1000, 1000)
+h = (ctypes.c_uint32 * 2)(0x20080522, 0); d = (ctypes.c_uint32 * 6)()
+libc.capget(h, d); print("kept", [hex(x) for x in d])
+d[0], d[3] = d[1], d[4]; print("raise", libc.capset(h, d))
+os.setresgid(5, 5, 5); print("gid", os.getresgid())
+d[0] = d[1] = d[3] = d[4] = 0; print("drop", libc.capset(h, d))
+try:
+    os.setresgid(6, 6, 6)
+except OSError as e:
+    print("setresgid", e.errno)
+d[1] = 1; print("raise again", libc.capset(h, d), ctypes.get_errno())
+'
+PY -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+h = (ctypes.c_uint32 * 2)(0x20080522, 0); d = (ctypes.c_uint32 * 6)()
+print("root drops all", libc.capset(h, d))
+os.execv("/bin/sh", ["sh", "-c", "grep -E \\"^Cap(Prm|Eff)\\" /proc/self/status"])
+'
+PY -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(8, 1, 0, 0, 0)
+os.setresuid(1000, 1000, 1000)
+h = (ctypes.c_uint32 * 2)(0x20080522, 0); d = (ctypes.c_uint32 * 6)()
+libc.capget(h, d); d[0], d[3] = d[1], d[4]; libc.capset(h, d)
+os.execv("/bin/sh", ["sh", "-c", "grep -E \\"^Cap(Prm|Eff)\\" /proc/self/status"])
+'
+"""
+
+
+def _as_real_root(script):
+    """The kernel's answers for real root: the reference for the faked ids."""
+    if os.geteuid() != 0:
+        pytest.skip("the reference is the kernel's answers as real root")
+    r = native(["sh", "-c", script])
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_set_ids_follow_the_kernels_rules(backend, user):
+    """set*id/setgroups/setfsuid under --fake-root give what they give real root
+    (EPERM included), in this process, /proc/self/status and a child; nothing real."""
+    script = f"python3 -c {shlex.quote(IDS_SCRIPT)}"
+    ref = _as_real_root(script)
+    if user == "root":
+        ours = lxrun(["--backend", backend, "--fake-root"], ["sh", "-c", script])
+    else:
+        ours = _as_nobody_under_fake_root(backend, script.replace("python3 ", "PY ", 1))
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == ref
+    assert "setuid0 err 1" in ours.stdout and "child (1000, 1001, 1001)" in ours.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_setpriv_drops_privileges_as_on_real_root(backend, user):
+    """setpriv's keep-caps dance (prctl, setresuid, capset, setresgid, capset), then
+    exec: the same ids and capabilities as when real root runs it."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv not installed (util-linux)")
+    ref = _as_real_root(SETPRIV_SCRIPT.replace("PY ", "python3 "))
+    if user == "root":
+        ours = lxrun(["--backend", backend, "--fake-root"], ["sh", "-c", SETPRIV_SCRIPT.replace("PY ", "python3 ")])
+    else:
+        ours = _as_nobody_under_fake_root(backend, SETPRIV_SCRIPT)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == ref
+    assert "CapEff:\t0000000000000000" in ours.stdout and "setresgid 1" in ours.stdout

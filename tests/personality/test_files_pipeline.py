@@ -179,7 +179,7 @@ def test_second_personality_keeps_rules_added_in_between():
     Personality(cpus=1, era=False).apply(pol)
     assert pol.action_of("mkdir").action == "deny"
     assert pol.action_of("statx").handler is not None         # era off: fake root's statx again
-    assert pol.action_of("getuid").value == 0
+    assert pol.action_of("getuid").handler is not None       # fake root's ids (fakeids.py)
     assert pol.action_of("sched_getaffinity").handler is not None
     assert pol.identity["release"] == "4.4.0"
 
