@@ -26,8 +26,9 @@
  * sibling thread scribbling on it can only confuse its own process -- the file
  * it receives is the one the supervisor opened, and the number we report is
  * checked with kcmp(KCMP_FILE).  Signals stay pending meanwhile
- * (PTRACE_SETSIGMASK blocks all; SIGSTOP, which cannot be blocked, is held and
- * re-sent after).  Only the tracer thread may call this, and only while `tid`
+ * (PTRACE_SETSIGMASK blocks all); a SIGSTOP it dequeues, or a group-stop of
+ * its process, is held: the tracee finishes, then gets SIGSTOP.  Only the
+ * tracer thread may call this, and only while `tid`
  * is in the seccomp stop being handled (on_seccomp_stop -> handler).
  */
 #define _GNU_SOURCE
@@ -89,7 +90,7 @@ struct inj {
     pid_t tid;
     struct user_regs_struct regs; /* as at the seccomp stop */
     int first;                    /* the next call rewrites the stopped one */
-    int held_stop;                /* a SIGSTOP arrived meanwhile: re-send it after */
+    int held_stop;                /* a stop arrived meanwhile: send SIGSTOP after */
 };
 
 /* The tracee died while we waited on it: hand its status to the main loop. */
@@ -182,10 +183,13 @@ static int run(struct inj *j, long nr, uint64_t a0, uint64_t a1, uint64_t a2, ui
                 *ret = info.exit.rval;
                 return 0;
             }
-        } else if (ev == PTRACE_EVENT_SECCOMP || ev == PTRACE_EVENT_STOP) {
-            /* our call hit a RET_TRACE rule (let it run), or a group-stop of the
-             * process: finish first (a task stops on its way back to user mode
-             * anyway; DIVERGENCE.md) */
+        } else if (ev == PTRACE_EVENT_SECCOMP) {
+            /* our call hit a RET_TRACE rule: let it run */
+        } else if (ev == PTRACE_EVENT_STOP) {
+            /* a group-stop of the process: finish first, then stop again (resuming
+             * it here counted it as stopped; DIVERGENCE.md) */
+            if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+                j->held_stop = 1;
         } else if (ev == 0) {
             /* signal-delivery-stop: all catchable signals are blocked, so this is
              * SIGSTOP (hold it) or a fault (deliver it) */
