@@ -8,7 +8,7 @@ Each call: an allowed path gives what the same program prints natively (the
 supervisor performs the call on what it resolved, as the program), a denied one
 the rule's errno.  Races: a second thread flips the path between an allowed and a
 denied one while the main thread calls, thousands of times: nothing reaches the
-denied file.  tests/security/progs/pathcall.c is the program."""
+denied file.  Both backends.  tests/security/progs/pathcall.c is the program."""
 import os
 import shutil
 import subprocess
@@ -84,10 +84,7 @@ def fresh(path, mode=0o644, text="x\n"):
 
 
 def lx(backend, pol, argv, **kw):
-    r = run_lxrun(["--backend", backend, "--policy", pol], argv, **kw)
-    if backend == "ptrace" and r.returncode == 2 and "need --backend unotify" in r.stderr:
-        pytest.skip("path rules need the unotify backend (lxrun --backend ptrace refuses them: no fd injection yet)")
-    return r
+    return run_lxrun(["--backend", backend, "--policy", pol], argv, **kw)
 
 
 def native(argv):
