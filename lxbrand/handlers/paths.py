@@ -1083,11 +1083,13 @@ class PathSyscalls:
         pre = self._preread(call, name) if name != "fchmod" and name != "fchown" else None
         fd = _take(call, dfd)
         try:
+            # the program's root is looked up as the supervisor (a program that changed
+            # uid is not dumpable: its /proc/PID/root needs our CAP_SYS_PTRACE)
+            root_real = os.readlink(f"/proc/{call.pid}/root")
             with AsProgram(call.pid):
                 st = os.fstat(fd)
                 real = os.readlink(f"/proc/self/fd/{fd}")
                 if real.startswith("/") and st.st_nlink > 0:
-                    root_real = os.readlink(f"/proc/{call.pid}/root")
                     self._check(["write"], self.pp._real(fd, root_real), call)
                 if name == "fchmod":
                     os.fchmod(fd, a[1] & 0o7777)

@@ -355,6 +355,32 @@ def test_listings_leave_out_hidden_names(backend, pol, tree, secprogs):
     assert "nor" in lx(backend, pol, [pc, "list", b, "4096", "0"]).stdout.split()
 
 
+def test_calls_use_the_programs_credentials(backend, pol, tree, secprogs):
+    """The supervisor (root here) performs the calls with the program's credentials
+    (nobody): the kernel's answers are the ones nobody gets natively."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the program must run as another user than the supervisor")
+    b = tree
+    att, pc = shutil.copy(secprogs["attack"], f"{b}/pub/att"), shutil.copy(secprogs["pathcall"], f"{b}/pub/pc2")
+    os.makedirs(f"{b}/pub/rootdir", exist_ok=True)
+    os.chmod(f"{b}/pub/rootdir", 0o700)
+
+    def setup():
+        fresh(f"{b}/pub/rootfile", 0o600)
+        fresh(f"{b}/pub/nobodys", 0o644)
+        os.chown(f"{b}/pub/nobodys", 65534, 65534)
+
+    cases = [["chmod", f"{b}/pub/rootfile", "644"], ["fchmod", f"{b}/pub/nobodys", "600"],
+             ["chmod", f"{b}/pub/nobodys", "640"], ["access", f"{b}/pub/rootfile", "r"],
+             ["access", f"{b}/pub/nobodys", "rw"], ["utimes", f"{b}/pub/rootfile"], ["utimes", f"{b}/pub/nobodys"],
+             ["inotify", f"{b}/pub/rootdir"], ["statfs", f"{b}/pub/rootdir/x"], ["list", f"{b}/pub/rootdir", "4096", "0"],
+             ["chown", f"{b}/pub/nobodys", "0", "0"], ["xattr", f"{b}/pub/rootfile"]]
+    for c in cases:
+        argv = [att, "asuser", "65534", pc, *c]
+        out = same(backend, pol, argv, setup)
+        assert "Permission denied" in out or "Operation not permitted" in out or " 0" in out, (c, out)
+
+
 def test_calls_around_the_rules_are_refused():
     """Every call in paths.REFUSED is denied (EPERM) by a policy with path rules,
     whatever the profile allowed, and the filter knows each name."""
