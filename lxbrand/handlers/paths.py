@@ -588,7 +588,7 @@ REFUSED = {
     "fsmount": "new mounts (with move_mount)",
     "fspick": "reconfigures a mount found by path",
     "mount_setattr": "changes a mount found by path (e.g. makes it writable)",
-    "fanotify_mark": "watches a path (not judged yet)",
+    "fanotify_mark": "watches a path, a mount or a filesystem; its events carry fds of the files others open",
     # files reached by path that only privileged programs may use (and root
     # without namespaces is not defended against, SECURITY.md): not judged, refused
     "uselib": "maps a library file by path",
