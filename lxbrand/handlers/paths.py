@@ -694,6 +694,10 @@ class PathSyscalls:
       create mkdir, mknod, symlink, link's new name, rename's new name
     A path "" with AT_EMPTY_PATH (readlinkat: always) names the program's dirfd
     itself: the supervisor takes a copy with pidfd_getfd(2) and judges its file.
+    Listings (getdents64, getdents) leave out the names a rule hides (deny stat
+    with ENOENT).  UNIX socket paths are judged by the network handler with these
+    rules (lxbrand.handlers.net: connect/send "write", bind "create").  REFUSED
+    lists what would go around the rules (chroot, mounts, handles, io_uring ...).
 
     chdir cannot be performed for the program (no syscall changes another
     process's working directory), so after an allowed decision the kernel
