@@ -135,10 +135,16 @@ static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
         goto out;
     for (int nr = 0; nr < LX_NR_MAX; nr++) {
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-        if (!name)
-            continue; /* not a syscall: the default applies */
-        free(name);
         uint32_t act = scmp_action(&s->table[nr], s->backend);
+        if (!name) {
+            /* a number this libseccomp cannot name (a gap, or a syscall newer than
+             * its table): the default, unless the policy layer set it (ENOSYS under
+             * rules that judge arguments: lxbrand.engine.apply_policy) */
+            if (act != dflt && (rc = seccomp_rule_add(ctx, act, nr, 0)) < 0)
+                goto out;
+            continue;
+        }
+        free(name);
         if (s->backend == LX_BACKEND_PTRACE && nr == SYS_seccomp && act == SCMP_ACT_ALLOW) {
             /* Under RET_TRACE, a filter of the program's own returning USER_NOTIF
              * takes precedence over ours and its listener could CONTINUE past our

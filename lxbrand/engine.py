@@ -4,6 +4,7 @@ filter, fork the program, supervise it, and report how it ended.
     status = Sandbox(load_policy("default")).run(["ls", "-l"])
     status.exit()   # leave this process the way the program left
 """
+import errno
 import os
 import signal
 import sys
@@ -123,6 +124,12 @@ def apply_policy(policy, sup, recording=False):
             if names is not None:
                 # the open pipeline's basename pre-check, done in C (lxbrand/handlers/files.py)
                 sup.set_gate(sc.nr, _GATED_PATH_ARG[name], sorted(names))
+    if policy.paths is not None or policy.net is not None:
+        # Rules that judge arguments must not be gone around by a syscall this
+        # build cannot name (newer than libseccomp's table, e.g. setxattrat on a
+        # newer kernel): those numbers fail with ENOSYS, as on an older kernel.
+        for nr in range(syscalls.highest_named() + 1, _core.NR_MAX):
+            sup.set_action(nr, _core.DENY, errno.ENOSYS, 0, 0)
     if policy.identity or fast_uname:
         # the host's fields, with the policy's identity over them (a fast uname
         # rule without an identity answers the host's own values)

@@ -120,6 +120,12 @@ def by_nr():
     return {s.nr: s for s in table().values()}
 
 
+def highest_named():
+    """The highest number libseccomp names: the ones above it (below NR_MAX) are
+    syscalls newer than its table, or none yet."""
+    return max(by_nr())
+
+
 def nr_of(name):
     """Number of a syscall name, or None."""
     s = table().get(name)
