@@ -32,6 +32,10 @@ TAG = "personality"
 
 
 class Personality:
+    # Set for an OCI container's personality (from_oci): the runtime's own last setup
+    # steps (set*id, capset) run under the engine's filter and must stay real.
+    container = False
+
     def __init__(self, release=None, version=None, machine=None, hostname=None, domainname=None,
                  sysname=None, era=None, memory=None, cpus=None, cgroups=None, fake_root=None, files=None,
                  remap=None, start=None, source="<api>"):
@@ -147,10 +151,12 @@ class Personality:
             cpus = len(_cpu_list(cpu["cpus"])) or None
         ann = spec.get("annotations") or {}
         fake = ann.get("org.lxbrand.fake-root")
-        return cls(hostname=spec.get("hostname") or None,
+        p = cls(hostname=spec.get("hostname") or None,
                    memory=mem if isinstance(mem, int) and mem > 0 else None,
                    cpus=cpus, cgroups=False, release=ann.get("org.lxbrand.kernel-release") or None,
                    fake_root=True if fake in ("true", "1", "yes") else None, source="OCI config")
+        p.container = True
+        return p
 
     def merged(self, other):
         """self with every option `other` sets laid over it."""
@@ -206,7 +212,7 @@ class Personality:
         pipe = files.pipeline(policy) if needs_files else None
         remap.install(policy, pipe, self.files, self.remap, TAG)
         if self.fake_root:
-            fakeroot.install(policy, pipe, TAG)
+            fakeroot.install(policy, pipe, TAG, track_ids=not self.container)
         if ident:
             identity.install(policy, pipe, ident, TAG)
             if self.era is not False and "release" in ident:

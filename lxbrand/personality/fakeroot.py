@@ -438,21 +438,30 @@ MKNODS = ("mknod", "mknodat")
 CHOWNS = ("chown", "fchown", "lchown", "fchownat")
 
 
-def install(policy, pipe, tag):
+def install(policy, pipe, tag, track_ids=True):
+    """track_ids=False (containers): set*id, setgroups, capset and prctl stay the
+    kernel's -- the OCI runtime drops the container's privileges with those very calls
+    after the engine's filter is in (lxbrand/oci/init.py become_user), and faking them
+    would leave the container real root -- and the getters answer root's ids."""
     fr = FakeRoot()
     c = "personality: --fake-root"
-    emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler,
-            comment=c + ": the faked ids (root's until set*id changes them)")
-    emulate(policy, SET_IDS, handler=fr.id_handler, comment=c + ": faked ids changed by the kernel's rules, nothing performed")
+    if track_ids:
+        emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler,
+                comment=c + ": the faked ids (root's until set*id changes them)")
+        emulate(policy, SET_IDS, handler=fr.id_handler,
+                comment=c + ": faked ids changed by the kernel's rules, nothing performed")
+        # Like set*id, capset and keep-caps act on the faked state only: nothing about the
+        # real credentials changes, even under a root supervisor (as under fakeroot).
+        emulate(policy, "capset", handler=fr.ids.capset, comment=c + ": capset(2) on the faked capabilities")
+        emulate(policy, "prctl", handler=fr.ids.prctl, comment=c + ": PR_SET_KEEPCAPS on the faked state")
+    else:
+        emulate(policy, ZERO_IDS, value=0, comment=c + ": uid/gid 0 (set*id are the kernel's here)")
+        emulate(policy, ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler, comment=c)
     emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
     emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
     emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
     emulate(policy, MKNODS, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
     emulate(policy, "capget", handler=fr.capget, comment=c + ": root's capabilities")
-    # Like set*id, capset and keep-caps act on the faked state only: nothing about the
-    # real credentials changes, even under a root supervisor (as under fakeroot).
-    emulate(policy, "capset", handler=fr.ids.capset, comment=c + ": capset(2) on the faked capabilities")
-    emulate(policy, "prctl", handler=fr.ids.prctl, comment=c + ": PR_SET_KEEPCAPS on the faked state")
     if os.geteuid() != 0:
         # as root the kernel's answers are already root's
         emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")

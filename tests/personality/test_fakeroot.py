@@ -358,3 +358,26 @@ def test_setpriv_drops_privileges_as_on_real_root(backend, user):
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == ref
     assert "CapEff:\t0000000000000000" in ours.stdout and "setresgid 1" in ours.stdout
+
+
+# -- in an OCI container -----------------------------------------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oci"))
+from ocitest import busybox_rootfs, bundle, cid, need_busybox, need_engine, run_cli, state_root  # noqa: E402,F401
+
+
+@need_busybox
+@need_engine
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_container_fake_root_keeps_the_runtimes_privilege_drop(bundle, state_root, cid, backend):
+    """org.lxbrand.fake-root with process.user 1000: the program is shown uid 0, but the
+    runtime's own setresuid/capset (run under the engine's filter) really happened: it
+    cannot write where uid 1000 may not (a faked set*id would leave it real root)."""
+    def mutate(s):
+        s["annotations"] = {"org.lxbrand.fake-root": "true"}
+        s["process"]["user"] = {"uid": 1000, "gid": 1000}
+        s["root"]["readonly"] = False
+    b = bundle(["sh", "-c", "id -u; touch /lxp-owner-check 2>&1 | sed 's/.*: //'"], mutate=mutate)
+    r = run_cli(state_root, "--backend", backend, "run", "--bundle", str(b), cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["0", "Permission denied"]
