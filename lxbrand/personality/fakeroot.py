@@ -60,12 +60,13 @@ _STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
 
 
 class FakeRoot:
-    def __init__(self, uid=None, gid=None):
+    def __init__(self, uid=None, gid=None, fake_caps=True):
         self.real_uid = os.getuid() if uid is None else uid
         self.real_gid = os.getgid() if gid is None else gid
         self.owners = {}   # (dev, ino) -> (uid, gid) set by a faked chown
         self.devices = {}  # (dev, ino) -> (S_IFCHR or S_IFBLK, rdev) made by a faked mknod
         self.ids = FakeIds()
+        self.fake_caps = fake_caps   # False in containers: the kernel's sets are the container root's
 
     # -- ids (lxbrand/personality/fakeids.py) -------------------------------------------
     def id_handler(self, call):
@@ -273,7 +274,8 @@ class FakeRoot:
         except OSError as e:
             raise OSError(e.errno, "status") from None
         ids = self.ids.of(req.tid, tgid) if tgid is not None else ROOT
-        return Serve(_as_faked(text, ids, caps_of(ids, tgid or req.tid)), name="status")
+        caps = caps_of(ids, tgid or req.tid) if self.fake_caps else None
+        return Serve(_as_faked(text, ids, caps), name="status")
 
     # -- capabilities ----------------------------------------------------------------------
     def capget(self, call):
@@ -363,6 +365,8 @@ def _as_faked(text, ids, caps):
     text = re.sub(rb"^Uid:\t.*$", lambda mm: uid, text, flags=re.M)
     text = re.sub(rb"^Gid:\t.*$", lambda mm: gid, text, flags=re.M)
     text = re.sub(rb"^Groups:\t.*$", lambda mm: groups, text, flags=re.M)
+    if caps is None:
+        return text             # a container's: its real capabilities are root's there
     prm, eff = (b"%016x" % c for c in caps)
     text = re.sub(rb"^CapPrm:\t[0-9a-f]+$", lambda mm: b"CapPrm:\t" + prm, text, flags=re.M)
     text = re.sub(rb"^CapEff:\t[0-9a-f]+$", lambda mm: b"CapEff:\t" + eff, text, flags=re.M)
@@ -439,11 +443,14 @@ CHOWNS = ("chown", "fchown", "lchown", "fchownat")
 
 
 def install(policy, pipe, tag, track_ids=True):
-    """track_ids=False (containers): set*id, setgroups, capset and prctl stay the
-    kernel's -- the OCI runtime drops the container's privileges with those very calls
-    after the engine's filter is in (lxbrand/oci/init.py become_user), and faking them
-    would leave the container real root -- and the getters answer root's ids."""
-    fr = FakeRoot()
+    """track_ids=False (containers): set*id, setgroups, capset, capget and prctl stay
+    the kernel's, and so do the capabilities in /proc/PID/status -- the OCI runtime
+    drops the container's privileges with those very calls after the engine's filter
+    is in (lxbrand/oci/init.py become_user, which also reads its permitted set from
+    /proc/self/status), and faking them would leave the container real root; the
+    container's real capabilities are what its root has anyway.  The getters answer
+    root's ids."""
+    fr = FakeRoot(fake_caps=track_ids)
     c = "personality: --fake-root"
     if track_ids:
         emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler,
@@ -461,7 +468,8 @@ def install(policy, pipe, tag, track_ids=True):
     emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
     emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
     emulate(policy, MKNODS, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
-    emulate(policy, "capget", handler=fr.capget, comment=c + ": root's capabilities")
+    if track_ids:
+        emulate(policy, "capget", handler=fr.capget, comment=c + ": root's capabilities")
     if os.geteuid() != 0:
         # as root the kernel's answers are already root's
         emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")
