@@ -39,9 +39,10 @@ change (csrc/inject.c: the stopped caller receives it over a socketpair).
 Limits (SECURITY.md): magic links (/proc/PID/fd/N,
 /proc/PID/root, /proc/PID/cwd) are refused with ELOOP; exec rules are checked
 before execve (EACCES) and, since the kernel re-reads the path, again on what
-actually runs at PTRACE_EVENT_EXEC (exec_verify: SIGKILL); mkdir, mknod,
-unlink, rmdir, rename, link, symlink, truncate and the stat family are judged
-by PathSyscalls; access, readlink, chmod/chown/utimes/xattrs are not yet (SECURITY.md).
+actually runs at PTRACE_EVENT_EXEC (exec_verify: SIGKILL); every other path
+call is judged and performed by PathSyscalls (see its docstring), and the calls
+that would change what paths mean (chroot, mounts) are refused (REFUSED); chdir
+is decided, then performed by the kernel (no call sets another process's cwd).
 """
 import ctypes
 import errno
