@@ -34,6 +34,7 @@ none of this is installed there.
 import os
 
 from lxbrand.handlers.files import Serve
+from lxbrand.personality.rules import finder
 from lxbrand.personality.snapshot import Snapshot
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -145,11 +146,17 @@ class CgroupFiles:
         self.view = view
         self.host = host or Host()
         self._files = None
+        self._find = None
 
     def files(self):
         if self._files is None:
             self._files = self._build()
         return self._files
+
+    def find(self, req):
+        if self._find is None:
+            self._find = finder(self.files())
+        return self._find(req)
 
     def _build(self):
         v = self.view
@@ -205,10 +212,10 @@ def install(pipe, view, tag, host=None):
     cg = CgroupFiles(view, host)
 
     def hook(req):
-        gen = cg.files().get(req.guest_path)
-        if gen is None or not req.read_only:
+        hit = cg.find(req)
+        if hit is None or not req.read_only:
             return None          # writes (a program setting its own limit) reach the kernel
-        return Serve(gen, name=req.guest_path.rsplit("/", 1)[-1])
+        return Serve(hit[0], name=hit[1])
 
     pipe.add(hook, names=NAMES, tag=tag)
     return cg

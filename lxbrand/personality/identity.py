@@ -4,6 +4,7 @@ and /proc/sys/kernel/{osrelease,version,hostname,domainname,ostype} show."""
 import os
 
 from lxbrand.handlers.files import Serve
+from lxbrand.personality.rules import finder
 from lxbrand.personality.snapshot import Snapshot
 
 FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
@@ -54,11 +55,13 @@ def install(policy, pipe, identity, tag):
     # fixed for the run: made once (on the first open), reopened after
     files = {p: Snapshot(g, p.rsplit("/", 1)[-1], float("inf")) for p, g in files.items()}
 
+    find = finder(files)
+
     def hook(req):
-        gen = files.get(req.guest_path)
-        if gen is None or not req.read_only:
+        hit = find(req)
+        if hit is None or not req.read_only:
             return None  # writes (sethostname through /proc) go to the kernel as usual
-        return Serve(gen, name=req.guest_path.rsplit("/", 1)[-1])
+        return Serve(hit[0], name=hit[1])
 
     pipe.add(hook, names={p.rsplit("/", 1)[-1] for p in files}, tag=tag)
     return ident

@@ -17,7 +17,7 @@ import re
 import time
 
 from lxbrand.handlers.files import Serve
-from lxbrand.personality.rules import emulate
+from lxbrand.personality.rules import emulate, finder
 from lxbrand.personality.snapshot import Snapshot
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -461,11 +461,13 @@ def install(policy, pipe, view, tag):
                 comment="personality: the first N CPUs (--cpus)")
     emulate(policy, "sysinfo", handler=view.sysinfo, comment="personality: memory limit, sandbox uptime")
 
+    find = finder(files)
+
     def hook(req):
-        gen = files.get(req.guest_path)
-        if gen is None or not req.read_only:
+        hit = find(req)
+        if hit is None or not req.read_only:
             return None
-        return Serve(gen, name=req.guest_path.rsplit("/", 1)[-1])
+        return Serve(hit[0], name=hit[1])
 
     pipe.add(hook, names={p.rsplit("/", 1)[-1] for p in files}, tag=tag)
     view.files = files

@@ -1,6 +1,8 @@
 """How the personality's rules merge into a policy: a deny or kill the policy
 already has for a syscall stays (the stricter rule wins), and another Python
 handler is never silently replaced."""
+import os
+
 from lxbrand.errors import PolicyError
 
 
@@ -29,3 +31,22 @@ def emulate(policy, names, **kw):
                 mine.__func__._lx_personality = True
         policy.emulate(out, **kw)
     return out
+
+
+def finder(files):
+    """find(req) -> (generator, basename) or None, for an open hook serving `files`
+    ({guest path: generator}).  An absolute path without openat2 RESOLVE_* flags is its
+    own guest path once normal (lxbrand.handlers.files.guest_path is lexical for those),
+    so a byte-exact match skips the normalisation -- most of a hook's cost when it runs
+    cold, between two programs; anything else is looked up by req.guest_path."""
+    exact = {os.fsencode(p): (g, p.rsplit("/", 1)[-1]) for p, g in files.items()}
+
+    def find(req):
+        hit = exact.get(req.path) if not req.resolve else None
+        if hit is None:
+            gp = req.guest_path
+            gen = files.get(gp) if gp else None
+            if gen is not None:
+                hit = (gen, gp.rsplit("/", 1)[-1])
+        return hit
+    return find

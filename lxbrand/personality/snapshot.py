@@ -23,6 +23,7 @@ class Snapshot:
         self.name = name            # the memfd's name (readlink shows /memfd:NAME (deleted))
         self.ttl = ttl              # seconds; float("inf") for content that never changes
         self._fd = None
+        self._name = None           # str(self._fd), the name to reopen under /proc/self/fd
         self._at = 0.0
         self.generated = 0          # how many times gen() ran (tests, --summary readers)
 
@@ -36,11 +37,11 @@ class Snapshot:
                 fd = _sealed(self.name, data)
             except OSError:
                 return data         # no memfd here: the pipeline serves the bytes itself
-            old, self._fd, self._at = self._fd, fd, now
+            old, self._fd, self._at, self._name = self._fd, fd, now, str(fd)
             if old is not None:
                 os.close(old)
         try:
-            return os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=_own_fds())
+            return os.open(self._name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fd_dir or _own_fds())
         except OSError:
             # No procfs of our own to reopen through (a supervisor without /proc):
             # serve a copy the old way.
@@ -52,18 +53,25 @@ class Snapshot:
             self._fd = None
 
 
-_fd_dir = (None, None)       # (pid, fd of /proc/self/fd), opened on first use
+_fd_dir = None               # fd of this process's /proc/self/fd, opened on first use
 
 
 def _own_fds():
     """An fd on this process's /proc/self/fd: a reopen relative to it skips two
-    path lookups.  Reopened after a fork (the fd table is no longer the same)."""
+    path lookups."""
     global _fd_dir
-    pid, fd = _fd_dir
-    if pid != os.getpid():
-        fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        _fd_dir = (os.getpid(), fd)
-    return fd
+    _fd_dir = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _fd_dir
+
+
+def _forget_after_fork():
+    # A child's fd table is a copy: its own /proc/self/fd is opened when it needs one
+    # (the inherited fd still names the parent's table).
+    global _fd_dir
+    _fd_dir = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _sealed(name, data):
