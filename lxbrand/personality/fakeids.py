@@ -152,6 +152,7 @@ class FakeIds:
     def __init__(self, root_pid=None):
         self.root_pid = root_pid        # the supervisor: nothing above it is recorded
         self.records = {}               # (tgid, starttime) -> (state tuple (see ROOT), exe)
+        self._prune_at = 1024           # forget dead processes past this many records
 
     # -- lookup -------------------------------------------------------------------------
     def of(self, tid, tgid=None):
@@ -201,6 +202,20 @@ class FakeIds:
             if ck not in self.records:
                 self.records[ck] = (self._lookup(child)[1], _exe(child))
         self.records[key] = (new, _exe(tgid))
+        if len(self.records) > self._prune_at:
+            self._prune()
+
+    def _prune(self):
+        """Forget the processes that are gone (a long run of workers dropping privileges
+        must not grow the supervisor without bound)."""
+        for key in list(self.records):
+            try:
+                alive = _stat(key[0])[1] == key[1]
+            except OSError:
+                alive = False
+            if not alive:
+                del self.records[key]
+        self._prune_at = max(1024, 2 * len(self.records))
 
     # -- ids -----------------------------------------------------------------------------
     def get(self, call, index):

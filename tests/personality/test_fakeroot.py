@@ -403,3 +403,13 @@ def test_container_fake_root_leaves_the_runtimes_capability_reads_real(bundle, s
     # uid 1000 without ambient capabilities: exec leaves it none, as under runc (a faked
     # line would show the bounding set, 0000000020000420 with this spec's defaults)
     assert r.stdout.splitlines() == ["0", "CapEff:\t0000000000000000"]
+
+
+def test_fake_id_records_of_dead_processes_are_forgotten():
+    from lxbrand.personality import fakeids
+    f = fakeids.FakeIds()
+    f.records = {(4_000_000 + i, 1): (fakeids.ROOT, None) for i in range(2000)}   # above pid_max
+    me = (os.getpid(), fakeids._stat(os.getpid())[1])
+    f.records[me] = (fakeids.ROOT, None)
+    f._prune()
+    assert list(f.records) == [me]
