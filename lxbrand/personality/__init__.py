@@ -15,10 +15,12 @@ What each option does, one module per concern:
                   /sys/devices/system/cpu/{online,possible,present}, sysinfo, sched_getaffinity
     cgroups.py    memory/cpus: the limit files of the sandbox's cgroup (memory.limit_in_bytes,
                   cpu.cfs_quota_us, memory.max, cpu.max, ...) that the JVM, Go and libuv read
-    fakeroot.py   fake_root: uid/gid 0, chown recorded, stat shows the faked owner
+    fakeroot.py   fake_root: uid/gid 0, chown/mknod recorded, stat shows the faked owner,
+                  access as root; fakeids.py: the faked ids and capabilities (set*id, capset)
     remap.py      files (guest path -> host file or content), remaps (syscall -> syscall, ptrace)
 
-Files are served through the policy's open pipeline (lxbrand.handlers.files).
+Files are served through the policy's open pipeline (lxbrand.handlers.files);
+snapshot.py keeps generated files in sealed memfds that each open reopens.
 Applying a second Personality to the same policy merges it over the first (later
 values win), so a policy's [personality] table and command-line options combine.
 """
