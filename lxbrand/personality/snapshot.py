@@ -25,7 +25,7 @@ class Snapshot:
         self._fd = None
         self._name = None           # str(self._fd), the name to reopen under /proc/self/fd
         self._at = 0.0
-        self.generated = 0          # how many times gen() ran (tests, --summary readers)
+        self.generated = 0          # how many times gen() ran (the tests count it)
 
     def __call__(self):
         now = time.monotonic()
@@ -41,7 +41,7 @@ class Snapshot:
             if old is not None:
                 os.close(old)
         try:
-            return os.open(self._name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fd_dir or _own_fds())
+            return os.open(self._name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fd_dir if _fd_dir is not None else _own_fds())
         except OSError:
             # No procfs of our own to reopen through (a supervisor without /proc):
             # serve a copy the old way.
@@ -50,7 +50,7 @@ class Snapshot:
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
-            self._fd = None
+            self._fd = self._name = None
 
 
 _fd_dir = None               # fd of this process's /proc/self/fd, opened on first use

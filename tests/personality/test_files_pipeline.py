@@ -2,7 +2,6 @@
 Serve, no opinion -> the native open; the later path policy (issue 6) plugs in
 the same way with first=True."""
 import errno
-import threading
 
 import pytest
 
@@ -11,7 +10,7 @@ from lxbrand.errors import PolicyError
 from lxbrand.handlers import files
 from lxbrand.personality import Personality
 from lxbrand.policy import Policy, load_policy
-from lxp_helpers import BACKENDS, progs
+from lxp_helpers import BACKENDS
 
 
 def _run(policy, backend, argv, capfd):

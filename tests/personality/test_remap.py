@@ -1,6 +1,5 @@
 """File remap (--file, [personality.files]) and syscall remap (ptrace)."""
 import os
-import subprocess
 
 import pytest
 
