@@ -1,11 +1,14 @@
 /* Fast actions: answers produced in C, shared by both backends. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/seccomp.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -74,17 +77,101 @@ int lx_gate_set(struct lx_sup *s, char *const names[], size_t n)
     return 0;
 }
 
+int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns)
+{
+    struct lx_cached *e = NULL;
+    for (size_t i = 0; i < s->ncached; i++)
+        if (strcmp(s->cached[i].path, path) == 0)
+            e = &s->cached[i];
+    if (fd < 0) {
+        if (e) {
+            close(e->fd);
+            free(e->path);
+            *e = s->cached[--s->ncached];
+        }
+        return 0;
+    }
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (mine < 0)
+        return -errno;
+    if (!e) {
+        struct lx_cached *n = realloc(s->cached, (s->ncached + 1) * sizeof(*n));
+        char *p = strdup(path);
+        if (!n || !p) {
+            if (n)
+                s->cached = n;
+            free(p);
+            close(mine);
+            return -ENOMEM;
+        }
+        s->cached = n;
+        e = &s->cached[s->ncached++];
+        e->path = p;
+    } else {
+        close(e->fd);
+    }
+    e->fd = mine;
+    e->until_ns = until_ns;
+    return 0;
+}
+
+void lx_cache_clear(struct lx_sup *s)
+{
+    for (size_t i = 0; i < s->ncached; i++) {
+        close(s->cached[i].fd);
+        free(s->cached[i].path);
+    }
+    free(s->cached);
+    s->cached = NULL;
+    s->ncached = 0;
+}
+
+/* The flags of an open that a snapshot answers as the pipeline would: read-only,
+ * nothing that changes the answer (O_DIRECTORY, O_PATH, O_CREAT, O_TRUNC, ...). */
+#define LX_CACHE_FLAGS (O_CLOEXEC | O_LARGEFILE | O_NOCTTY | O_NONBLOCK | O_NOATIME)
+
+/* Answer a gated open from the cache: 1 if answered (c->ret set), 0 if not. */
+static int cached_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a, const char *path)
+{
+    uint64_t flags = c->args[a->gate_arg]; /* open(path, flags) / openat(dirfd, path, flags) */
+    if (path[0] != '/' || (flags & ~(uint64_t)LX_CACHE_FLAGS) != O_RDONLY)
+        return 0;
+    for (size_t i = 0; i < s->ncached; i++) {
+        struct lx_cached *e = &s->cached[i];
+        if (strcmp(e->path, path) != 0)
+            continue;
+        if (lx_now_ns() >= e->until_ns)
+            return 0; /* stale: Python generates it again (and tells us) */
+        char self[32];
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", e->fd);
+        int fd = open(self, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 0;
+        int cloexec = (flags & O_CLOEXEC) != 0;
+        int rc = s->backend == LX_BACKEND_UNOTIFY ? lx_addfd(s, c->id, fd, 1, cloexec ? O_CLOEXEC : 0)
+                                                  : lx_ptrace_addfd(s, c->tid, fd, cloexec);
+        close(fd);
+        c->ret = rc;
+        c->sent = rc >= 0 && s->backend == LX_BACKEND_UNOTIFY; /* ADDFD_FLAG_SEND answered it */
+        return 1;
+    }
+    return 0;
+}
+
 /* The open pipeline's pre-check, in C (lxbrand/handlers/files.py does the same in
  * Python): a cosmetic handler only answers opens whose basename it serves, so any
- * other open continues without entering Python.  Only for handlers that declared
- * their basenames; anything the check cannot read goes to Python, which answers it
- * as the kernel would. */
-static int gate_passes(struct lx_sup *s, const struct lx_call *c, const struct lx_action *a)
+ * other open continues without entering Python, and a snapshot it served is
+ * served again from here while it is fresh.  Only for handlers that declared
+ * their basenames; anything the check cannot read goes to Python, which answers
+ * it as the kernel would.  Returns 1: to Python, 0: continue, 2: answered. */
+static int gate(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
     char path[4096];
     ssize_t n = lx_mem_read_str(c->pid, c->args[a->gate_arg - 1], path, sizeof(path));
     if (n < 0 || (size_t)n >= sizeof(path) - 1)
         return 1;
+    if (s->ncached && cached_answer(s, c, a, path))
+        return 2;
     while (n > 1 && path[n - 1] == '/')
         path[--n] = '\0';
     const char *base = strrchr(path, '/');
@@ -99,9 +186,14 @@ int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
     if (a->kind != LX_ACT_PYTHON)
         return lx_fast_answer(s, c, a);
-    if (a->gate_arg && !gate_passes(s, c, a)) {
-        c->cont = 1;
-        return 0;
+    if (a->gate_arg) {
+        int g = gate(s, c, a);
+        if (g == 2)
+            return 1;
+        if (g == 0) {
+            c->cont = 1;
+            return 0;
+        }
     }
     if (!s->handler) {
         c->ret = -ENOSYS;

@@ -45,6 +45,15 @@ struct lx_utsname {
     char version[LX_UTS_LEN], machine[LX_UTS_LEN], domainname[LX_UTS_LEN];
 };
 
+/* An open the open pipeline answered with a snapshot, which C answers the same
+ * way (a fresh read-only open file description of `fd`) until `until_ns`
+ * (lx_now_ns): a read-only open of exactly `path`, absolute. */
+struct lx_cached {
+    char *path;
+    int fd;          /* the supervisor's own dup */
+    uint64_t until_ns;
+};
+
 /* One trapped syscall, as handed to Python handlers. */
 struct lx_call {
     int32_t nr;
@@ -93,6 +102,8 @@ struct lx_sup {
     void *py_ts;                              /* the binding's per-thread interpreter state */
     char **gate;                              /* basenames that reach Python (see gate_arg) */
     size_t ngate;
+    struct lx_cached *cached;                 /* open answers C may repeat (lx_cache_set) */
+    size_t ncached;
     int py_gs;
     void *ctx;
     /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
@@ -165,6 +176,10 @@ int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *
 int lx_id_valid(struct lx_sup *s, uint64_t id);
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 int lx_gate_set(struct lx_sup *s, char *const names[], size_t n);
+/* remember (fd >= 0: dup'ed) or forget (fd < 0) the cached answer for `path`;
+ * only gated calls consult it (the tracee's or notify thread: no lock) */
+int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns);
+void lx_cache_clear(struct lx_sup *s);
 
 /* unotify.c */
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */

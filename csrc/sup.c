@@ -25,6 +25,7 @@ void lx_sup_free(struct lx_sup *s)
     free(s->gate);
     s->gate = NULL;
     s->ngate = 0;
+    lx_cache_clear(s);
     free(s->recs);
     s->recs = NULL;
     s->nrec = 0;

@@ -179,6 +179,21 @@ cdef class Call:
             self._c.ret = rc
         return rc
 
+    def cache_answer(self, bytes path, int fd, double seconds):
+        """Let the engine answer read-only opens of exactly `path` (absolute, as
+        the caller gave it) itself for `seconds` (inf: for the run), with a fresh
+        read-only open of `fd` -- what this handler just answered.  Only calls the
+        engine pre-checks in C (Supervisor.set_gate) use it."""
+        self._check()
+        cdef uint64_t until
+        if seconds == float("inf"):
+            until = <uint64_t>-1
+        else:
+            until = E.lx_now_ns() + <uint64_t>(max(seconds, 0.0) * 1e9)
+        rc = E.lx_cache_set(self._c.sup, path, fd, until)
+        if rc < 0:
+            raise _oserror(rc)
+
     def defer(self):
         """Answer this call later, from another thread (unotify): returns a Deferred
         whose send(result) -- an int, or -errno -- answers it.  The notify thread

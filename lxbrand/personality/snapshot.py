@@ -47,6 +47,13 @@ class Snapshot:
             # serve a copy the old way.
             return _read_all(fd)
 
+    def held(self):
+        """(fd, seconds it stays fresh) of the current content, or None: for the
+        engine to repeat this answer without Python (Call.cache_answer)."""
+        if self._fd is None:
+            return None
+        return self._fd, self.ttl - (time.monotonic() - self._at)
+
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
