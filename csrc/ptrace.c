@@ -275,7 +275,13 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
                 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
     if (s->backend == LX_BACKEND_PTRACE)
         opts |= PTRACE_O_TRACESECCOMP;
-    if (ptrace(PTRACE_SEIZE, child, 0, (void *)opts) < 0) {
+    /* Exec stops are needed only to check what runs (exec_check), to carry a traced
+     * call across a non-leader's exec (recording), and until the listener is taken
+     * (take_listener refuses an exec before it).  Otherwise each exec of the tree
+     * would cost a stop and a round trip for nothing (PTRACE_SEIZE sends no
+     * SIGTRAP on exec without the option). */
+    long run_opts = (s->exec_check || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
+    if (ptrace(PTRACE_SEIZE, child, 0, (void *)(lx_child_backend(s) == LX_BACKEND_UNOTIFY ? opts : run_opts)) < 0) {
         rc = -errno;
         kill(child, SIGKILL);
         waitpid(child, NULL, __WALL);
@@ -297,6 +303,8 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
             kill(child, SIGKILL); /* fail closed: the program never runs unsupervised */
             goto loop;
         }
+        if (run_opts != opts)
+            ptrace(PTRACE_SETOPTIONS, child, 0, (void *)run_opts); /* stopped in take_listener's step */
         ptrace(PTRACE_CONT, child, 0, 0);
     } else {
         char g = 'g';
