@@ -52,6 +52,7 @@ import stat
 import struct
 
 from lxbrand._core import CONTINUE
+from lxbrand.procfs import status as _status, tgid as _tgid
 from lxbrand.errors import PolicyError
 
 OPS = ("connect", "bind", "send")
@@ -299,14 +300,6 @@ def _pidfd(call):
     return fd
 
 
-def _tgid(tid):
-    with open(f"/proc/{tid}/status") as f:
-        for line in f:
-            if line.startswith("Tgid:"):
-                return int(line.split()[1])
-    raise OSError(errno.ESRCH, "no such task")
-
-
 def take_fd(call, pidfd, fd):
     """A supervisor copy of the program's fd (pidfd_getfd(2)); OSError(EBADF) if it has none."""
     if fd < 0 or fd > 0x7fffffff:
@@ -329,15 +322,6 @@ def sockopt_int(fd, opt):
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return v.value
-
-
-def _status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.split()
-    return out
 
 
 def _c_int(v):

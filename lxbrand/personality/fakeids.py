@@ -31,6 +31,8 @@ alone (glibc changes every thread of a process).
 import errno
 import os
 
+from lxbrand.procfs import tgid as _tgid
+
 NOCHANGE = 0xFFFFFFFF
 BND = -1                    # "the task's bounding set" (what execve gives root)
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
@@ -52,14 +54,6 @@ def _stat(pid):
         st = f.read()
     f = st[st.rindex(b")") + 2:].split()
     return int(f[1]), int(f[19])
-
-
-def _tgid(tid):
-    with open(f"/proc/{tid}/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"Tgid:"):
-                return int(line.split()[1])
-    return tid
 
 
 def bounding(tid):

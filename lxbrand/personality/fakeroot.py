@@ -37,6 +37,7 @@ import re
 from lxbrand.handlers.files import AT_FDCWD, Serve, _sint
 from lxbrand.personality.fakeids import ROOT, FakeIds, caps_of
 from lxbrand.personality.rules import emulate
+from lxbrand.procfs import tgid as _tgid
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
@@ -408,14 +409,6 @@ def _in_sandbox(pid):
             return False
         pid = int(st[st.rindex(b")") + 2:].split()[1])
     return False
-
-
-def _tgid(tid):
-    with open(f"/proc/{tid}/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"Tgid:"):
-                return int(line.split()[1])
-    return tid
 
 
 def _proc_self(call, path):
