@@ -387,7 +387,7 @@ class NetPolicy:
         sock = -1
         try:
             sock = take_fd(call, pidfd, _c_int(call.args[0]))
-            fam, stype = sockopt_int(sock, SO_DOMAIN), sockopt_int(sock, SO_TYPE)
+            fam = sockopt_int(sock, SO_DOMAIN)
             if name == "sendto" and call.args[4] == 0:
                 return CONTINUE   # no address (a register): the connected peer, checked at connect
             if self.allows_all(op) and not (self.paths is not None and fam == socket.AF_UNIX):

@@ -324,7 +324,7 @@ class PathPolicy:
             their = resolve & (RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT)
             if their and (not path.startswith(b"/") or their & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)):
                 # the program's flags are about its dirfd: walk from (our copy of) it
-                basefd = self._dirfd_copy(pid, dirfd, call)
+                basefd = _take(call, dirfd)
                 self._base, self._resolve = basefd, their | RESOLVE_NO_MAGICLINKS
                 gpath = path
             else:
@@ -339,16 +339,6 @@ class PathPolicy:
             if basefd >= 0:
                 os.close(basefd)
 
-    @staticmethod
-    def _dirfd_copy(pid, dirfd, call):
-        if dirfd == AT_FDCWD:
-            return os.open(f"/proc/{pid}/cwd", O_PATH | O_DIRECTORY | O_CLOEXEC)
-        from lxbrand.handlers.net import _pidfd, take_fd
-        pidfd = _pidfd(call)
-        try:
-            return take_fd(call, pidfd, dirfd)
-        finally:
-            os.close(pidfd)
 
     def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe, real_o_path=False):
         acc = flags & O_ACCMODE
