@@ -54,6 +54,16 @@ struct lx_cached {
     uint64_t until_ns;
 };
 
+/* A Python handler's answer to syscall `nr` that C repeats until `until_ns`:
+ * write `data` at the first argument (a buffer of the caller's), return `ret`. */
+struct lx_reply {
+    int32_t nr;
+    int64_t ret;
+    uint8_t *data;
+    size_t len;
+    uint64_t until_ns;
+};
+
 /* One trapped syscall, as handed to Python handlers. */
 struct lx_call {
     int32_t nr;
@@ -104,6 +114,8 @@ struct lx_sup {
     size_t ngate;
     struct lx_cached *cached;                 /* open answers C may repeat (lx_cache_set) */
     size_t ncached;
+    struct lx_reply *replies;                 /* Python answers C may repeat (lx_reply_set) */
+    size_t nreplies;
     int py_gs;
     void *ctx;
     /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
@@ -180,6 +192,8 @@ int lx_gate_set(struct lx_sup *s, char *const names[], size_t n);
  * only gated calls consult it (the tracee's or notify thread: no lock) */
 int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns);
 void lx_cache_clear(struct lx_sup *s);
+/* remember Python's answer to `nr` (see struct lx_reply); len 0 forgets it */
+int lx_reply_set(struct lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns);
 
 /* unotify.c */
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */

@@ -194,6 +194,20 @@ cdef class Call:
         if rc < 0:
             raise _oserror(rc)
 
+    def cache_reply(self, bytes data, int64_t result, double seconds):
+        """Let the engine answer this syscall number itself for `seconds`: write
+        `data` at the first argument (a buffer the caller passes) and return
+        `result` -- what this handler just did.  Only for calls whose answer
+        depends on nothing else (not the caller, not the other arguments), such as
+        the personality's sysinfo; a NULL buffer still comes to the handler."""
+        self._check()
+        if not data:
+            raise ValueError("cache_reply needs the bytes the call writes")
+        cdef uint64_t until = E.lx_now_ns() + <uint64_t>(max(seconds, 0.0) * 1e9)
+        rc = E.lx_reply_set(self._c.sup, self._c.nr, <const char *>data, len(data), result, until)
+        if rc < 0:
+            raise _oserror(rc)
+
     def defer(self):
         """Answer this call later, from another thread (unotify): returns a Deferred
         whose send(result) -- an int, or -errno -- answers it.  The notify thread

@@ -99,6 +99,7 @@ cdef extern from "engine.h" nogil:
     ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)
     int lx_gate_set(lx_sup *s, char *const names[], size_t n)
     int lx_cache_set(lx_sup *s, const char *path, int fd, uint64_t until_ns)
+    int lx_reply_set(lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns)
     uint64_t lx_now_ns()
     int lx_id_valid(lx_sup *s, uint64_t id)
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
