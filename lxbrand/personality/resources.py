@@ -164,12 +164,12 @@ def _scan_rss_pages(me):
 
 
 def _scan_usage(me):
-    """The same sums without the children files: every pid in /proc with its parent.
-    Only pids above the supervisor's can be its descendants (until pid numbers wrap
-    at pid_max; then older descendants are missed)."""
+    """The same sums without the children files: every pid in /proc with its parent
+    (all of them: once pid numbers wrap at pid_max a descendant's pid may be below
+    the supervisor's)."""
     parent, rss, threads = {}, {}, {}
     for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) <= me:
+        if not d.isdigit() or int(d) == me:
             continue
         try:
             f = _stat_fields(d)
