@@ -49,6 +49,19 @@ def check_rule_table(r, source, key, known, actions):
     return action
 
 
+def rule_errno_and_comment(r, action, source, key):
+    """A rule table's `errno` (deny rules only; EACCES when absent) and `comment`."""
+    err = _errno.EACCES
+    if "errno" in r:
+        if action != "deny":
+            raise PolicyError(source, f"{key}.errno", "only a deny rule takes an errno")
+        err = parse_errno(r["errno"], source, f"{key}.errno")
+    comment = r.get("comment", "")
+    if not isinstance(comment, str):
+        raise PolicyError(source, f"{key}.comment", f"expected a string, got {comment!r}")
+    return err, comment
+
+
 def parse_errno(value, source="<api>", key="errno"):
     if isinstance(value, bool):
         raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {value!r}")

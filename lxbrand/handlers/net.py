@@ -182,7 +182,7 @@ def _ports(source, key, value):
 
 def rule_from_dict(r, source, key):
     """Validate one [[network]] table into a NetRule."""
-    from lxbrand.policy import check_rule_table, parse_errno
+    from lxbrand.policy import check_rule_table, rule_errno_and_comment
     action = check_rule_table(r, source, key, _RULE_KEYS, ACTIONS)
     ops = _strings(source, f"{key}.ops", r.get("ops", list(OPS)), "operations")
     for o in ops:
@@ -222,14 +222,7 @@ def rule_from_dict(r, source, key):
         want = 4 if family == "inet" else 6
         if n.version != want:
             raise PolicyError(source, f"{key}.cidr", f"{n} is not an IPv{want} block (family {family})")
-    err = errno.EACCES
-    if "errno" in r:
-        if action != "deny":
-            raise PolicyError(source, f"{key}.errno", "only a deny rule takes an errno")
-        err = parse_errno(r["errno"], source, f"{key}.errno")
-    comment = r.get("comment", "")
-    if not isinstance(comment, str):
-        raise PolicyError(source, f"{key}.comment", f"expected a string, got {comment!r}")
+    err, comment = rule_errno_and_comment(r, action, source, key)
     return NetRule(action, ops, family, nets, ports, paths, [a.encode() for a in abstracts], err, comment)
 
 

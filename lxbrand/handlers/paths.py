@@ -98,7 +98,7 @@ def match(pattern, path):
 
 
 def rule_from_dict(r, source, key):
-    from lxbrand.policy import check_rule_table, parse_errno
+    from lxbrand.policy import check_rule_table, rule_errno_and_comment
     action = check_rule_table(r, source, key, _RULE_KEYS, ACTIONS)
     ops = r.get("ops", list(OPS))
     if isinstance(ops, str):
@@ -113,14 +113,7 @@ def rule_from_dict(r, source, key):
     for p in paths:
         if not p.startswith("/") or "\0" in p:
             raise PolicyError(source, f"{key}.paths", f"{p!r} must be an absolute path (as the program sees it)")
-    err = errno.EACCES
-    if "errno" in r:
-        if action != "deny":
-            raise PolicyError(source, f"{key}.errno", "only a deny rule takes an errno")
-        err = parse_errno(r["errno"], source, f"{key}.errno")
-    comment = r.get("comment", "")
-    if not isinstance(comment, str):
-        raise PolicyError(source, f"{key}.comment", f"expected a string, got {comment!r}")
+    err, comment = rule_errno_and_comment(r, action, source, key)
     return PathRule(action, ops, paths, err, comment)
 
 
