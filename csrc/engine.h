@@ -191,7 +191,7 @@ int lx_gate_set(struct lx_sup *s, char *const names[], size_t n);
 /* remember (fd >= 0: dup'ed) or forget (fd < 0) the cached answer for `path`;
  * only gated calls consult it (the tracee's or notify thread: no lock) */
 int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns);
-void lx_cache_clear(struct lx_sup *s);
+void lx_cache_clear(struct lx_sup *s); /* drops both: the cached opens and the cached replies */
 /* remember Python's answer to `nr` (see struct lx_reply); len 0 forgets it */
 int lx_reply_set(struct lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns);
 
