@@ -1,38 +1,151 @@
-/* A compiled policy as bytes: the action table plus the emulated uname fields.
+/* A compiled policy as bytes: the action table, the emulated uname fields and
+ * tagged sections of compiled state (blob.h).
  *
  * The Python policy layer is the only producer (it validates and compiles the
- * policy); the C front end of lxrun is the consumer, so a plain run does not
- * pay for starting Python.  The blob is tied to the build that wrote it
- * (LX_BLOB_ABI and the cache key, which contains the launcher's build id). */
+ * policy); C consumers (lxrun's front end, the OCI runtime's supervisor) load
+ * it so that a run whose policy needs no Python handler does not start Python.
+ * The blob is tied to the build that wrote it (LX_BLOB_ABI and the cache key,
+ * which contains the build id). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blob.h"
 
-size_t lx_blob_size(void) { return sizeof(struct lx_blob); }
-
-void lx_blob_export(const struct lx_sup *s, uint32_t uts_mask, struct lx_blob *b)
+int lx_buf_put(struct lx_buf *b, const void *p, size_t n)
 {
-    memset(b, 0, sizeof(*b));
-    memcpy(b->magic, LX_BLOB_MAGIC, sizeof(b->magic));
-    b->abi = LX_BLOB_ABI;
-    b->size = (uint32_t)sizeof(*b);
-    memcpy(b->table, s->table, sizeof(b->table));
-    b->dflt = s->dflt;
-    b->uts_mask = uts_mask;
-    b->uts = s->uts;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d)
+            return -ENOMEM;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
 }
 
-int lx_blob_import(struct lx_sup *s, const struct lx_blob *b)
+void lx_buf_free(struct lx_buf *b)
 {
-    if (memcmp(b->magic, LX_BLOB_MAGIC, sizeof(b->magic)) || b->abi != LX_BLOB_ABI || b->size != sizeof(*b))
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* One row per section tag: export appends the section's payload to `out` (nothing
+ * appended: no section), import loads a payload.  Both return 0 or -errno. */
+struct lx_section_ops {
+    uint32_t tag;
+    int (*export)(const struct lx_sup *s, struct lx_buf *out);
+    int (*import)(struct lx_sup *s, const uint8_t *p, size_t len);
+};
+
+static const struct lx_section_ops SECTIONS[] = {
+    {0, NULL, NULL}, /* sections register here as they are implemented */
+};
+
+static const struct lx_section_ops *section_ops(uint32_t tag)
+{
+    for (size_t i = 0; i < sizeof(SECTIONS) / sizeof(SECTIONS[0]); i++)
+        if (SECTIONS[i].tag == tag && SECTIONS[i].import)
+            return &SECTIONS[i];
+    return NULL;
+}
+
+ssize_t lx_blob_export(const struct lx_sup *s, uint32_t uts_mask, void **out)
+{
+    struct lx_buf b = {0};
+    struct lx_blob h;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, LX_BLOB_MAGIC, sizeof(h.magic));
+    h.abi = LX_BLOB_ABI;
+    memcpy(h.table, s->table, sizeof(h.table));
+    h.dflt = s->dflt;
+    h.uts_mask = uts_mask;
+    h.uts = s->uts;
+    int rc = lx_buf_put(&b, &h, sizeof(h));
+    for (size_t i = 0; rc == 0 && i < sizeof(SECTIONS) / sizeof(SECTIONS[0]); i++) {
+        if (!SECTIONS[i].export)
+            continue;
+        struct lx_buf sec = {0};
+        rc = SECTIONS[i].export(s, &sec);
+        if (rc == 0 && sec.len) {
+            static const uint8_t pad[8];
+            struct lx_blob_section hdr = {SECTIONS[i].tag, (uint32_t)sec.len};
+            rc = sec.len > LX_BLOB_MAX ? -E2BIG : lx_buf_put(&b, &hdr, sizeof(hdr));
+            if (rc == 0)
+                rc = lx_buf_put(&b, sec.data, sec.len);
+            if (rc == 0)
+                rc = lx_buf_put(&b, pad, (8 - sec.len % 8) % 8);
+        }
+        lx_buf_free(&sec);
+    }
+    if (rc == 0 && b.len > LX_BLOB_MAX)
+        rc = -E2BIG;
+    if (rc < 0) {
+        lx_buf_free(&b);
+        return rc;
+    }
+    ((struct lx_blob *)b.data)->size = (uint32_t)b.len;
+    *out = b.data;
+    return (ssize_t)b.len;
+}
+
+const struct lx_blob *lx_blob_header(const void *buf, size_t len)
+{
+    const struct lx_blob *b = buf;
+    if (len < sizeof(*b) || memcmp(b->magic, LX_BLOB_MAGIC, sizeof(b->magic)) || b->abi != LX_BLOB_ABI ||
+        b->size != len)
+        return NULL;
+    return b;
+}
+
+static int kind_in_c(uint8_t kind)
+{
+    /* PYTHON (or anything this build does not know) needs the Python layer */
+    return kind != LX_ACT_PYTHON && kind < LX_ACT_KINDS;
+}
+
+int lx_blob_import(struct lx_sup *s, const void *buf, size_t len)
+{
+    const struct lx_blob *b = lx_blob_header(buf, len);
+    if (!b)
         return -EINVAL;
     for (int i = 0; i < LX_NR_MAX; i++)
-        if (b->table[i].kind > LX_ACT_UNAME) /* PYTHON (or anything unknown) needs the Python layer */
+        if (!kind_in_c(b->table[i].kind))
             return -ENOTSUP;
-    if (b->dflt.kind > LX_ACT_UNAME)
+    if (!kind_in_c(b->dflt.kind))
         return -ENOTSUP;
+    /* check every section before loading any: a blob is taken whole or not at all */
+    const uint8_t *p = (const uint8_t *)buf + sizeof(*b), *end = (const uint8_t *)buf + len;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *q = p;
+        while (q < end) {
+            struct lx_blob_section hdr;
+            if ((size_t)(end - q) < sizeof(hdr))
+                return -EINVAL;
+            memcpy(&hdr, q, sizeof(hdr));
+            q += sizeof(hdr);
+            size_t padded = hdr.len + (8 - hdr.len % 8) % 8;
+            if (hdr.len > LX_BLOB_MAX || (size_t)(end - q) < padded)
+                return -EINVAL;
+            const struct lx_section_ops *ops = section_ops(hdr.tag);
+            if (!ops)
+                return -ENOTSUP;
+            if (pass == 1) {
+                int rc = ops->import(s, q, hdr.len);
+                if (rc < 0)
+                    return rc;
+            }
+            q += padded;
+        }
+    }
     memcpy(s->table, b->table, sizeof(s->table));
     s->dflt = b->dflt;
     return 0;

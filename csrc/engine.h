@@ -28,6 +28,7 @@ enum lx_kind {
     LX_ACT_RETURN, /* trap, answer `value` (or -err) without running the call */
     LX_ACT_UNAME,  /* trap, write the emulated struct utsname, answer 0 */
     LX_ACT_PYTHON, /* trap, ask the Python handler */
+    LX_ACT_KINDS,  /* the number of kinds: new kinds go above PYTHON, before this */
 };
 
 struct lx_action {

@@ -424,16 +424,22 @@ cdef class Supervisor:
         return rc, status
 
     def export_blob(self, unsigned int uts_mask=0):
-        """The action table and uname fields as the bytes lxrun's C front end loads (blob.c)."""
-        cdef size_t n = E.lx_blob_size()
-        cdef char *buf = <char *>calloc(1, n)
-        if buf == NULL:
-            raise MemoryError()
+        """The compiled policy as the bytes C consumers load (blob.c): the action table,
+        the uname fields and every section of compiled state."""
+        cdef void *buf = NULL
+        cdef ssize_t n = E.lx_blob_export(self.s, uts_mask, &buf)
+        if n < 0:
+            raise _oserror(<int>n, "exporting the compiled policy")
         try:
-            E.lx_blob_export(self.s, uts_mask, <E.lx_blob *>buf)
-            return PyBytes_FromStringAndSize(buf, n)
+            return PyBytes_FromStringAndSize(<char *>buf, n)
         finally:
             free(buf)
+
+    def import_blob(self, bytes data):
+        """Load a blob written by export_blob (the round trip C consumers make)."""
+        rc = E.lx_blob_import(self.s, <const char *>data, len(data))
+        if rc < 0:
+            raise _oserror(rc, "loading the compiled policy")
 
     @property
     def child_backend(self):

@@ -115,7 +115,5 @@ cdef extern from "<seccomp.h>" nogil:
     char *seccomp_syscall_resolve_num_arch(unsigned int arch_token, int num)
 
 cdef extern from "blob.h" nogil:
-    struct lx_blob:
-        pass
-    size_t lx_blob_size()
-    void lx_blob_export(const lx_sup *s, unsigned int uts_mask, lx_blob *b)
+    ssize_t lx_blob_export(const lx_sup *s, unsigned int uts_mask, void **out)
+    int lx_blob_import(lx_sup *s, const void *buf, size_t len)

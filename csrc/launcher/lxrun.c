@@ -135,18 +135,26 @@ static int cache_path(const char *spec, char *out, size_t cap, char *dir, size_t
     return 0;
 }
 
-static int load_blob(const char *dir, const char *path, struct lx_blob *b)
+/* The blob's bytes (malloc'd, *len set), or NULL: absent, not ours, or malformed */
+static void *load_blob(const char *dir, const char *path, size_t *len)
 {
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || !safe_owned(&st))
-        return -1;
+        return NULL;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return -1;
-    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && safe_owned(&st) &&
-             st.st_size == (off_t)sizeof(*b) && read(fd, b, sizeof(*b)) == (ssize_t)sizeof(*b);
+        return NULL;
+    void *b = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && safe_owned(&st) && st.st_size >= (off_t)sizeof(struct lx_blob) &&
+        st.st_size <= (off_t)LX_BLOB_MAX && (b = malloc((size_t)st.st_size)) &&
+        read(fd, b, (size_t)st.st_size) == (ssize_t)st.st_size && lx_blob_header(b, (size_t)st.st_size)) {
+        *len = (size_t)st.st_size;
+    } else {
+        free(b);
+        b = NULL;
+    }
     close(fd);
-    return ok ? 0 : -1;
+    return b;
 }
 
 /* execvp(3)'s search; returns a malloc'd path or NULL */
@@ -268,11 +276,13 @@ int main(int argc, char **argv)
         exec_python(NULL);
 
     char dir[PATH_MAX], cache[PATH_MAX + 32];
-    static struct lx_blob blob;
+    size_t blob_len = 0;
     if (cache_path(policy, cache, sizeof(cache), dir, sizeof(dir)) < 0)
         exec_python(NULL);
-    if (load_blob(dir, cache, &blob) < 0)
+    void *blob_bytes = load_blob(dir, cache, &blob_len);
+    if (!blob_bytes)
         exec_python(cache);
+    const struct lx_blob *bh = lx_blob_header(blob_bytes, blob_len);
 
     char **prog = argv + i;
     char *path = which(prog[0]);
@@ -281,7 +291,7 @@ int main(int argc, char **argv)
 
     static struct lx_sup sup;
     lx_sup_init(&sup, be);
-    if (lx_blob_import(&sup, &blob) < 0)
+    if (lx_blob_import(&sup, blob_bytes, blob_len) < 0)
         exec_python(cache);
 
     /* uname: the host's, then the policy's own identity */
@@ -295,10 +305,10 @@ int main(int argc, char **argv)
     set_field(sup.uts.domainname, host.domainname);
     char *dst[6] = {sup.uts.sysname, sup.uts.nodename, sup.uts.release, sup.uts.version, sup.uts.machine,
                     sup.uts.domainname};
-    const char *src[6] = {blob.uts.sysname, blob.uts.nodename, blob.uts.release, blob.uts.version,
-                          blob.uts.machine, blob.uts.domainname};
+    const char *src[6] = {bh->uts.sysname, bh->uts.nodename, bh->uts.release, bh->uts.version,
+                          bh->uts.machine, bh->uts.domainname};
     for (int k = 0; k < 6; k++)
-        if (blob.uts_mask & (1u << k))
+        if (bh->uts_mask & (1u << k))
             set_field(dst[k], src[k]);
 
     void *prog_bpf = NULL;
