@@ -39,10 +39,16 @@ def build_id():
     return h.hexdigest()[:16]
 
 
-class build_lxrun(build_scripts):
-    """Link csrc/launcher/lxrun.c with the engine into the `lxrun` executable.
+# The C programs linked with the engine: lxrun's front end, and the OCI runtime's
+# container supervisor (lxbrand/oci/supervisor.py runs it beside each container).
+EXECUTABLES = {"lxrun": "csrc/launcher/lxrun.c", "lxbrand-sup": "csrc/launcher/lxsup.c"}
 
-    It goes where scripts go, so pip installs it beside the console scripts
+
+class build_lxrun(build_scripts):
+    """Link csrc/launcher/*.c with the engine into the `lxrun` and `lxbrand-sup`
+    executables.
+
+    They go where scripts go, so pip installs them beside the console scripts
     (`lxrun-py`, `lxbrand`); distutils' script copying cannot take a binary,
     hence this command instead of a plain `scripts=` entry."""
 
@@ -54,18 +60,20 @@ class build_lxrun(build_scripts):
         cc = new_compiler()
         customize_compiler(cc)
         objdir = os.path.join("build", "lxrun-obj")  # never inside build_dir: that is installed
-        objs = cc.compile(ENGINE_SOURCES + ["csrc/launcher/lxrun.c"], output_dir=objdir,
-                          include_dirs=["csrc"],
-                          macros=[("LX_BUILD_ID", f'"{build_id()}"'),
-                                  ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"')],
-                          extra_preargs=CFLAGS)
-        out = os.path.join(self.build_dir, "lxrun")
-        cc.link_executable(objs, out, libraries=["seccomp", "pthread"])
-        os.chmod(out, os.stat(out).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        macros = [("LX_BUILD_ID", f'"{build_id()}"'),
+                  ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"')]
+        engine = cc.compile(ENGINE_SOURCES, output_dir=objdir, include_dirs=["csrc"], macros=macros,
+                            extra_preargs=CFLAGS)
+        for name, src in EXECUTABLES.items():
+            objs = cc.compile([src], output_dir=objdir, include_dirs=["csrc"], macros=macros,
+                              extra_preargs=CFLAGS)
+            out = os.path.join(self.build_dir, name)
+            cc.link_executable(objs + engine, out, libraries=["seccomp", "pthread"])
+            os.chmod(out, os.stat(out).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 setup(
     ext_modules=cythonize([core], language_level=3, compiler_directives={"embedsignature": True}),
-    scripts=["csrc/launcher/lxrun.c"],  # a marker: build_lxrun builds the executable instead of copying this
+    scripts=list(EXECUTABLES.values()),  # markers: build_lxrun builds the executables instead of copying these
     cmdclass={"build_scripts": build_lxrun},
 )

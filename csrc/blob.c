@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "blob.h"
 
@@ -149,4 +150,30 @@ int lx_blob_import(struct lx_sup *s, const void *buf, size_t len)
     memcpy(s->table, b->table, sizeof(s->table));
     s->dflt = b->dflt;
     return 0;
+}
+
+static void set_field(char *dst, const char *v)
+{
+    memset(dst, 0, LX_UTS_LEN);
+    strncpy(dst, v, LX_UTS_LEN - 1);
+}
+
+void lx_blob_apply_uts(struct lx_sup *s, const struct lx_blob *b)
+{
+    struct utsname host;
+    if (uname(&host) < 0)
+        memset(&host, 0, sizeof(host));
+    set_field(s->uts.sysname, host.sysname);
+    set_field(s->uts.nodename, host.nodename);
+    set_field(s->uts.release, host.release);
+    set_field(s->uts.version, host.version);
+    set_field(s->uts.machine, host.machine);
+    set_field(s->uts.domainname, host.domainname); /* a field of glibc's struct with _GNU_SOURCE */
+    char *dst[6] = {s->uts.sysname, s->uts.nodename, s->uts.release, s->uts.version, s->uts.machine,
+                    s->uts.domainname};
+    const char *src[6] = {b->uts.sysname, b->uts.nodename, b->uts.release, b->uts.version, b->uts.machine,
+                          b->uts.domainname};
+    for (int k = 0; k < 6; k++)
+        if (b->uts_mask & (1u << k))
+            set_field(dst[k], src[k]);
 }

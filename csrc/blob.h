@@ -55,4 +55,7 @@ ssize_t lx_blob_export(const struct lx_sup *s, uint32_t uts_mask, void **out);
 int lx_blob_import(struct lx_sup *s, const void *buf, size_t len);
 /* The header only (uname fields the caller merges itself); NULL if too short. */
 const struct lx_blob *lx_blob_header(const void *buf, size_t len);
+/* s->uts: the running host's uname (as seen from this process's UTS namespace)
+ * with the fields the policy emulates (b->uts_mask) taken from the blob. */
+void lx_blob_apply_uts(struct lx_sup *s, const struct lx_blob *b);
 #endif

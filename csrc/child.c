@@ -1,6 +1,8 @@
 /* The forked child's last steps before the program runs.
  *
- * Order matters: (1) die with the supervisor; (2) no_new_privs, which
+ * Order matters: (1) die with the supervisor (when it is our parent: an OCI
+ * container's process is not its supervisor's child, and dies with it through
+ * ptrace's EXITKILL instead); (2) no_new_privs, which
  * seccomp(2) requires without CAP_SYS_ADMIN and which makes setuid binaries
  * harmless; (3) tell the supervisor we are ready and wait until it has seized
  * us with ptrace (so the tree can never run untraced, and RET_TRACE always has
@@ -43,14 +45,14 @@ static long install(unsigned int flags, struct sock_fprog *fp, int nnp)
 int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
                   const char *path, char *const argv[], char *const envp[])
 {
-    int rc = lx_child_filter(prog, prog_len, backend, ready_fd, go_fd, 1);
+    int rc = lx_child_filter(prog, prog_len, backend, ready_fd, go_fd, 1, 1);
     if (rc < 0)
         return rc;
     execve(path, argv, envp);
     return -errno;
 }
 
-int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp)
+int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp, int pdeathsig)
 {
     char c = 'r';
     struct lx_filter_hdr h;
@@ -59,7 +61,7 @@ int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd
     memcpy(&h, prog, sizeof(h));
     if (h.magic != LX_FILTER_MAGIC || h.policy_len > prog_len - sizeof(h))
         return -EINVAL;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+    if (pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         return -errno;
     if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;

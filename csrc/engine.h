@@ -175,8 +175,10 @@ int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len);
 int lx_child_exec(const void *prog, size_t prog_len, int backend, int sock_fd, int sync_fd,
                   const char *path, char *const argv[], char *const envp[]);
 /* the same up to the filter, without execve; nnp=0 leaves no_new_privs off when the
- * child may install the filter without it (CAP_SYS_ADMIN), as runc does */
-int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp);
+ * child may install the filter without it (CAP_SYS_ADMIN), as runc does; pdeathsig=0
+ * when the supervisor is not the parent (the OCI process model) */
+int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp,
+                    int pdeathsig);
 
 /* mem.c: tracee memory */
 ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
@@ -207,6 +209,11 @@ int lx_notify_send(struct lx_sup *s, uint64_t id, int64_t ret);
  * Seizes `child`, lets it go (writes to sync_fd), runs until no tracee is left.
  * Returns 0 with s->main_status set, or -errno. */
 int lx_supervise(struct lx_sup *s, pid_t child, int sock_fd, int sync_fd);
+/* The same for a child that is not ours (an OCI container's init, whose parent is
+ * the shim): seized at once, armed when it writes to ready_fd; ctl_fd (or -1)
+ * carries 'c' once the caller has committed, and EOF without it kills the child.
+ * Signals sent to us are not forwarded: they go to the child directly. */
+int lx_supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int go_fd, int ctl_fd);
 
 /* inject.c: ptrace's ADDFD.  Installs the supervisor's `fd` in tracee `tid`, which
  * must be in the PTRACE_EVENT_SECCOMP stop being handled (tracer thread only);

@@ -19,7 +19,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -171,15 +173,17 @@ static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t)
 
 /* unotify: step the child through its last syscalls until seccomp() returns
  * the listener, then take it with pidfd_getfd(2). */
-static int take_listener(struct lx_sup *s, pid_t child, int go_fd)
+static int take_listener(struct lx_sup *s, pid_t child, int go_fd, int stopped)
 {
     int st;
-    if (ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0)
-        return -errno;
-    if (waitpid(child, &st, __WALL) < 0)
-        return -errno;
-    if (!WIFSTOPPED(st))
-        return -ESRCH;
+    if (!stopped) {
+        if (ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0)
+            return -errno;
+        if (waitpid(child, &st, __WALL) < 0)
+            return -errno;
+        if (!WIFSTOPPED(st))
+            return -ESRCH;
+    }
     if (ptrace(PTRACE_SYSCALL, child, 0, 0) < 0)
         return -errno;
     char g = 'g';
@@ -255,66 +259,166 @@ static pid_t next_event(struct lx_sup *s, int *st)
     return waitpid(-1, st, __WALL);
 }
 
-static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
+/* One wait status of a tracee: the same handling before and after the program
+ * is armed (see lx_supervise_attached). */
+static void handle_event(struct lx_sup *s, pid_t tid, int st)
 {
-    int rc = 0, created;
-    char c;
-    s->child = child;
-    s->main_status_valid = 0;
-
-    if (read(ready_fd, &c, 1) != 1) {
-        /* the child failed before it was ready: reap it and report */
-        int st;
-        if (waitpid(child, &st, 0) == child) {
-            s->main_status = st;
-            s->main_status_valid = 1;
-        }
-        return -ECHILD;
+    int created;
+    struct lx_tstate *t = lx_tids_get(s->tids, tid);
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        task_gone(s, tid, t, st);
+        return;
     }
+    if (!WIFSTOPPED(st))
+        return;
+    if (!t) {
+        /* a new task whose stop beat its parent's fork event */
+        t = lx_tids_add(s->tids, tid, &created);
+        if (!t) {
+            kill(tid, SIGKILL);
+            return;
+        }
+        t->fresh = 1;
+    }
+    int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
+    if (sig == (SIGTRAP | 0x80)) {
+        on_syscall_exit(s, tid, t);
+        return;
+    }
+    unsigned long msg = 0;
+    switch (ev) {
+    case 0:
+        /* signal-delivery-stop: deliver it */
+        resume(tid, t, sig);
+        break;
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE: {
+        ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+        int in_trace = t->in_trace;
+        struct lx_tstate *n = lx_tids_add(s->tids, (pid_t)msg, &created);
+        if (n && created)
+            n->fresh = 1;
+        /* the table may have grown: look ourselves up again */
+        t = lx_tids_get(s->tids, tid);
+        if (t)
+            t->in_trace = (uint8_t)in_trace;
+        resume(tid, t, 0);
+        break;
+    }
+    case PTRACE_EVENT_EXEC: {
+        ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+        pid_t former = (pid_t)msg;
+        if (former != tid) {
+            /* a non-leader thread exec'd and took the leader's tid (ptrace(2), execve under ptrace) */
+            struct lx_tstate *f = lx_tids_get(s->tids, former);
+            struct lx_tstate saved;
+            int have = 0;
+            if (f) {
+                saved = *f;
+                have = 1;
+                lx_tids_del(s->tids, former);
+            }
+            t = lx_tids_get(s->tids, tid);
+            if (t && have) {
+                t->in_trace = saved.in_trace;
+                t->t0 = saved.t0;
+                t->call = saved.call;
+                t->call.tid = t->call.pid = tid;
+                t->fresh = 0;
+            }
+        }
+        /* The new image is mapped and has not run yet: a check of what was
+         * executed (/proc/TID/exe) cannot be raced, unlike one of the path
+         * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
+        if (s->exec_check && s->exec_check(s->ctx, tid) < 0)
+            kill(tid, SIGKILL);
+        resume(tid, t, 0);
+        break;
+    }
+    case PTRACE_EVENT_SECCOMP:
+        on_seccomp_stop(s, tid, t);
+        break;
+    case PTRACE_EVENT_STOP:
+        if (t->fresh) {
+            t->fresh = 0;
+            resume(tid, t, 0);
+        } else if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+            /* group-stop: stay stopped, but let SIGCONT wake it (PTRACE_LISTEN) */
+            ptrace(PTRACE_LISTEN, tid, 0, 0);
+        } else {
+            resume(tid, t, 0);
+        }
+        break;
+    default:
+        resume(tid, t, 0);
+        break;
+    }
+}
+
+/* The ptrace options while the program runs, and while it is being armed: exec
+ * stops are needed only to check what runs (exec_check), to carry a traced call
+ * across a non-leader's exec (recording), and until the listener is taken
+ * (take_listener refuses an exec before it).  Otherwise each exec of the tree
+ * would cost a stop and a round trip for nothing (PTRACE_SEIZE sends no SIGTRAP
+ * on exec without the option). */
+static long arm_opts(const struct lx_sup *s)
+{
     long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
     if (s->backend == LX_BACKEND_PTRACE)
         opts |= PTRACE_O_TRACESECCOMP;
-    /* Exec stops are needed only to check what runs (exec_check), to carry a traced
-     * call across a non-leader's exec (recording), and until the listener is taken
-     * (take_listener refuses an exec before it).  Otherwise each exec of the tree
-     * would cost a stop and a round trip for nothing (PTRACE_SEIZE sends no
-     * SIGTRAP on exec without the option). */
-    long run_opts = (s->exec_check || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
-    if (ptrace(PTRACE_SEIZE, child, 0, (void *)(lx_child_backend(s) == LX_BACKEND_UNOTIFY ? opts : run_opts)) < 0) {
-        rc = -errno;
-        kill(child, SIGKILL);
-        waitpid(child, NULL, __WALL);
-        return rc;
-    }
-    s->tids = lx_tids_new();
-    if (!s->tids) {
-        kill(child, SIGKILL);
-        waitpid(child, NULL, __WALL);
-        return -ENOMEM;
-    }
-    lx_tids_add(s->tids, child, &created);
+    return opts;
+}
 
+static long run_opts(const struct lx_sup *s)
+{
+    long opts = arm_opts(s);
+    return (s->exec_check || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
+}
+
+/* The child is seized and blocked reading go_fd: let it install its filter and
+ * take the listener (unotify), so that nothing it runs is unsupervised.  On
+ * failure the child is killed (fail closed).  `stopped`: the child is already
+ * in a ptrace stop (else it is interrupted first). */
+static int arm(struct lx_sup *s, pid_t child, int go_fd, int stopped)
+{
+    int rc = 0;
     if (lx_child_backend(s) == LX_BACKEND_UNOTIFY) {
-        rc = take_listener(s, child, go_fd);
+        rc = take_listener(s, child, go_fd, stopped);
         if (rc == 0)
             rc = lx_unotify_start(s);
         if (rc < 0) {
             kill(child, SIGKILL); /* fail closed: the program never runs unsupervised */
-            goto loop;
+            return rc;
         }
-        if (run_opts != opts)
-            ptrace(PTRACE_SETOPTIONS, child, 0, (void *)run_opts); /* stopped in take_listener's step */
+        if (run_opts(s) != arm_opts(s))
+            ptrace(PTRACE_SETOPTIONS, child, 0, (void *)run_opts(s)); /* stopped in take_listener's step */
         ptrace(PTRACE_CONT, child, 0, 0);
     } else {
         char g = 'g';
         if (write(go_fd, &g, 1) != 1) {
             rc = -EPIPE;
             kill(child, SIGKILL);
+        } else if (stopped) {
+            ptrace(PTRACE_CONT, child, 0, 0);
         }
     }
+    return rc;
+}
 
-loop:
+static int new_tids(struct lx_sup *s, pid_t child)
+{
+    int created;
+    s->tids = lx_tids_new();
+    if (!s->tids || !lx_tids_add(s->tids, child, &created))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Until no tracee is left.  rc: the error so far (kept if nothing worse happens). */
+static int run_loop(struct lx_sup *s, int rc)
+{
     for (;;) {
         int st;
         pid_t tid = next_event(s, &st);
@@ -325,98 +429,8 @@ loop:
                 rc = -errno;
             break;
         }
-        struct lx_tstate *t = lx_tids_get(s->tids, tid);
-        if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            task_gone(s, tid, t, st);
-            continue;
-        }
-        if (!WIFSTOPPED(st))
-            continue;
-        if (!t) {
-            /* a new task whose stop beat its parent's fork event */
-            t = lx_tids_add(s->tids, tid, &created);
-            if (!t) {
-                kill(tid, SIGKILL);
-                continue;
-            }
-            t->fresh = 1;
-        }
-        int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
-        if (sig == (SIGTRAP | 0x80)) {
-            on_syscall_exit(s, tid, t);
-            continue;
-        }
-        unsigned long msg = 0;
-        switch (ev) {
-        case 0:
-            /* signal-delivery-stop: deliver it */
-            resume(tid, t, sig);
-            break;
-        case PTRACE_EVENT_FORK:
-        case PTRACE_EVENT_VFORK:
-        case PTRACE_EVENT_CLONE: {
-            ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
-            int in_trace = t->in_trace;
-            struct lx_tstate *n = lx_tids_add(s->tids, (pid_t)msg, &created);
-            if (n && created)
-                n->fresh = 1;
-            /* the table may have grown: look ourselves up again */
-            t = lx_tids_get(s->tids, tid);
-            if (t)
-                t->in_trace = (uint8_t)in_trace;
-            resume(tid, t, 0);
-            break;
-        }
-        case PTRACE_EVENT_EXEC: {
-            ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
-            pid_t former = (pid_t)msg;
-            if (former != tid) {
-                /* a non-leader thread exec'd and took the leader's tid (ptrace(2), execve under ptrace) */
-                struct lx_tstate *f = lx_tids_get(s->tids, former);
-                struct lx_tstate saved;
-                int have = 0;
-                if (f) {
-                    saved = *f;
-                    have = 1;
-                    lx_tids_del(s->tids, former);
-                }
-                t = lx_tids_get(s->tids, tid);
-                if (t && have) {
-                    t->in_trace = saved.in_trace;
-                    t->t0 = saved.t0;
-                    t->call = saved.call;
-                    t->call.tid = t->call.pid = tid;
-                    t->fresh = 0;
-                }
-            }
-            /* The new image is mapped and has not run yet: a check of what was
-             * executed (/proc/TID/exe) cannot be raced, unlike one of the path
-             * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
-            if (s->exec_check && s->exec_check(s->ctx, tid) < 0)
-                kill(tid, SIGKILL);
-            resume(tid, t, 0);
-            break;
-        }
-        case PTRACE_EVENT_SECCOMP:
-            on_seccomp_stop(s, tid, t);
-            break;
-        case PTRACE_EVENT_STOP:
-            if (t->fresh) {
-                t->fresh = 0;
-                resume(tid, t, 0);
-            } else if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-                /* group-stop: stay stopped, but let SIGCONT wake it (PTRACE_LISTEN) */
-                ptrace(PTRACE_LISTEN, tid, 0, 0);
-            } else {
-                resume(tid, t, 0);
-            }
-            break;
-        default:
-            resume(tid, t, 0);
-            break;
-        }
+        handle_event(s, tid, st);
     }
-
     lx_unotify_stop(s);
     lx_flush(s);
     free(s->pend);
@@ -433,6 +447,176 @@ loop:
     return rc;
 }
 
+static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
+{
+    int rc = 0;
+    char c;
+    s->child = child;
+    s->main_status_valid = 0;
+
+    if (read(ready_fd, &c, 1) != 1) {
+        /* the child failed before it was ready: reap it and report */
+        int st;
+        if (waitpid(child, &st, 0) == child) {
+            s->main_status = st;
+            s->main_status_valid = 1;
+        }
+        return -ECHILD;
+    }
+    long opts = lx_child_backend(s) == LX_BACKEND_UNOTIFY ? arm_opts(s) : run_opts(s);
+    if (ptrace(PTRACE_SEIZE, child, 0, (void *)opts) < 0) {
+        rc = -errno;
+        kill(child, SIGKILL);
+        waitpid(child, NULL, __WALL);
+        return rc;
+    }
+    if (new_tids(s, child) < 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, __WALL);
+        return -ENOMEM;
+    }
+    rc = arm(s, child, go_fd, 0);
+    return run_loop(s, rc);
+}
+
+/* Stop `child` (seized, running or blocked in a syscall) and give it `opts`. */
+static int interrupt_and_set(struct lx_sup *s, pid_t child, long opts)
+{
+    if (ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0)
+        return -errno;
+    for (;;) {
+        int st;
+        pid_t tid = waitpid(child, &st, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (!WIFSTOPPED(st)) {
+            handle_event(s, tid, st);
+            return -ESRCH;
+        }
+        if ((st >> 16) == PTRACE_EVENT_STOP) {
+            if (ptrace(PTRACE_SETOPTIONS, child, 0, (void *)opts) < 0)
+                return -errno;
+            return 0;
+        }
+        /* a signal-delivery or event stop came first: resume it as usual; the
+         * interrupt is still pending and stops it next */
+        handle_event(s, tid, st);
+    }
+}
+
+/* The OCI process model (lxbrand/oci/supervisor.py): `child` is not ours but the
+ * container's init, forked by a process that has exited (so the shim, a
+ * subreaper, is its parent and reaps it).  We seize it at once, so the whole
+ * tree dies with us from the start (EXITKILL), and follow it while it builds
+ * the container (fork/clone only: no exec checks on the runtime's own hooks,
+ * no filter yet).  Two things end this phase: a byte on ready_fd (the child is
+ * about to install its filter: it is armed as in lx_supervise) and ctl_fd
+ * (the runtime's `create`: 'c' when it has committed the container; EOF
+ * without it means create failed or died, and the child is killed, so nothing
+ * is left half-made).  A SIGCHLD signalfd wakes the poll for ptrace events. */
+static int supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int go_fd, int ctl_fd)
+{
+    int rc = 0, ready = 0, committed = ctl_fd < 0;
+    s->child = child;
+    s->main_status_valid = 0;
+    long pre = arm_opts(s) & ~(long)(PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP);
+    if (ptrace(PTRACE_SEIZE, child, 0, (void *)pre) < 0)
+        return -errno;
+    if (new_tids(s, child) < 0) {
+        kill(child, SIGKILL);
+        return run_loop(s, -ENOMEM);
+    }
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        rc = -errno;
+        kill(child, SIGKILL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return run_loop(s, rc);
+    }
+    int gone = 0;
+    while (!(ready && committed) && !gone) {
+        int st;
+        pid_t tid;
+        while ((tid = waitpid(-1, &st, __WALL | WNOHANG)) > 0) {
+            handle_event(s, tid, st);
+            if (tid == child && (WIFEXITED(st) || WIFSIGNALED(st)))
+                gone = 1;
+        }
+        if (tid < 0 && errno == ECHILD)
+            gone = 1;
+        if (gone)
+            break;
+        struct pollfd p[3] = {
+            {.fd = sfd, .events = POLLIN},
+            {.fd = ready ? -1 : ready_fd, .events = POLLIN},
+            {.fd = committed ? -1 : ctl_fd, .events = POLLIN},
+        };
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            kill(child, SIGKILL);
+            break;
+        }
+        if (p[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            }
+        }
+        if (p[1].revents) {
+            char c;
+            ssize_t n = read(ready_fd, &c, 1);
+            if (n == 1)
+                ready = 1;
+            else if (n == 0)
+                ready_fd = -1; /* the child exited or closed it: its exit comes through wait */
+        }
+        if (p[2].revents) {
+            char c = 0;
+            ssize_t n = read(ctl_fd, &c, 1);
+            if (n == 1 && c == 'c') {
+                committed = 1;
+            } else if (n <= 0 || c != 'c') {
+                /* create failed or died: leave nothing behind */
+                kill(child, SIGKILL);
+                ctl_fd = -1;
+                committed = 1;
+                rc = -ECANCELED;
+            }
+        }
+    }
+    close(sfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (!gone && rc == 0) {
+        rc = interrupt_and_set(s, child, arm_opts(s));
+        if (rc == 0)
+            rc = arm(s, child, go_fd, 1);
+        else
+            kill(child, SIGKILL);
+    }
+    return run_loop(s, rc);
+}
+
+static int undumpable_begin(void)
+{
+    int was = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return was;
+}
+
+static void undumpable_end(int was)
+{
+    if (was > 0)
+        prctl(PR_SET_DUMPABLE, was, 0, 0, 0);
+}
+
 int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 {
     /* Not dumpable while supervising: /proc/<us>/mem, /proc/<us>/fd/N, pidfd_getfd,
@@ -440,10 +624,16 @@ int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
      * so a program running as our user cannot write our memory or take our
      * listener fd (Yama is not on every host; it is not on the development VM).
      * A root program still can: SECURITY.md. */
-    int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int was = undumpable_begin();
     int rc = supervise(s, child, ready_fd, go_fd);
-    if (was_dumpable > 0)
-        prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
+    undumpable_end(was);
+    return rc;
+}
+
+int lx_supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int go_fd, int ctl_fd)
+{
+    int was = undumpable_begin();
+    int rc = supervise_attached(s, child, ready_fd, go_fd, ctl_fd);
+    undumpable_end(was);
     return rc;
 }

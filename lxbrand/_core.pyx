@@ -400,10 +400,8 @@ cdef class Supervisor:
         finally:
             free(buf)
 
-    def supervise(self, int pid, int ready_fd, int go_fd, bint recording=False):
-        """Seize pid, let it run, supervise its tree until no task is left.
-        Returns the first process's wait status (or None if unknown)."""
-        cdef int rc
+    cdef _upcalls(self, int pid, bint recording):
+        """Point the engine's upcalls at this object's Python callables."""
         self.s.recording = recording
         if self.handler is not None:
             self.s.handler = _handler_tramp
@@ -414,12 +412,30 @@ cdef class Supervisor:
         if self.exec_checker is not None:
             self.s.exec_check = _exec_tramp
         self.s.child = pid
+
+    def supervise(self, int pid, int ready_fd, int go_fd, bint recording=False):
+        """Seize pid, let it run, supervise its tree until no task is left.
+        Returns the first process's wait status (or None if unknown)."""
+        cdef int rc
+        self._upcalls(pid, recording)
         E.lx_signals_install(self.s)
         try:
             with nogil:
                 rc = E.lx_supervise(self.s, pid, ready_fd, go_fd)
         finally:
             E.lx_signals_restore()
+        status = self.s.main_status if self.s.main_status_valid else None
+        return rc, status
+
+    def supervise_attached(self, int pid, int ready_fd, int go_fd, int ctl_fd=-1, bint recording=False):
+        """Supervise pid, a process that is not our child (an OCI container's init or
+        exec process): seized at once, armed when it writes to ready_fd, killed if
+        ctl_fd closes before carrying b"c" (see lx_supervise_attached).  Signals sent
+        to us are not forwarded.  Returns (rc, wait status or None)."""
+        cdef int rc
+        self._upcalls(pid, recording)
+        with nogil:
+            rc = E.lx_supervise_attached(self.s, pid, ready_fd, go_fd, ctl_fd)
         status = self.s.main_status if self.s.main_status_valid else None
         return rc, status
 
@@ -477,10 +493,13 @@ def child_exec(bytes prog, int backend, int ready_fd, int go_fd, bytes path, arg
     raise _oserror(rc, path.decode(errors="replace"))
 
 
-def child_filter(bytes prog, int backend, int ready_fd, int go_fd, bint no_new_privs=True):
+def child_filter(bytes prog, int backend, int ready_fd, int go_fd, bint no_new_privs=True,
+                 bint pdeathsig=True):
     """In the forked child: wait to be seized, install the filter, return (the
     caller finishes its setup under the filter, then execs).  With
-    no_new_privs=False it stays off if the filter can be installed without it."""
-    rc = E.lx_child_filter(<const char *>prog, len(prog), backend, ready_fd, go_fd, no_new_privs)
+    no_new_privs=False it stays off if the filter can be installed without it;
+    pdeathsig=False when the supervisor is not our parent (OCI containers)."""
+    rc = E.lx_child_filter(<const char *>prog, len(prog), backend, ready_fd, go_fd, no_new_privs,
+                           pdeathsig)
     if rc < 0:
         raise _oserror(rc, "installing the seccomp filter")

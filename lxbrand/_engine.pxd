@@ -93,7 +93,7 @@ cdef extern from "engine.h" nogil:
     int lx_filter_compile(const lx_sup *s, void **out, size_t *out_len)
     int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
                       const char *path, char *const argv[], char *const envp[])
-    int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp)
+    int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp, int pdeathsig)
     ssize_t lx_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
     ssize_t lx_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
     ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)
@@ -105,6 +105,7 @@ cdef extern from "engine.h" nogil:
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
     int lx_notify_send(lx_sup *s, uint64_t id, int64_t ret)
     int lx_ptrace_addfd(lx_sup *s, pid_t tid, int fd, int cloexec)
+    int lx_supervise_attached(lx_sup *s, int child, int ready_fd, int go_fd, int ctl_fd)
     int lx_supervise(lx_sup *s, pid_t child, int ready_fd, int go_fd)
     void lx_signals_install(lx_sup *s)
     void lx_signals_restore()

@@ -141,6 +141,17 @@ def apply_policy(policy, sup, recording=False):
     return handlers
 
 
+def uts_mask(policy):
+    """Which uname fields the policy itself sets (blob.h's LX_UTS_*): a C consumer of the
+    blob fills the others from the uname it sees, as apply_policy does here."""
+    from lxbrand.policy import IDENTITY_KEYS
+    mask = 0
+    for i, k in enumerate(IDENTITY_KEYS):
+        if k in policy.identity:
+            mask |= 1 << i
+    return mask
+
+
 def _domainname():
     try:
         with open("/proc/sys/kernel/domainname") as f:
@@ -207,6 +218,42 @@ class Sandbox:
             path = argv[0]  # resolved inside the container by the caller's setup
         if preexec_fn is None and check_elf:
             check_executable(path)
+        eng = self.compile()
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        err_r, err_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: no return from here
+            os.close(ready_r)
+            os.close(go_w)
+            os.close(err_r)
+            child_main(eng, argv, path, env, ready_w, go_r, err_w, preexec_fn=preexec_fn, cwd=cwd,
+                       pass_fds=pass_fds, no_new_privs=no_new_privs, post_filter_fn=post_filter_fn)
+        os.close(ready_w)
+        os.close(go_r)
+        os.close(err_w)
+        try:
+            if on_spawn is not None:
+                on_spawn(pid)
+            rc, st = eng.sup.supervise(pid, ready_r, go_w, recording=self.tracer is not None)
+        finally:
+            os.close(ready_r)
+            os.close(go_w)
+        err = _read_all(err_r)
+        os.close(err_r)
+        self._collect(eng.sup)
+        if err:
+            status = ExitStatus.from_wait(st) if st is not None else ExitStatus(code=EXIT_CANNOT_EXEC)
+            raise LaunchError(err.decode(errors="replace"), status.shell_code)
+        if rc < 0 and rc != -10:  # -ECHILD: the child died before it was ready (reported through err)
+            raise SupervisorError(f"supervisor failed: {os.strerror(-rc)}; the program was killed")
+        if st is None:
+            raise SupervisorError("the program's exit status is unknown")
+        return ExitStatus.from_wait(st)
+
+    def compile(self):
+        """The policy compiled for one run: the supervisor's tables and upcalls, and the
+        filter the child installs (a Compiled)."""
         if getattr(self.policy, "paths", None) is not None:
             from lxbrand.handlers import paths
             paths.prepare(self.policy, self.backend)  # the open hook last
@@ -218,78 +265,86 @@ class Sandbox:
             sup.recorder = self.tracer.records
         if getattr(self.policy, "paths", None) is not None:
             sup.exec_checker = self.policy.paths.exec_verify  # exec rules, checked on what ran
-        prog = sup.compile()
-        child_backend = sup.child_backend
+        from lxbrand.fastpath import table_only
+        return Compiled(sup, sup.compile(),
+                        needs_python=self.tracer is not None or not table_only(self.policy),
+                        uts_mask=uts_mask(self.policy))
 
-        ready_r, ready_w = os.pipe()
-        go_r, go_w = os.pipe()
-        err_r, err_w = os.pipe()
-        envp = [f"{k}={v}".encode() for k, v in env.items()]
-        bargv = [os.fsencode(a) for a in argv]
-        bpath = os.fsencode(path)
-        keep = {0, 1, 2, ready_w, go_r, err_w, *pass_fds}
-        pid = os.fork()
-        if pid == 0:  # child: no return from here
-            code = EXIT_CANNOT_EXEC
-            try:
-                os.close(ready_r)
-                os.close(go_w)
-                os.close(err_r)
-                # Python ignores SIGPIPE and SIGXFSZ; a program must get the defaults
-                # (subprocess's restore_signals does the same).
-                for s in (signal.SIGPIPE, signal.SIGXFSZ):
-                    signal.signal(s, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_SETMASK, [])
-                if preexec_fn is not None:
-                    preexec_fn()
-                if cwd is not None:
-                    os.chdir(cwd)
-                for fd in pass_fds:
-                    os.set_inheritable(fd, True)
-                _close_others(keep)
-                if no_new_privs and post_filter_fn is None:
-                    _core.child_exec(prog, child_backend, ready_w, go_r, bpath, bargv, envp)
-                else:
-                    _core.child_filter(prog, child_backend, ready_w, go_r, no_new_privs)
-                    if post_filter_fn is not None:
-                        post_filter_fn()
-                    os.execve(bpath, bargv, env)
-            except OSError as e:
-                code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
-                msg = f"{argv[0]}: {e.strerror}"
-                if e.errno == 8:  # ENOEXEC
-                    msg = f"{argv[0]}: cannot execute: Exec format error"
-                _write_all(err_w, msg.encode())
-            except BaseException as e:  # noqa: BLE001 - report anything, then die
-                _write_all(err_w, f"setting up {argv[0]}: {e!r}".encode())
-            finally:
-                os._exit(code)
+    def supervise_attached(self, eng, pid, ready_r, go_w, ctl_r=-1):
+        """Supervise `pid`, a process forked elsewhere from child_main (its parent has
+        exited; see lxbrand/oci/supervisor.py).  Returns (rc, wait status or None)."""
+        rc, st = eng.sup.supervise_attached(pid, ready_r, go_w, ctl_r,
+                                            recording=self.tracer is not None)
+        self._collect(eng.sup)
+        return rc, st
 
-        os.close(ready_w)
-        os.close(go_r)
-        os.close(err_w)
-        try:
-            if on_spawn is not None:
-                on_spawn(pid)
-            rc, st = sup.supervise(pid, ready_r, go_w, recording=self.tracer is not None)
-        finally:
-            os.close(ready_r)
-            os.close(go_w)
-        err = _read_all(err_r)
-        os.close(err_r)
+    def _collect(self, sup):
         self.stats = sup.stats()
         self.handler_errors = list(sup.errors)
         self.sync_wakeup = sup.sync_wakeup
         if self.tracer is not None:
             self.tracer.finish(self.stats)
-        if err:
-            status = ExitStatus.from_wait(st) if st is not None else ExitStatus(code=EXIT_CANNOT_EXEC)
-            raise LaunchError(err.decode(errors="replace"), status.shell_code)
-        if rc < 0 and rc != -10:  # -ECHILD: the child died before it was ready (reported through err)
-            raise SupervisorError(f"supervisor failed: {os.strerror(-rc)}; the program was killed")
-        if st is None:
-            raise SupervisorError("the program's exit status is unknown")
-        return ExitStatus.from_wait(st)
+
+
+class Compiled:
+    """A policy compiled for one run (Sandbox.compile): `sup`, the engine's supervisor
+    object (tables, upcalls); `prog`, the filter the child installs; `needs_python`,
+    whether supervising needs this Python process (handlers, recording, path rules)
+    or a C supervisor can do it from `sup.export_blob()`."""
+    __slots__ = ("sup", "prog", "needs_python", "uts_mask")
+
+    def __init__(self, sup, prog, needs_python, uts_mask=0):
+        self.sup = sup
+        self.prog = prog
+        self.needs_python = needs_python
+        self.uts_mask = uts_mask  # the uname fields the policy emulates (csrc/blob.h)
+
+    @property
+    def child_backend(self):
+        return self.sup.child_backend
+
+
+def child_main(eng, argv, path, env, ready_w, go_r, err_w, preexec_fn=None, cwd=None, pass_fds=(),
+               no_new_privs=True, post_filter_fn=None, err_prefix=b"", pdeathsig=True):
+    """The forked child's side of a run; never returns.  Runs preexec_fn, tells the
+    supervisor it is ready (ready_w), waits to be armed (go_r), installs the filter,
+    runs post_filter_fn, execs.  pdeathsig=False when the supervisor is not the parent
+    (the OCI process model: the child then dies with it through ptrace's EXITKILL).  A failure is written to err_w (after err_prefix) and
+    the child exits 127 (not found) or 126."""
+    code = EXIT_CANNOT_EXEC
+    try:
+        # Python ignores SIGPIPE and SIGXFSZ; a program must get the defaults
+        # (subprocess's restore_signals does the same).
+        for s in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(s, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        envp = [f"{k}={v}".encode() for k, v in env.items()]
+        bargv = [os.fsencode(a) for a in argv]
+        bpath = os.fsencode(path)
+        if preexec_fn is not None:
+            preexec_fn()
+        if cwd is not None:
+            os.chdir(cwd)
+        for fd in pass_fds:
+            os.set_inheritable(fd, True)
+        _close_others({0, 1, 2, ready_w, go_r, err_w, *pass_fds})
+        if no_new_privs and post_filter_fn is None and pdeathsig:
+            _core.child_exec(eng.prog, eng.child_backend, ready_w, go_r, bpath, bargv, envp)
+        else:
+            _core.child_filter(eng.prog, eng.child_backend, ready_w, go_r, no_new_privs, pdeathsig)
+            if post_filter_fn is not None:
+                post_filter_fn()
+            os.execve(bpath, bargv, env)
+    except OSError as e:
+        code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
+        msg = f"{argv[0]}: {e.strerror}"
+        if e.errno == 8:  # ENOEXEC
+            msg = f"{argv[0]}: cannot execute: Exec format error"
+        _write_all(err_w, err_prefix + msg.encode())
+    except BaseException as e:  # noqa: BLE001 - report anything, then die
+        _write_all(err_w, err_prefix + f"setting up {argv[0]}: {e!r}".encode())
+    finally:
+        os._exit(code)
 
 
 def _print_handler_error(fn, call, exc):

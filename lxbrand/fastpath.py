@@ -12,7 +12,6 @@ import os
 import stat
 
 from lxbrand import engine
-from lxbrand.policy import IDENTITY_KEYS
 
 ENV = "LXRUN_CACHE_FILE"
 # Policy attributes that, when set, mean the policy needs the Python layer at run
@@ -50,11 +49,7 @@ def write_blob(policy, path, backend="unotify"):
             return False
         sup = engine._core.Supervisor(engine.BACKENDS[backend])
         engine.apply_policy(policy, sup)
-        mask = 0
-        for i, k in enumerate(IDENTITY_KEYS):
-            if k in policy.identity:
-                mask |= 1 << i
-        data = sup.export_blob(mask)
+        data = sup.export_blob(engine.uts_mask(policy))
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:

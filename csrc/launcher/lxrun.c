@@ -24,7 +24,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,12 +207,6 @@ static int exec_ok(const char *path, int depth)
     return n >= 20 && h[4] == 2 && (h[18] | (h[19] << 8)) == 62; /* ELFCLASS64, EM_X86_64 */
 }
 
-static void set_field(char *dst, const char *v)
-{
-    memset(dst, 0, LX_UTS_LEN);
-    strncpy(dst, v, LX_UTS_LEN - 1);
-}
-
 static void die_like(int st)
 {
     if (WIFSIGNALED(st)) {
@@ -295,21 +288,7 @@ int main(int argc, char **argv)
         exec_python(cache);
 
     /* uname: the host's, then the policy's own identity */
-    struct utsname host;
-    uname(&host);
-    set_field(sup.uts.sysname, host.sysname);
-    set_field(sup.uts.nodename, host.nodename);
-    set_field(sup.uts.release, host.release);
-    set_field(sup.uts.version, host.version);
-    set_field(sup.uts.machine, host.machine);
-    set_field(sup.uts.domainname, host.domainname);
-    char *dst[6] = {sup.uts.sysname, sup.uts.nodename, sup.uts.release, sup.uts.version, sup.uts.machine,
-                    sup.uts.domainname};
-    const char *src[6] = {bh->uts.sysname, bh->uts.nodename, bh->uts.release, bh->uts.version,
-                          bh->uts.machine, bh->uts.domainname};
-    for (int k = 0; k < 6; k++)
-        if (bh->uts_mask & (1u << k))
-            set_field(dst[k], src[k]);
+    lx_blob_apply_uts(&sup, bh);
 
     void *prog_bpf = NULL;
     size_t prog_len = 0;

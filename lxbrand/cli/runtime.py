@@ -87,6 +87,7 @@ def main(argv=None):
         return 1
     import importlib
     from lxbrand.oci import log
+    from lxbrand.errors import LxError
     from lxbrand.oci.errors import OCIError
     log.configure(g.log, g.log_format, g.debug)
     mod = importlib.import_module(f"lxbrand.oci.commands.{COMMANDS[g.command][0]}")
@@ -96,7 +97,9 @@ def main(argv=None):
     args = p.parse_args(g.rest)
     try:
         rc = mod.run(args, g)
-    except OCIError as e:
+    except (OCIError, LxError) as e:
+        # LxError: the engine's (a bad policy file or annotation, a missing program) -- its
+        # message names the input, as an OCIError's does
         log.error(str(e))
         sys.stderr.write(f"lxbrand: {e}\n")
         return 1

@@ -1,12 +1,18 @@
 """The container's side of create/exec: the steps run in the forked child (the engine's
 preexec_fn) before the engine installs its filter and execs the program.
 
-    create:  [cgroups, net/uts/ipc/pid namespaces: done by the supervisor]
-             mount ns -> mounts, /dev -> createContainer hooks -> pivot_root -> masked and
-             readonly paths -> oom_score_adj, rlimits -> report "ready" -> block on exec.fifo
-             until `start` -> startContainer hooks -> user, capabilities, seccomp -> (engine)
-    exec:    setns into the container's namespaces -> rlimits -> user, capabilities,
-             seccomp -> (engine)
+    create:  [cgroups, net/uts/ipc/pid namespaces: done by the builder, supervisor.py]
+             mount ns -> wait for the runtime's prestart/createRuntime hooks -> mounts, /dev
+             -> createContainer hooks -> pivot_root -> masked and readonly paths ->
+             oom_score_adj, rlimits -> report "ready" -> block on exec.fifo until `start`
+             -> startContainer hooks -> user, capabilities, seccomp -> (engine)
+    exec:    [pid namespace and cgroups: done by the runtime] setns into the container's
+             other namespaces -> rlimits -> user, capabilities, seccomp -> (engine)
+
+The process is not the runtime's child for long: its parent exits once it is forked, so
+the shim (a subreaper) reaps it, as with runc.  Nothing here may rely on the parent: no
+PR_SET_PDEATHSIG (it would fire when the builder exits); the supervisor's ptrace EXITKILL
+is what kills the tree if the supervisor dies.
 
 Errors are written to the report pipe as {"error": msg} (create/exec print them) and the
 child exits 1; nothing here returns to the engine on failure.
@@ -97,6 +103,15 @@ def home_of(uid, root="/"):
     return "/"
 
 
+def host_pid_of_self():
+    """Our pid as the host sees it (what hooks get in the state, runtime-spec): /proc is
+    still the runtime's procfs here, whose pid namespace is the host's."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
 def _reset_signals():
     # Python ignores SIGPIPE and SIGXFSZ; a container process must start with defaults
     for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
@@ -166,7 +181,6 @@ def _post_filter(proc, seccomp_filter, report_fd, what):
         become_user(proc, seccomp_filter)
         if proc.get("noNewPrivileges"):
             sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid cleared it
     except BaseException as e:  # noqa: B902 -- nothing may escape into the engine's child
         msg = str(e) if isinstance(e, OCIError) else f"{what}: {type(e).__name__}: {e}"
         report(report_fd, error=msg)
@@ -189,6 +203,10 @@ class ContainerInit:
         self.no_pivot = no_pivot
         self.state = state or {}
         self.seccomp = None
+        self.gate_fd = None      # the runtime's hooks ran once a byte arrives (None: no wait)
+        self.pass_fds = ()       # --preserve-fds
+        self.debug = False
+        self.no_new_privs = bool(spec["process"].get("noNewPrivileges"))
 
     def __call__(self):
         try:
@@ -200,8 +218,8 @@ class ContainerInit:
 
     def _setup(self):
         spec, proc = self.spec, self.spec["process"]
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # until the engine sets its own
         _reset_signals()
+        host_pid = host_pid_of_self()
         if (spec.get("linux") or {}).get("seccomp"):
             # compiled (and libseccomp loaded) before pivot_root; errors show up at create
             self.seccomp = seccomp.Filter(spec["linux"]["seccomp"])
@@ -209,9 +227,15 @@ class ContainerInit:
         if "mount" not in namespaces.wanted(spec):
             # never pivot_root (or mount into) the runtime's own mount namespace
             sc.unshare(sc.CLONE_NEWNS)
+        if self.gate_fd is not None:
+            # prestart/createRuntime hooks (run by `create` with our pid) come first
+            if os.read(self.gate_fd, 1) != b"g":
+                os._exit(1)  # create failed meanwhile; it reports why
+            os.close(self.gate_fd)
+            self.gate_fd = None
         rootfs.prepare(self.rootfs, spec, self.cg_paths)
         hooks.run("createContainer", spec.get("hooks"),
-                  dict(self.state, pid=os.getpid(), status="created"))
+                  dict(self.state, pid=host_pid, status="created"))
         fifo = os.open(self.fifo_path, os.O_PATH | os.O_CLOEXEC)
         if self.no_pivot:
             rootfs.no_pivot(self.rootfs)
@@ -262,7 +286,7 @@ class ContainerInit:
         os.close(w)
         os.close(fifo)
         hooks.run("startContainer", spec.get("hooks"),
-                  dict(self.state, pid=os.getpid(), status="running"))
+                  dict(self.state, pid=host_pid, status="running"))
         os.chdir(cwd)
         # become_user: in post_filter, after the engine's filter (Sandbox.run post_filter_fn)
 
@@ -282,6 +306,9 @@ class ExecInit:
         self.console_sock = console_sock
         self.exe = None
         self.seccomp = None
+        self.pass_fds = ()
+        self.debug = False
+        self.no_new_privs = bool(proc.get("noNewPrivileges"))
 
     def __call__(self):
         try:
@@ -293,7 +320,6 @@ class ExecInit:
 
     def _setup(self):
         proc = self.proc
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         _reset_signals()
         if (self.spec.get("linux") or {}).get("seccomp"):
             self.seccomp = seccomp.Filter(self.spec["linux"]["seccomp"])

@@ -5,14 +5,16 @@
  * three calls that are pure bookkeeping are answered here in C, from the plain-text file
  * `fast` that `create` writes beside state.json:
  *
- *     pid <supervisor pid>
+ *     pid <init's pid>
  *     start <its start time, /proc/PID/stat field 22>
+ *     sup <the supervisor's pid> <its start time>
  *     hooks <1 if poststart/poststop hooks exist>
  *     cgroup <absolute cgroup directory>        (one line per hierarchy)
  *
  *   start ID             release init through exec.fifo
- *   kill ID NUMBER       signal the supervisor
- *   delete [--force] ID  kill the supervisor if asked, remove the cgroups and the state dir
+ *   kill ID NUMBER       signal init
+ *   delete [--force] ID  kill init if asked, then the supervisor if it outlived init, remove
+ *                        the cgroups and the state dir
  *
  * Anything else -- other verbs, other flags, hooks to run, a container not in the expected
  * state, an error worth a precise message -- is handed to the Python runtime unchanged
@@ -45,8 +47,8 @@ static char **g_argv;
 static const char *g_root = "/run/lxbrand", *g_log, *g_log_format = "text";
 
 struct fast {
-    long pid;
-    unsigned long long start;
+    long pid, sup_pid;
+    unsigned long long start, sup_start;
     int hooks;
     int ncg;
     char cg[MAX_CG][PATH_MAX];
@@ -115,6 +117,8 @@ static int read_fast(const char *dir, struct fast *f)
             f->pid = strtol(line + 4, NULL, 10);
         else if (!strncmp(line, "start ", 6))
             f->start = strtoull(line + 6, NULL, 10);
+        else if (!strncmp(line, "sup ", 4) && sscanf(line + 4, "%ld %llu", &f->sup_pid, &f->sup_start) != 2)
+            f->sup_pid = 0;
         else if (!strncmp(line, "hooks ", 6))
             f->hooks = atoi(line + 6);
         else if (!strncmp(line, "cgroup ", 7) && f->ncg < MAX_CG)
@@ -124,11 +128,13 @@ static int read_fast(const char *dir, struct fast *f)
     return f->pid > 0 ? 0 : FALLBACK;
 }
 
-/* The supervisor runs: not exited, not a zombie, not a recycled pid. */
-static int alive(const struct fast *f)
+/* pid runs: not exited, not a zombie, not a recycled pid (started at `start`). */
+static int running(long pid, unsigned long long start)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", f->pid);
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -150,8 +156,11 @@ static int alive(const struct fast *f)
         if (p)
             p++;
     }
-    return p && strtoull(p, NULL, 10) == f->start;
+    return p && strtoull(p, NULL, 10) == start;
 }
+
+/* init runs */
+static int alive(const struct fast *f) { return running(f->pid, f->start); }
 
 static int exists(const char *path)
 {
@@ -255,6 +264,10 @@ static int fast_delete(const char *dir, const char *id, int force)
             usleep(1000);
         }
     }
+    /* init is gone, and with a pid namespace of its own every process with it; without one
+     * (--pid=host) the rest lives on under the supervisor: killing it kills them (EXITKILL) */
+    if (running(f.sup_pid, f.sup_start))
+        kill((pid_t)f.sup_pid, SIGKILL);
     /* cgroups: kill what is left, then rmdir (EBUSY until the last task is gone) */
     for (int i = f.ncg - 1; i >= 0; i--) {
         for (int tries = 0;; tries++) {

@@ -1,9 +1,8 @@
 """Namespaces from linux.namespaces: created (no path) or joined (path, as Docker does for
 `--network container:X`).  Who enters which:
 
-  supervisor  network, uts, ipc (so prestart hooks that find the netns through the state's
-              pid, like Docker's libnetwork-setkey, configure the container's), and pid
-              (unshare/setns of a pid namespace applies to children: init becomes pid 1)
+  builder     network, uts, ipc, and pid (unshare/setns of a pid namespace applies to
+              children: init becomes pid 1); see supervisor.py
   child       mount and cgroup (after joining the cgroups), in the preexec step, and the
               user namespace last, once the container is built.  A new user namespace is
               made by a helper: see make_user_namespaces()
@@ -40,35 +39,6 @@ def check_supported(spec):
         raise OCIError("linux.uidMappings: a new user namespace needs uid and gid mappings")
     if "time" in ns and ns["time"] is None and not os.path.exists("/proc/self/ns/time"):
         raise OCIError("linux.namespaces: time namespaces need Linux 5.6+")
-
-
-def translate_paths(spec, root):
-    """Rewrite namespace paths that name one of our supervisors to its container's init.
-
-    Docker joins another container's namespaces (--pid/--ipc/--network container:X) by the
-    pid it knows, which for lxbrand is the supervisor: it shares the container's network,
-    uts and ipc namespaces, but not its pid (or mount) namespace."""
-    import json
-    import re
-    for ns in (spec.get("linux") or {}).get("namespaces") or ():
-        m = re.fullmatch(r"/proc/(\d+)/ns/(\w+)", ns.get("path") or "")
-        if not m:
-            continue
-        pid = int(m.group(1))
-        try:
-            names = os.listdir(root)
-        except OSError:
-            return
-        for name in names:
-            try:
-                with open(os.path.join(root, name, "state.json"), "rb") as f:
-                    st = json.loads(f.read())
-            except (OSError, ValueError):
-                continue
-            init = (st.get("lxbrand") or {}).get("init_pid")
-            if st.get("pid") == pid and init:
-                ns["path"] = f"/proc/{init}/ns/{m.group(2)}"
-                break
 
 
 def enter(spec, types):
@@ -115,14 +85,13 @@ def make_user_namespaces(spec, announce, maps_fd):
     """A new user namespace (linux.namespaces "user" without a path) and, owned by it, the
     new network/uts/ipc namespaces the spec asks for.
 
-    They are made by a short-lived helper process, so that the supervisor stays in the
-    host's user namespace: it keeps its privileges (cgroups, its own Python files) and can
-    still setns() back to its own pid namespace after forking init, which the engine's
-    threads need (a pid namespace cannot be handed over before its init exists, so it is
-    the supervisor's, owned by the host's user namespace).  The helper unshares, `create`
-    writes its id maps (announce(pid), then a byte on maps_fd), the supervisor opens the
-    namespaces as fds and rewrites the spec's paths to them (/proc/self/fd/N, valid in the
-    supervisor and in init after fork), and the helper exits.  Init builds the container
+    They are made by a short-lived helper process, so that the builder stays in the
+    host's user namespace: it keeps its privileges (cgroups, sysctls) and makes the pid
+    namespace (which cannot be handed over before its init exists, so it is owned by the
+    host's user namespace).  The helper unshares, `create` writes its id maps
+    (announce(pid), then a byte on maps_fd), the builder opens the namespaces as fds and
+    rewrites the spec's paths to them (/proc/self/fd/N, valid in the builder and in init
+    after fork), and the helper exits.  Init builds the container
     as the host's root (mount namespace, pivot_root, devices) and joins the user namespace
     last, just before it takes the process's uid (see DIVERGENCE.md)."""
     ns = wanted(spec)

@@ -3,9 +3,10 @@
     <root>/<id>/state.json   written atomically (temp file + rename), never half-written
     <root>/<id>/exec.fifo    exists from create until start: init blocks opening it
 
-The status is not stored but derived, as runc does: the supervisor (the pid the pid-file
-names) gone or a zombie -> stopped; exec.fifo present -> created; freezer frozen -> paused;
-else running.  The supervisor's start time is recorded so a recycled pid is not mistaken for it.
+The status is not stored but derived, as runc does: init (the pid the pid-file names) gone
+or a zombie -> stopped; exec.fifo present -> created; freezer frozen -> paused; else
+running.  Init's start time is recorded so a recycled pid is not mistaken for it; so is the
+supervisor's (lxbrand.sup_pid, sup_start), which `delete` kills if it outlives init.
 """
 import json
 import os
@@ -55,6 +56,16 @@ def proc_start_time(pid):
         return None, None
     rest = data[data.rfind(b")") + 2:].split()
     return int(rest[19]), rest[0].decode()
+
+
+def _running(pid, start):
+    """pid runs (not exited, not a zombie) and is the process that started at `start`."""
+    if not pid:
+        return False
+    st, letter = proc_start_time(pid)
+    if st is None or letter in ("Z", "X"):
+        return False
+    return start is None or start == st
 
 
 class Container:
@@ -114,6 +125,7 @@ class Container:
         lx = self.data.get("lxbrand", {})
         hooks = lx.get("hooks") or {}
         lines = [f"pid {self.pid}", f"start {lx.get('pid_start') or 0}",
+                 f"sup {lx.get('sup_pid') or 0} {lx.get('sup_start') or 0}",
                  f"hooks {1 if hooks.get('poststart') or hooks.get('poststop') else 0}"]
         lines += [f"cgroup {d}" for d in (lx.get("cgroups") or {}).values()]
         write_atomic(os.path.join(self.dir, "fast"), "\n".join(lines) + "\n")
@@ -135,15 +147,12 @@ class Container:
         return self.data.get("pid", 0)
 
     def alive(self):
-        """True while the supervisor runs (not exited, not a zombie, not a recycled pid)."""
-        pid = self.pid
-        if not pid:
-            return False
-        st, letter = proc_start_time(pid)
-        if st is None or letter in ("Z", "X"):
-            return False
-        want = self.data.get("lxbrand", {}).get("pid_start")
-        return want is None or want == st
+        """True while init runs (not exited, not a zombie, not a recycled pid)."""
+        return _running(self.pid, self.data.get("lxbrand", {}).get("pid_start"))
+
+    def supervisor_alive(self):
+        lx = self.data.get("lxbrand", {})
+        return _running(lx.get("sup_pid"), lx.get("sup_start"))
 
     def status(self):
         if not self.alive():
@@ -158,9 +167,7 @@ class Container:
     def oci_state(self):
         """The state as the OCI spec defines it (what `lxbrand state` prints)."""
         st = self.status()
-        # the container's process as the host sees it (runtime-spec): init, not the
-        # supervisor that the pid-file names for the shim
-        pid = self.data.get("lxbrand", {}).get("init_pid") or self.pid
+        pid = self.pid  # init, as the host sees it (runtime-spec), as the pid-file says
         out = {"ociVersion": OCI_VERSION, "id": self.id, "status": st,
                "pid": pid if st != "stopped" else 0,
                "bundle": self.data.get("bundle", ""),

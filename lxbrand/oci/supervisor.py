@@ -1,27 +1,40 @@
-"""The supervisor: the long-lived process that `create` (and `exec`) fork, that the pid-file
-names, and that runs the container's init under the lxbrand engine.
+"""The container's processes and the supervisor beside them: runc's process model.
 
-    shim ─ lxbrand create ─┐ fork, create exits: the supervisor is reparented to the shim
-                           └ supervisor (setsid; joins cgroups, net/uts/ipc/pid namespaces)
-                               └ Sandbox(policy).run(args, preexec_fn=ContainerInit)
-                                   └ init (pid 1 of the container), under the engine
+    shim ─ lxbrand create ─┬─ builder (fork): setsid, net/uts/ipc (and user) namespaces,
+                           │    unshare(CLONE_NEWPID), fork ─► init, report its pid, exit
+                           │      init: pid 1 of the container (init.py builds the rootfs,
+                           │      waits on exec.fifo, installs the filter, execs); reparented
+                           │      to the shim when the builder exits: the pid-file names it,
+                           │      the shim reaps it and sees its exact exit status and signal
+                           └─ supervisor (fork): seizes init at once (ptrace EXITKILL: the
+                                whole tree dies if the supervisor dies), takes the listener,
+                                answers traps; exits once no process of the tree is left.
+                                `lxbrand-sup` (C, csrc/launcher/lxsup.c) from the compiled
+                                policy, or this Python process when the policy needs it
+                                (Python handlers, recording).
 
-The engine forwards the signals the supervisor receives (so `kill ID SIG` reaches init) and
-the supervisor exits exactly as init did (status.exit()), which is what the shim reports.
-gVisor's runsc has the same shape (its sandbox process stands between shim and program).
+`docker exec` has the same shape (exec.py): the exec process is forked inside the
+container's namespaces by the runtime, whose exit hands it to the shim; a supervisor is
+started beside it.  Signals sent to the pid-file's pid reach the container's process
+directly, under the kernel's rules for a pid namespace's init, as with runc.  The
+supervisor stays in the runtime's cgroup, not the container's (DIVERGENCE.md says why).
 """
 import os
+import shutil
 import signal
+import sysconfig
 
-from . import cgroups, hooks, namespaces
+from . import cgroups, namespaces
 from . import syscalls as sc
-from .init import ContainerInit, ExecInit, home_of, lookup, report
+from .errors import OCIError
+from .init import home_of, lookup, report
 
 POLICY_ANNOTATION = "org.lxbrand.policy"
 BACKEND_ANNOTATION = "org.lxbrand.backend"
 TRACE_ANNOTATION = "org.lxbrand.trace"
 PERSONALITY_ANNOTATION = "org.lxbrand.personality"
 DEFAULT_TRACE_DIR = "/var/log/lxbrand"
+SUP_ENV = "LXBRAND_SUP"
 
 
 def engine_options(annotations, defaults):
@@ -67,11 +80,6 @@ def make_sandbox(policy_name, backend, trace_file=None, spec=None):
     from lxbrand.policy import load_policy
     tracer = None
     if trace_file:
-        # Recording decodes arguments with python-ptrace, whose import runs `ldconfig -p`
-        # (ctypes.util.find_library).  Import it now: once the pid namespace is unshared, a
-        # child that exits before init is forked kills the namespace (fork: ENOMEM).
-        import importlib
-        importlib.import_module("ptrace.syscall.prototypes")
         from lxbrand.trace import Tracer
         out = open(trace_file, "w", encoding="utf-8")
         tracer = Tracer(out, summary=True, summary_out=out)
@@ -82,27 +90,80 @@ def make_sandbox(policy_name, backend, trace_file=None, spec=None):
     return Sandbox(policy, backend=backend, tracer=tracer)
 
 
-def _detach_stdio(keep_stdio):
-    """The supervisor's own stdio: the container's (inherited by init) or /dev/null."""
-    if keep_stdio:
-        return
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    if null > 2:
-        os.close(null)
+def sup_binary():
+    """The C supervisor (csrc/launcher/lxsup.c), installed beside the console scripts."""
+    cand = os.environ.get(SUP_ENV) or os.path.join(sysconfig.get_path("scripts"), "lxbrand-sup")
+    if not os.access(cand, os.X_OK):
+        cand = shutil.which("lxbrand-sup") or cand
+    if not os.access(cand, os.X_OK):
+        raise OCIError(f"the C supervisor {cand} is missing: build lxbrand (pip install -e .) or "
+                       f"set {SUP_ENV}")
+    return cand
 
 
-def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts,
-                  console_sock=None, maps_fd=None):
-    """Body of the container supervisor (in the child of `create`); never returns."""
+class Pipes:
+    """The handshake between the runtime (create/exec), the container's process and its
+    supervisor.  All O_CLOEXEC; each process closes the ends it does not use, so that a
+    process that dies is seen as an EOF by the others:
+
+        report   process -> runtime   JSON lines: init_pid, userns, ready, error
+        ready    process -> supervisor  one byte: about to install the filter
+        go       supervisor -> process  one byte: armed (a closed pipe: give up)
+        ctl      runtime -> supervisor  b"c" once committed; EOF without it: kill the tree
+        gate     runtime -> process   one byte once the runtime's hooks ran (or None)
+    """
+    NAMES = ("report", "ready", "go", "ctl", "gate")
+
+    def __init__(self, gate=False):
+        self.fds = {}
+        for name in self.NAMES:
+            if name == "gate" and not gate:
+                continue
+            self.fds[name] = os.pipe2(os.O_CLOEXEC)
+
+    def end(self, name, side):
+        """The read (0) or write (1) end of pipe `name`, or None."""
+        p = self.fds.get(name)
+        return None if p is None else p[side]
+
+    def keep(self, *ends):
+        """Close every end but (name, side) pairs in `ends`."""
+        for name, pair in self.fds.items():
+            for side in (0, 1):
+                if (name, side) not in ends and pair[side] is not None:
+                    _close_quiet(pair[side])
+        self.fds = {n: tuple(fd if (n, s) in ends else None for s, fd in enumerate(p))
+                    for n, p in self.fds.items()}
+
+    def close(self, name, side):
+        p = self.fds.get(name)
+        if p is not None and p[side] is not None:
+            _close_quiet(p[side])
+            self.fds[name] = tuple(None if s == side else fd for s, fd in enumerate(p))
+
+    def close_all(self):
+        self.keep()
+
+
+# The ends each process keeps.
+PROCESS_ENDS = (("report", 1), ("ready", 1), ("go", 0), ("gate", 0))
+SUPERVISOR_ENDS = (("ready", 0), ("go", 1), ("ctl", 0))
+RUNTIME_ENDS = (("report", 0), ("ctl", 1), ("gate", 1))
+
+
+def run_builder(spec, rootfs_path, cg_paths, pipes, eng, argv, path, env, init, maps_fd=None):
+    """Body of the builder, forked by `create`; never returns.  Makes the namespaces the
+    runtime's process must not enter, forks init into a new pid namespace, reports its
+    pid and exits, so that init is reparented to the shim (the nearest subreaper)."""
+    from lxbrand.engine import child_main
+    report_fd = pipes.end("report", 1)
     code = 1
     try:
+        pipes.keep(*PROCESS_ENDS)
         os.setsid()
-        _detach_stdio(console_sock is None)
         if namespaces.wanted(spec).get("user", False) is None:
             # a new user namespace and the namespaces it must own, made by a helper; the
-            # supervisor itself stays in the host's user namespace (namespaces.py)
+            # builder (and so init until it builds the rootfs) stays in the host's
             namespaces.make_user_namespaces(
                 spec, lambda pid: report(report_fd, userns=pid), maps_fd)
         if maps_fd is not None:
@@ -113,127 +174,117 @@ def run_container(spec, rootfs_path, cg_paths, report_fd, fifo_path, state, opts
                 sc.sethostname(spec["hostname"])
             if spec.get("domainname"):
                 sc.setdomainname(spec["domainname"])
-        linux = spec.get("linux") or {}
-        namespaces.write_sysctls(linux.get("sysctl"))
-        proc = spec["process"]
-        argv = list(proc["args"])
-        # resolved here (the engine needs the path before it forks), checked again by init
-        # once the mounts are made and the root is pivoted
-        mounted = {m["destination"] for m in spec.get("mounts") or ()}
-        path = lookup(rootfs_path, argv[0], proc.get("env"), mounted)
-        env = _env_dict(proc.get("env"))
-        if "HOME" not in env:  # as runc: from the image's /etc/passwd
-            env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), rootfs_path)
-        # Load the engine (~70 ms of imports and policy compilation) while the hooks run:
-        # Docker's prestart hook (libnetwork-setkey) takes longer than that.
-        policy, backend, trace = engine_options(spec.get("annotations"), opts)
-        loader = _SandboxLoader(policy, backend,
-                                trace_path(opts, state["id"]) if trace else None, spec)
-        st = dict(state, pid=os.getpid(), status="created")  # as runc passes it
-        hooks.run("prestart", spec.get("hooks"), st)
-        hooks.run("createRuntime", spec.get("hooks"), st)
-        sb = loader.get()
-        # Join the cgroups only now: hooks (Docker's is a re-exec of dockerd, ~30 MB) must
-        # not be charged to, or OOM-killed by, a small --memory limit; runc runs them from
-        # outside the container's cgroups too.
+        namespaces.write_sysctls((spec.get("linux") or {}).get("sysctl"))
         if cg_paths:
-            cgroups.attach(cg_paths)
-        restore = _PidnsRestore()
+            cgroups.attach(cg_paths)  # init inherits them; the runtime's hooks run outside
         namespaces.enter(spec, namespaces.PID_TYPES)
-        init = ContainerInit(spec, rootfs_path, cg_paths, report_fd, fifo_path, console_sock,
-                             opts.get("no_pivot", False), state)
-        init.exe = path
-        init.no_new_keyring = opts.get("no_new_keyring", False)
-
-        def on_spawn(pid):
-            restore()
-            if console_sock is not None:
-                _close_quiet(console_sock)  # the child holds it until the master is sent
-            report(report_fd, init_pid=pid)
-
-        # path was resolved inside the container; init gets argv exactly as configured
-        status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
-                        pass_fds=_preserved(opts), on_spawn=on_spawn, post_filter_fn=init.post_filter,
-                        no_new_privs=bool(proc_of(init).get("noNewPrivileges")))
-        _close_quiet(report_fd)
-        status.exit()
+        pid = os.fork()
+        if pid == 0:
+            init.gate_fd = pipes.end("gate", 0)
+            child_main(eng, argv, path, env, pipes.end("ready", 1), pipes.end("go", 0),
+                       2, preexec_fn=init, pass_fds=init.pass_fds,
+                       no_new_privs=init.no_new_privs, post_filter_fn=init.post_filter,
+                       err_prefix=b"lxbrand: ", pdeathsig=False)
+        report(report_fd, init_pid=pid)
+        code = 0
     except BaseException as e:  # noqa: B902 -- report, never unwind into create's code
-        report(report_fd, error=_describe(e, opts))
+        report(report_fd, error=describe(e, init.debug))
         code = getattr(e, "exit_code", 1)
     os._exit(code)
 
 
-def run_exec(proc, spec, init_pid, cg_paths, report_fd, opts, console_sock=None):
-    """Body of an exec supervisor; never returns."""
-    code = 1
-    try:
-        os.setsid()
-        _detach_stdio(console_sock is None)
-        if cg_paths:
-            try:
-                cgroups.attach(cg_paths)
-            except Exception:
-                pass  # a cgroup removed under us must not stop `docker exec`
-        argv = list(proc["args"])
-        path = lookup(f"/proc/{init_pid}/root", argv[0], proc.get("env"))
-        policy, backend, trace = engine_options(spec.get("annotations"), opts)
-        sb = make_sandbox(policy, backend,
-                          trace_path(opts, opts["id"], f".exec-{os.getpid()}") if trace else None, spec)
-        restore = _PidnsRestore()
-        namespaces.join_pid(init_pid, ("pid",))
-        init = ExecInit(proc, spec, init_pid, report_fd, console_sock)
-        init.exe = path
-
-        def on_spawn(pid):
-            restore()
-            if console_sock is not None:
-                _close_quiet(console_sock)  # the child holds it until the master is sent
-            report(report_fd, init_pid=pid)
-
-        env = _env_dict(proc.get("env"))
-        if "HOME" not in env:
-            env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), f"/proc/{init_pid}/root")
-        status = sb.run(list(argv), executable=path, env=env, cwd=None, preexec_fn=init,
-                        pass_fds=_preserved(opts), on_spawn=on_spawn, post_filter_fn=init.post_filter,
-                        no_new_privs=bool(proc_of(init).get("noNewPrivileges")))
-        _close_quiet(report_fd)
-        status.exit()
-    except BaseException as e:  # noqa: B902
-        report(report_fd, error=_describe(e, opts))
-        code = getattr(e, "exit_code", 1)
-    os._exit(code)
-
-
-class _SandboxLoader:
-    """make_sandbox() in a thread, so its imports overlap with the hooks' processes."""
-
-    def __init__(self, policy, backend, trace_file, spec=None):
-        import threading
-        self.result = None
-        self.error = None
-        self.thread = threading.Thread(target=self._load, args=(policy, backend, trace_file, spec),
-                                       daemon=True)
-        self.thread.start()
-
-    def _load(self, policy, backend, trace_file, spec):
+def start_supervisor(sb, eng, pid, pipes, cid, log=None, log_format="text"):
+    """Fork the supervisor of process `pid` (seized at once).  Returns the supervisor's
+    pid.  The C supervisor gets the compiled policy as a sealed memfd; a policy that needs
+    Python is supervised by this (forked) Python process instead."""
+    blob = None
+    exe = None
+    if not eng.needs_python:
+        exe = sup_binary()
+        blob = _sealed_memfd(f"lxbrand-policy-{cid}", eng.sup.export_blob(eng.uts_mask))
+    backend = "ptrace" if sb.backend == "ptrace" else "unotify"
+    sup_pid = os.fork()
+    if sup_pid == 0:
         try:
-            self.result = make_sandbox(policy, backend, trace_file, spec)
-        except BaseException as e:  # noqa: B902 -- re-raised in get()
-            self.error = e
+            pipes.keep(*SUPERVISOR_ENDS)
+            os.setsid()
+            _null_stdio()
+            ready_r, go_w, ctl_r = pipes.end("ready", 0), pipes.end("go", 1), pipes.end("ctl", 0)
+            if exe is not None:
+                keep = (ready_r, go_w, ctl_r, blob)
+                for fd in keep:
+                    os.set_inheritable(fd, True)
+                from lxbrand.engine import _close_others
+                _close_others({0, 1, 2, *keep})
+                args = [exe, "--id", cid, "--pid", str(pid), "--backend", backend,
+                        "--blob", str(blob), "--ready", str(ready_r), "--go", str(go_w),
+                        "--ctl", str(ctl_r)]
+                if log:
+                    args += ["--log", log, "--log-format", log_format]
+                os.execv(exe, args)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            sb.supervise_attached(eng, pid, ready_r, go_w, ctl_r)
+            os._exit(0)
+        except BaseException:  # noqa: B902 -- never unwind into the runtime's code
+            os._exit(1)
+    if blob is not None:
+        os.close(blob)
+    return sup_pid
 
-    def get(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
+
+def exec_in_container(proc, spec, init_pid, cg_paths, pipes, eng, init):
+    """Fork `docker exec`'s process inside the container's pid namespace (the rest of
+    joining is init.ExecInit's job, in the child).  Returns its pid: our child until we
+    exit, the shim's after."""
+    from lxbrand.engine import child_main
+    argv = list(proc["args"])
+    path = lookup(f"/proc/{init_pid}/root", argv[0], proc.get("env"))
+    env = _env_dict(proc.get("env"))
+    if "HOME" not in env:
+        env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), f"/proc/{init_pid}/root")
+    restore = _PidnsRestore()
+    namespaces.join_pid(init_pid, ("pid",))
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                pipes.keep(*PROCESS_ENDS)
+                if cg_paths:
+                    try:
+                        cgroups.attach(cg_paths)
+                    except Exception:  # noqa: BLE001 -- a cgroup removed under us must not stop exec
+                        pass
+            except BaseException as e:  # noqa: B902
+                report(pipes.end("report", 1), error=describe(e, init.debug))
+                os._exit(1)
+            init.exe = path
+            child_main(eng, argv, path, env, pipes.end("ready", 1), pipes.end("go", 0), 2,
+                       preexec_fn=init, pass_fds=init.pass_fds, no_new_privs=init.no_new_privs,
+                       post_filter_fn=init.post_filter, err_prefix=b"lxbrand: ", pdeathsig=False)
+    finally:
+        restore()
+    return pid
+
+
+def init_argv(spec, rootfs_path):
+    """(argv, path, env) of the container's process: args[0] resolved in the image (the
+    engine execs a path), HOME from the image's /etc/passwd as runc does."""
+    proc = spec["process"]
+    argv = list(proc["args"])
+    mounted = {m["destination"] for m in spec.get("mounts") or ()}
+    path = lookup(rootfs_path, argv[0], proc.get("env"), mounted)
+    env = _env_dict(proc.get("env"))
+    if "HOME" not in env:
+        env["HOME"] = home_of((proc.get("user") or {}).get("uid", 0), rootfs_path)
+    return argv, path, env
 
 
 class _PidnsRestore:
-    """Undo unshare/setns(CLONE_NEWPID) for our own future children once init is forked.
+    """Undo setns(CLONE_NEWPID) for our own future children once the process is forked.
 
     While a process's pid namespace for children differs from its own, clone(CLONE_THREAD)
-    fails with EINVAL (pid_namespaces(7)), and the engine starts its notify thread after
-    the fork.  setns() back to our own pid namespace is always allowed."""
+    fails with EINVAL (pid_namespaces(7)).  setns() back to our own pid namespace is always
+    allowed."""
 
     def __init__(self):
         self.fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -245,26 +296,40 @@ class _PidnsRestore:
             self.fd = None
 
 
-def _describe(e, opts):
-    from .errors import OCIError
-    msg = str(e) if isinstance(e, OCIError) else f"supervisor: {type(e).__name__}: {e}"
-    if opts.get("debug"):
+def describe(e, debug=False):
+    msg = str(e) if isinstance(e, OCIError) else f"{type(e).__name__}: {e}"
+    if debug:
         import traceback
         msg += "\n" + "".join(traceback.format_exception(e))
     return msg
 
 
-def proc_of(init):
-    return init.proc if hasattr(init, "proc") else init.spec["process"]
-
-
-def _preserved(opts):
+def preserved(opts):
     """--preserve-fds N: fds 3 .. 3+N-1 of create/exec stay open in the process."""
     return tuple(range(3, 3 + max(0, int(opts.get("preserve_fds") or 0))))
 
 
 def _env_dict(env):
     return dict(e.split("=", 1) for e in env or ())
+
+
+def _null_stdio():
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def _sealed_memfd(name, data):
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    import fcntl
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+                | fcntl.F_SEAL_WRITE)
+    return fd
 
 
 def _close_quiet(fd):
@@ -274,9 +339,16 @@ def _close_quiet(fd):
         pass
 
 
-def kill_and_reap(pid, sig=signal.SIGKILL):
+def kill_and_reap(pid, sig=signal.SIGKILL, reap=True):
+    """Kill pid; reap it if it is our child."""
+    if not pid:
+        return
     try:
         os.kill(pid, sig)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+    except ProcessLookupError:
+        return
+    if reap:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass

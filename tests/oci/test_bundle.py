@@ -56,9 +56,17 @@ def test_lifecycle(bundle, state_root, cid, tmp_path):
     assert re.fullmatch(r"[0-9]+", text), repr(text)  # containerd: Atoi, no newline
     st = state_of(state_root, cid)
     assert st["status"] == "created" and st["id"] == cid
-    # state's pid is the container's init (runtime-spec); the pid-file names its supervisor
+    # the pid-file and state's pid both name the container's init (runtime-spec, runc): pid 1
+    # of its own pid namespace, in its own mount namespace, traced by a supervisor beside it
+    assert st["pid"] == int(text)
     with open(f"/proc/{st['pid']}/status") as f:
-        assert f"PPid:\t{text}\n" in f.read()
+        status = f.read()
+    nspid = re.search(r"^NSpid:\t(.*)$", status, re.M).group(1).split()
+    assert nspid == [text, "1"], status
+    tracer = int(re.search(r"^TracerPid:\t(\d+)$", status, re.M).group(1))
+    assert tracer > 0 and tracer != int(text)
+    for ns in ("pid", "mnt"):
+        assert os.readlink(f"/proc/{text}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
     assert st["bundle"] == str(b)
     assert run_cli(state_root, "list", "-q").stdout.split() == [cid]
 
@@ -76,7 +84,7 @@ def test_lifecycle(bundle, state_root, cid, tmp_path):
     r = run_cli(state_root, "exec", cid, "sh", "-c", "echo in $(hostname); exit 4")
     assert r.returncode == 4 and r.stdout.strip() == "in lxbrand", r.stderr
     ps = json.loads(run_cli(state_root, "ps", "--format", "json", cid).stdout)
-    assert len(ps) >= 1 and int(text) not in ps  # the supervisor is not a container process
+    assert int(text) in ps and tracer not in ps  # the supervisor is not a container process
 
     assert run_cli(state_root, "kill", cid, "9").returncode == 0
     wait_status(state_root, cid, "stopped")

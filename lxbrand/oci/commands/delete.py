@@ -17,7 +17,7 @@ def _wait_dead(c, timeout=10.0):
     deadline = time.monotonic() + timeout
     while c.alive():
         if time.monotonic() > deadline:
-            raise OCIError(f"container {c.id!r}: supervisor {c.pid} did not die")
+            raise OCIError(f"container {c.id!r}: init {c.pid} did not die")
         time.sleep(0.005)
 
 
@@ -40,6 +40,13 @@ def delete(g, cid, force=False):
             pass
         _wait_dead(c)
     lx = c.data.get("lxbrand", {})
+    if c.supervisor_alive():
+        # Init is gone, and with a pid namespace of its own every process with it; without
+        # one (--pid=host) the rest lives on: killing the supervisor kills them (EXITKILL)
+        try:
+            os.kill(lx["sup_pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     cgroups.destroy(lx.get("cgroups") or {})
     try:
         hooks.run("poststop", lx.get("hooks"), dict(c.oci_state(), status="stopped"))

@@ -1,6 +1,7 @@
 """lxbrand exec [--process F | flags] [--detach] [--pid-file P] [--tty --console-socket S]
-ID [COMMAND ARGS...]: run a new process in a running container, under its own supervisor
-(which joins the container's cgroups and pid namespace; the child joins the others)."""
+ID [COMMAND ARGS...]: run a new process in a running container, with a supervisor of its own
+beside it (supervisor.py).  The pid-file names the process; with --detach (as containerd's
+shim calls it) the shim, a subreaper, becomes its parent when we exit."""
 import argparse
 import os
 
@@ -52,7 +53,8 @@ def run(args, g):
     import json
 
     from lxbrand.oci import config, supervisor
-    from lxbrand.oci.commands.create import read_reports, write_pid_file
+    from lxbrand.oci.commands.create import Reports, write_pid_file
+    from lxbrand.oci.init import ExecInit
     from lxbrand.oci.state import Container
     c = Container.load(g.root, args.id)
     st = c.status()
@@ -65,38 +67,65 @@ def run(args, g):
         spec = {}
     proc = config.load_process(args.process) if args.process else _process_from_flags(args, spec)
     lx = c.data.get("lxbrand", {})
+    init_pid = lx["init_pid"]
     sock = None
     if proc.get("terminal"):
         if not args.console_socket:
             raise OCIError("exec: process.terminal is true but no --console-socket was given")
         from lxbrand.oci import console
         sock = console.connect(args.console_socket)  # the child sends the pty master
-    r, w = os.pipe2(os.O_CLOEXEC)
     opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
-            "debug": g.debug, "preserve_fds": args.preserve_fds,
-            "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir,
-            "id": args.id}
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        supervisor.run_exec(proc, spec, lx["init_pid"], lx.get("cgroups") or {}, w, opts,
-                            sock)
-        os._exit(1)
-    os.close(w)
-    if sock is not None:
-        os.close(sock)
+            "preserve_fds": args.preserve_fds,
+            "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir}
+    policy, backend, trace = supervisor.engine_options(spec.get("annotations"), opts)
+    sb = supervisor.make_sandbox(
+        policy, backend,
+        supervisor.trace_path(opts, args.id, f".exec-{os.getpid()}") if trace else None, spec)
+    eng = sb.compile()
+    pipes = supervisor.Pipes()
+    init = ExecInit(proc, spec, init_pid, pipes.end("report", 1), sock)
+    init.pass_fds = supervisor.preserved(opts)
+    init.debug = g.debug
+    if not args.detach:
+        # the process is our child and we wait for it; its children, orphaned, come to us too
+        from lxbrand.oci import syscalls as sc
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    pid = sup_pid = None
     try:
-        read_reports(r)
+        pid = supervisor.exec_in_container(proc, spec, init_pid, lx.get("cgroups") or {}, pipes,
+                                           eng, init)
+        if sock is not None:
+            os.close(sock)
+            sock = None
+        for end in supervisor.PROCESS_ENDS:
+            pipes.close(*end)
+        sup_pid = supervisor.start_supervisor(sb, eng, pid, pipes, args.id, g.log, g.log_format)
+        for end in supervisor.SUPERVISOR_ENDS:
+            pipes.close(*end)
+        Reports(pipes.end("report", 0)).wait("ready")
+        try:
+            os.write(pipes.end("ctl", 1), b"c")
+        except OSError:
+            raise OCIError("exec: the process's supervisor exited during setup") from None
     except BaseException:
+        if sock is not None:
+            os.close(sock)
+        pipes.close_all()
         supervisor.kill_and_reap(pid)
+        supervisor.kill_and_reap(sup_pid)
         raise
     finally:
-        os.close(r)
+        pipes.close_all()
     if args.pid_file:
         write_pid_file(args.pid_file, pid)
     if args.detach:
         return 0
-    _, status = os.waitpid(pid, 0)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

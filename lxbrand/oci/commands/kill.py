@@ -1,4 +1,5 @@
-"""lxbrand kill [--all] ID [SIGNAL]: signal the supervisor (which forwards to init), or with
+"""lxbrand kill [--all] ID [SIGNAL]: signal init (the kernel's rules for a pid namespace's
+init apply: a signal it has no handler for is dropped, but SIGKILL and SIGSTOP), or with
 --all every process in the container's cgroups.  SIGNAL: a number (containerd sends numbers),
 a name (TERM, SIGTERM); default SIGTERM."""
 import os

@@ -12,8 +12,14 @@ def add_args(p):
 
 
 def run(args, g):
+    from lxbrand.oci import syscalls as sc
+
     from .delete import delete
     from .start import start
+    if not args.detach:
+        # init's parent exits once it is forked: as a subreaper we become its parent (as the
+        # shim does for `create`), so we can wait for it
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     c = create_cmd.create(g, args.id, args.bundle, args.pid_file, args.console_socket,
                           args.no_pivot, args.preserve_fds, args.no_new_keyring)
     try:
@@ -23,7 +29,6 @@ def run(args, g):
         raise
     if args.detach:
         return 0
-    # the supervisor is our child here: its wait status is init's (it exits as init did)
     while True:
         try:
             _, st = os.waitpid(c.pid, 0)
