@@ -10,6 +10,20 @@ import os
 from .errors import OCIError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+# The annotations lxbrand reads (a pod's, through containerd's pod_annotations, or
+# `docker run --annotation`), with the values each accepts.  A misspelt org.lxbrand.* key or
+# value is an error, never ignored: a policy that silently did not apply would fail open.
+_ON_OFF = ("1", "true", "yes", "on", "0", "false", "no", "off")
+LXBRAND_ANNOTATIONS = {
+    "org.lxbrand.policy": "a built-in profile name or the path of a policy .toml file",
+    "org.lxbrand.backend": ("unotify", "ptrace"),
+    "org.lxbrand.trace": _ON_OFF,          # compared lower-cased (supervisor.engine_options)
+    "org.lxbrand.personality": _ON_OFF,    # lower-cased (supervisor.container_personality)
+    "org.lxbrand.fake-root": ("true", "1", "yes", "false", "0", "no"),  # exact (Personality.from_oci)
+    "org.lxbrand.kernel-release": "a kernel release string such as 4.4.0-lx",
+}
+_PROFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "profiles")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
               "poststop")
 
@@ -94,6 +108,39 @@ def validate_process(v, proc, path="process", need_args=True):
     return proc
 
 
+def validate_annotations(v, ann):
+    """annotations: an object of strings; every org.lxbrand.* key known, with a value it takes.
+    Checked before anything is made, so a bad pod spec fails its create with the key named and
+    leaves nothing behind.  A policy file's own content is checked when it is loaded."""
+    for k, val in ann.items():
+        p = f"annotations[{k!r}]"
+        if not isinstance(val, str):
+            v.fail(p, f"must be a string, not {type(val).__name__}")
+        if not k.startswith("org.lxbrand."):
+            continue
+        want = LXBRAND_ANNOTATIONS.get(k)
+        if want is None:
+            v.fail(p, "unknown lxbrand annotation (known: "
+                      f"{', '.join(sorted(LXBRAND_ANNOTATIONS))})")
+        low = val.lower() if k in ("org.lxbrand.trace", "org.lxbrand.personality") else val
+        if isinstance(want, tuple) and low not in want:
+            v.fail(p, f"{val!r} is not one of {', '.join(want)}")
+        if k == "org.lxbrand.policy":
+            if os.sep not in val and not val.endswith(".toml"):
+                names = sorted(f[:-5] for f in os.listdir(_PROFILE_DIR) if f.endswith(".toml"))
+                if val not in names:
+                    v.fail(p, f"no built-in profile {val!r} (built-in: {', '.join(names)}; or "
+                              "the absolute path of a .toml file)")
+            elif not os.path.isabs(val):
+                v.fail(p, f"{val!r}: a policy file must be given by absolute path")
+            elif not os.path.isfile(val):
+                v.fail(p, f"{val}: no such policy file")
+        if k == "org.lxbrand.kernel-release" and not (
+                0 < len(val) < 65 and all(c.isalnum() or c in ".-_+~" for c in val)):
+            # utsname's release field holds 64 characters and a NUL
+            v.fail(p, f"{val!r}: a kernel release is 1-64 letters, digits and .-_+~")
+
+
 def validate(spec, name="config.json"):
     """Check `spec` (a dict parsed from config.json); return it, or raise ConfigError."""
     v = _V(name)
@@ -108,6 +155,7 @@ def validate(spec, name="config.json"):
     validate_process(v, v.get(spec, "process", "process", dict, required=True))
     v.get(spec, "hostname", "hostname", str)
     v.get(spec, "domainname", "domainname", str)
+    validate_annotations(v, v.get(spec, "annotations", "annotations", dict, default={}))
     for i, m in enumerate(v.get(spec, "mounts", "mounts", list, default=[])):
         p = f"mounts[{i}]"
         if not isinstance(m, dict):

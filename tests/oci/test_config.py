@@ -62,3 +62,35 @@ def test_load_bundle_errors(tmp_path):
     (tmp_path / "rootfs").mkdir()
     s, rootfs = load_bundle(tmp_path)
     assert rootfs == str(tmp_path / "rootfs")
+
+
+@pytest.mark.parametrize("ann, words", [
+    ({"org.lxbrand.policy": "no-such-policy"}, "no built-in profile 'no-such-policy'"),
+    ({"org.lxbrand.policy": "relative/strict.toml"}, "absolute path"),
+    ({"org.lxbrand.policy": "/nonexistent/p.toml"}, "no such policy file"),
+    ({"org.lxbrand.backend": "bogus"}, "not one of unotify, ptrace"),
+    ({"org.lxbrand.trace": "maybe"}, "not one of"),
+    ({"org.lxbrand.personality": "sometimes"}, "not one of"),
+    ({"org.lxbrand.fake-root": "TRUE"}, "not one of"),     # from_oci compares exactly
+    ({"org.lxbrand.kernel-release": "4.4 lx"}, "kernel release"),
+    ({"org.lxbrand.polcy": "strict"}, "unknown lxbrand annotation"),
+    ({"org.lxbrand.policy": 1}, "must be a string"),
+])
+def test_bad_lxbrand_annotation_names_the_key(ann, words):
+    """What a pod spec passes through containerd's pod_annotations: a typo is an error naming
+    the key, never a policy silently not applied."""
+    key = next(iter(ann))
+    with pytest.raises(ConfigError) as e:
+        validate(spec(annotations=ann))
+    assert f"annotations[{key!r}]" in str(e.value) and words in str(e.value), str(e.value)
+
+
+def test_good_lxbrand_annotations(tmp_path):
+    policy = tmp_path / "mine.toml"
+    policy.write_text('default = "allow"\n')
+    validate(spec(annotations={"org.lxbrand.policy": "strict", "org.lxbrand.backend": "ptrace",
+                               "org.lxbrand.trace": "ON", "org.lxbrand.personality": "false",
+                               "org.lxbrand.fake-root": "yes",
+                               "org.lxbrand.kernel-release": "4.4.0-lx",
+                               "io.kubernetes.cri.sandbox-id": "x", "other.key": ""}))
+    validate(spec(annotations={"org.lxbrand.policy": str(policy)}))
