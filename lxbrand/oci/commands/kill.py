@@ -1,7 +1,13 @@
 """lxbrand kill [--all] ID [SIGNAL]: signal init (the kernel's rules for a pid namespace's
 init apply: a signal it has no handler for is dropped, but SIGKILL and SIGSTOP), or with
 --all every process in the container's cgroups.  SIGNAL: a number (containerd sends numbers),
-a name (TERM, SIGTERM); default SIGTERM."""
+a name (TERM, SIGTERM); default SIGTERM.
+
+A container that is not running is an error that says "container not running", runc's words
+(libcontainer's ErrNotRunning): containerd's shim reads them to tell an exited container from a
+failed kill (pkg/process checkKillError), and CRI's StopContainer and task-exit handling hang
+and retry on any other text.  With --all a stopped container is no error, as in runc: what is
+left in its cgroups is signalled (a shared pid namespace's orphans)."""
 import os
 import signal
 
@@ -33,8 +39,8 @@ def kill(g, cid, sig, all_=False):
     from lxbrand.oci.state import Container
     c = Container.load(g.root, cid)
     st = c.status()
-    if st == "stopped":
-        raise OCIError(f"container {cid!r} is not running")
+    if st == "stopped" and not all_:
+        raise OCIError(f"{cid}: container not running")
     if all_:
         for pid in cgroups.procs(c.data.get("lxbrand", {}).get("cgroups", {})):
             try:
@@ -45,7 +51,7 @@ def kill(g, cid, sig, all_=False):
     try:
         os.kill(c.pid, sig)
     except ProcessLookupError:
-        raise OCIError(f"container {cid!r} is not running") from None
+        raise OCIError(f"{cid}: container not running") from None
 
 
 def run(args, g):
