@@ -39,9 +39,14 @@ def build_id():
     return h.hexdigest()[:16]
 
 
-# The C programs linked with the engine: lxrun's front end, and the OCI runtime's
-# container supervisor (lxbrand/oci/supervisor.py runs it beside each container).
-EXECUTABLES = {"lxrun": "csrc/launcher/lxrun.c", "lxbrand-sup": "csrc/launcher/lxsup.c"}
+# The C programs linked with the engine: lxrun's front end, the OCI runtime's container
+# supervisor (lxbrand/oci/supervisor.py runs it beside each container) and the runtime's
+# C front end (`lxbrand install` puts the last two where containerd runs them).
+EXECUTABLES = {
+    "lxrun": (["csrc/launcher/lxrun.c"], []),
+    "lxbrand-sup": (["csrc/launcher/lxsup.c"], []),
+    "lxbrand-runtime": (sorted(glob("csrc/runtime/*.c")), ["jansson"]),  # Debian: libjansson-dev
+}
 
 
 class build_lxrun(build_scripts):
@@ -64,16 +69,17 @@ class build_lxrun(build_scripts):
                   ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"')]
         engine = cc.compile(ENGINE_SOURCES, output_dir=objdir, include_dirs=["csrc"], macros=macros,
                             extra_preargs=CFLAGS)
-        for name, src in EXECUTABLES.items():
-            objs = cc.compile([src], output_dir=objdir, include_dirs=["csrc"], macros=macros,
+        for name, (srcs, libs) in EXECUTABLES.items():
+            objs = cc.compile(srcs, output_dir=objdir, include_dirs=["csrc"], macros=macros,
                               extra_preargs=CFLAGS)
             out = os.path.join(self.build_dir, name)
-            cc.link_executable(objs + engine, out, libraries=["seccomp", "pthread"])
+            cc.link_executable(objs + engine, out, libraries=["seccomp", "pthread", *libs])
             os.chmod(out, os.stat(out).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 setup(
     ext_modules=cythonize([core], language_level=3, compiler_directives={"embedsignature": True}),
-    scripts=list(EXECUTABLES.values()),  # markers: build_lxrun builds the executables instead of copying these
+    # markers: build_lxrun builds the executables instead of copying these
+    scripts=[srcs[0] for srcs, _ in EXECUTABLES.values()],
     cmdclass={"build_scripts": build_lxrun},
 )

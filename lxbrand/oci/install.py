@@ -220,13 +220,15 @@ def write_launcher(dest=None, compile_c=True):
     """Write the runtime binary containerd will run, and return its path.
 
     containerd runs the runtime 3-4 times per container, so start-up counts:
-      <dest>.py  the Python runtime, started as `python -IS` (no site processing, whose .pth
-                 files can cost 50-100 ms; no PYTHON* variables, so bytecode caching is never
-                 turned off by the environment), with lxbrand's directories on sys.path
-      <dest>     a small C front end (launcher.c) that answers start/kill/delete itself and
-                 execs <dest>.py for everything else; if no C compiler works, <dest> is the
-                 Python runtime itself."""
-    import subprocess
+      <dest>.py    the Python runtime, started as `python -IS` (no site processing, whose .pth
+                   files can cost 50-100 ms; no PYTHON* variables, so bytecode caching is never
+                   turned off by the environment), with lxbrand's directories on sys.path
+      <dest>       the runtime's C front end (csrc/runtime/, built with lxbrand) that answers
+                   start/kill/delete/exec itself and execs <dest>.py for everything else
+      lxbrand-sup  beside it: the C supervisor of each container (csrc/launcher/lxsup.c)
+    Without the C programs (compile_c=False, or lxbrand built without them) <dest> is the
+    Python runtime itself."""
+    import shutil
     import sys
     import sysconfig
 
@@ -248,25 +250,26 @@ def write_launcher(dest=None, compile_c=True):
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     py = dest + ".py"
     _write_if_changed(py, text)
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.c")
-    if compile_c and os.path.exists(src):
-        tmp = f"{dest}.tmp.{os.getpid()}"
-        cc = os.environ.get("CC", "cc")
-        try:
-            r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, src, f'-DLXBRAND_PY="{py}"'],
-                               capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired):
-            r = None
-        if r is not None and r.returncode == 0:
+    built = sysconfig.get_path("scripts")
+    programs = {"lxbrand-runtime": dest,
+                "lxbrand-sup": os.path.join(os.path.dirname(dest), "lxbrand-sup")}
+    if compile_c and all(_is_elf(os.path.join(built, n)) for n in programs):
+        for name, target in programs.items():
+            tmp = f"{target}.tmp.{os.getpid()}"
+            shutil.copyfile(os.path.join(built, name), tmp)
             os.chmod(tmp, 0o755)
-            os.rename(tmp, dest)
-            return dest
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            os.rename(tmp, target)
+        return dest
     _write_if_changed(dest, text)
     return dest
+
+
+def _is_elf(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def _write_if_changed(path, text):

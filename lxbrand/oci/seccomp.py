@@ -8,6 +8,7 @@ while the engine still traps what its policy needs.
 libseccomp is reached with ctypes: five plain C calls do not need a compiled binding.
 """
 import ctypes
+import os
 import errno as _errno
 
 from .errors import OCIError
@@ -53,6 +54,7 @@ def _libseccomp():
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                                ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
         lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         _lib = lib
     return _lib
 
@@ -122,6 +124,23 @@ class Filter:
         if rc < 0:
             raise OCIError(f"linux.seccomp: loading the filter failed: "
                            f"{_errno.errorcode.get(-rc, rc)}")
+
+    def export_bpf(self):
+        """The compiled program as raw struct sock_filter bytes, what seccomp_load() would
+        install (the runtime's C exec loads them with seccomp(2), csrc/runtime/exec.c)."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            rc = self.lib.seccomp_export_bpf(self.ctx, fd)
+            if rc < 0:
+                raise OCIError(f"linux.seccomp: exporting the filter failed: "
+                               f"{_errno.errorcode.get(-rc, rc)}")
+            os.lseek(fd, 0, os.SEEK_SET)
+            out = b""
+            while chunk := os.read(fd, 65536):
+                out += chunk
+            return out
+        finally:
+            os.close(fd)
 
     def release(self):
         if self.ctx:

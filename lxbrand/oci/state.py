@@ -120,13 +120,15 @@ class Container:
         write_atomic(self.state_path, json.dumps(self.data, separators=(",", ":")))
 
     def save_fast(self):
-        """The plain-text summary the C front end (launcher.c) reads to answer start, kill
-        and delete without starting Python."""
+        """The plain-text summary the runtime's C front end (csrc/runtime/state.c) reads to
+        answer start, kill, delete and exec without starting Python."""
         lx = self.data.get("lxbrand", {})
         hooks = lx.get("hooks") or {}
         lines = [f"pid {self.pid}", f"start {lx.get('pid_start') or 0}",
                  f"sup {lx.get('sup_pid') or 0} {lx.get('sup_start') or 0}",
                  f"hooks {1 if hooks.get('poststart') or hooks.get('poststop') else 0}"]
+        if lx.get("engine"):
+            lines.append(f"engine {lx['engine']}")
         lines += [f"cgroup {d}" for d in (lx.get("cgroups") or {}).values()]
         write_atomic(os.path.join(self.dir, "fast"), "\n".join(lines) + "\n")
 

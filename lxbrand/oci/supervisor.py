@@ -193,15 +193,16 @@ def run_builder(spec, rootfs_path, cg_paths, pipes, eng, argv, path, env, init, 
     os._exit(code)
 
 
-def start_supervisor(sb, eng, pid, pipes, cid, log=None, log_format="text"):
+def start_supervisor(sb, eng, pid, pipes, cid, log=None, log_format="text", blob_bytes=None):
     """Fork the supervisor of process `pid` (seized at once).  Returns the supervisor's
-    pid.  The C supervisor gets the compiled policy as a sealed memfd; a policy that needs
-    Python is supervised by this (forked) Python process instead."""
+    pid.  The C supervisor gets the compiled policy (blob_bytes, or eng's) as a sealed
+    memfd; a policy that needs Python is supervised by this (forked) Python process."""
     blob = None
     exe = None
     if not eng.needs_python:
         exe = sup_binary()
-        blob = _sealed_memfd(f"lxbrand-policy-{cid}", eng.sup.export_blob(eng.uts_mask))
+        blob = _sealed_memfd(f"lxbrand-policy-{cid}",
+                             blob_bytes or eng.sup.export_blob(eng.uts_mask))
     backend = "ptrace" if sb.backend == "ptrace" else "unotify"
     sup_pid = os.fork()
     if sup_pid == 0:
@@ -264,6 +265,23 @@ def exec_in_container(proc, spec, init_pid, cg_paths, pipes, eng, init):
     finally:
         restore()
     return pid
+
+
+def write_exec_files(directory, spec, eng, blob_bytes):
+    """What the runtime's C exec needs (csrc/runtime/exec.c) beside state.json: the
+    supervisor's compiled policy, the engine's filter and the container's own seccomp
+    profile compiled.  Only for a policy a C supervisor can run."""
+    from .seccomp import Filter
+    from .state import write_atomic
+    profile = (spec.get("linux") or {}).get("seccomp")
+    if profile:
+        f = Filter(profile)
+        try:
+            write_atomic(os.path.join(directory, "seccomp.bpf"), f.export_bpf())
+        finally:
+            f.release()
+    write_atomic(os.path.join(directory, "filter.bpf"), eng.prog)
+    write_atomic(os.path.join(directory, "policy.blob"), blob_bytes)
 
 
 def init_argv(spec, rootfs_path):

@@ -153,7 +153,9 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         init_pid = reports.wait("init_pid")
         _reap(builder)
         builder = None
-        sup_pid = supervisor.start_supervisor(sb, eng, init_pid, pipes, cid, g.log, g.log_format)
+        blob = None if eng.needs_python else eng.sup.export_blob(eng.uts_mask)
+        sup_pid = supervisor.start_supervisor(sb, eng, init_pid, pipes, cid, g.log, g.log_format,
+                                              blob)
         for end in supervisor.SUPERVISOR_ENDS:
             if end != ("ctl", 0):
                 pipes.close(*end)
@@ -174,6 +176,9 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         except OSError:
             raise OCIError("the container's supervisor exited during setup") from None
         pipes.close_all()
+        if blob is not None:
+            supervisor.write_exec_files(c.dir, spec, eng, blob)
+            c.data["lxbrand"]["engine"] = backend  # `exec` may be done in C (state.py)
         c.data.update(pid=init_pid, status="created")
         c.data["lxbrand"].update(init_pid=init_pid, pid_start=proc_start_time(init_pid)[0],
                                  sup_pid=sup_pid, sup_start=proc_start_time(sup_pid)[0])

@@ -1,0 +1,663 @@
+/* exec --process F [--detach] [--pid-file P] [--console-socket S] ID: a new process in a
+ * running container, as containerd's shim calls it for `docker exec`, done in C.
+ *
+ * The shape is lxbrand/oci/supervisor.py's (the reference, in Python): we fork the
+ * process inside the container's pid namespace (the rest of joining is the child's
+ * job), start a supervisor beside it (lxbrand-sup, loading the container's compiled
+ * policy), wait until the child is about to install its filter, commit, write the
+ * pid-file and exit: the shim, a subreaper, becomes the process's parent and reaps it.
+ *
+ *   runtime ─┬─ child: cgroups, ipc/uts/net/cgroup/mnt namespaces, pty or setsid,
+ *            │   rlimits, oom_score_adj, cwd -> "ready" -> user namespace -> (engine
+ *            │   filter, armed by the supervisor) -> user, container seccomp, caps -> exec
+ *            └─ lxbrand-sup --pid CHILD: seizes it at once; the tree dies with it
+ *
+ * What `create` left in the state directory makes this possible: `engine` in `fast`
+ * (the policy needs no Python), policy.blob (the supervisor's tables), filter.bpf (the
+ * engine's filter, csrc/filter.c's format) and seccomp.bpf (the container's own profile,
+ * compiled, if it has one).  Anything else -- a policy that needs Python, a paused or
+ * created container, CLI flags instead of --process, a key of process.json this file
+ * does not implement -- is the Python runtime's (RT_FALLBACK).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../engine.h"
+#include "process.h"
+#include "runtime.h"
+
+struct exec_args {
+    const char *id, *process, *pid_file, *console_socket;
+    int detach;
+};
+
+struct bytes {
+    void *data;
+    size_t len;
+};
+
+static int parse_args(int argc, char **argv, struct exec_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char **slot = NULL;
+        if (!strcmp(s, "-d") || !strcmp(s, "--detach")) {
+            a->detach = 1;
+            continue;
+        }
+        if (!strcmp(s, "-p") || !strcmp(s, "--process"))
+            slot = &a->process;
+        else if (!strcmp(s, "--pid-file"))
+            slot = &a->pid_file;
+        else if (!strcmp(s, "--console-socket"))
+            slot = &a->console_socket;
+        else if (!strncmp(s, "--process=", 10))
+            a->process = s + 10;
+        else if (!strncmp(s, "--pid-file=", 11))
+            a->pid_file = s + 11;
+        else if (!strncmp(s, "--console-socket=", 17))
+            a->console_socket = s + 17;
+        else if (s[0] == '-' || a->id)
+            return RT_FALLBACK; /* other flags, or a command after the id: Python's */
+        else
+            a->id = s;
+        if (slot) {
+            if (++i >= argc)
+                return RT_FALLBACK;
+            *slot = argv[i];
+        }
+    }
+    return a->id && a->process && rt_valid_id(a->id) ? 0 : RT_FALLBACK;
+}
+
+static int read_file(int dirfd, const char *name, struct bytes *b, int optional)
+{
+    b->data = NULL;
+    b->len = 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return optional && errno == ENOENT ? 0 : -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > (16 << 20)) {
+        close(fd);
+        return -1;
+    }
+    b->data = malloc((size_t)st.st_size);
+    if (!b->data || read(fd, b->data, (size_t)st.st_size) != st.st_size) {
+        close(fd);
+        free(b->data);
+        b->data = NULL;
+        return -1;
+    }
+    b->len = (size_t)st.st_size;
+    close(fd);
+    return 0;
+}
+
+/* open `path` inside the container's root (symlinks and ".." cannot leave it) */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    while (*path == '/')
+        path++;
+    return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
+}
+
+static const char *env_get(const char **env, const char *key)
+{
+    size_t n = strlen(key);
+    for (; *env; env++)
+        if (!strncmp(*env, key, n) && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+/* process.args[0] resolved as the container would (PATH from process.env); errors worded as
+ * runc's (Docker maps "executable file not found" to exit 127, "permission denied" to 126) */
+static int lookup(int rootfd, const char *name, const char **env, char *out, size_t cap)
+{
+    struct stat st;
+    if (strchr(name, '/')) {
+        int fd = name[0] == '/' ? open_in_root(rootfd, name, O_PATH) : -1;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return rt_fail("exec: \"%s\": stat %s: no such file or directory", name, name);
+        }
+        close(fd);
+        snprintf(out, cap, "%s", name);
+        return 0;
+    }
+    const char *path = env_get(env, "PATH");
+    if (!path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    while (*path) {
+        const char *end = strchrnul(path, ':');
+        int dl = (int)(end - path);
+        if (dl > 0 && path[0] == '/') {
+            snprintf(out, cap, "%.*s/%s", dl, path, name);
+            int fd = open_in_root(rootfd, out, O_PATH);
+            if (fd >= 0) {
+                int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+                close(fd);
+                if (ok)
+                    return 0;
+            }
+        }
+        path = *end ? end + 1 : end;
+    }
+    return rt_fail("exec: \"%s\": executable file not found in $PATH", name);
+}
+
+/* HOME from the container's /etc/passwd when process.env has none, as runc does */
+static char *home_of(int rootfd, uid_t uid)
+{
+    char line[1024], *home = NULL;
+    int fd = open_in_root(rootfd, "/etc/passwd", O_RDONLY);
+    FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("HOME=/");
+    }
+    while (!home && fgets(line, sizeof line, f)) {
+        char *fields[7] = {0}, *p = line;
+        line[strcspn(line, "\n")] = 0;
+        for (int i = 0; i < 7 && p; i++) {
+            fields[i] = p;
+            p = strchr(p, ':');
+            if (p)
+                *p++ = 0;
+        }
+        char *endp;
+        if (fields[2] && fields[5] && strtoul(fields[2], &endp, 10) == uid && !*endp && *fields[2]) {
+            if (asprintf(&home, "HOME=%s", *fields[5] ? fields[5] : "/") < 0)
+                home = NULL;
+        }
+    }
+    fclose(f);
+    return home ? home : strdup("HOME=/");
+}
+
+static int connect_socket(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- the child ------------------------------------------------------------------------ */
+
+struct child_ctx {
+    const struct rt_state *st;
+    const struct rt_process *p;
+    const char *path;         /* resolved executable (container path) */
+    char **envp;
+    int report_w, ready_w, go_r, console;
+    int backend;
+    struct bytes filter, seccomp;
+};
+
+static _Noreturn void child_fail(const struct child_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static _Noreturn void child_fail(const struct child_ctx *c, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+    va_end(ap);
+    msg[0] = 'E';
+    n = n < (int)sizeof(msg) - 1 ? n + 1 : (int)sizeof(msg) - 1;
+    if (c->report_w >= 0) {
+        if (write(c->report_w, msg, (size_t)n) < 0) { /* nobody to tell */ }
+    } else {
+        dprintf(2, "lxbrand: %s\n", msg + 1);
+    }
+    _exit(code);
+}
+
+static int same_ns(const char *ns, pid_t pid)
+{
+    char a[64];
+    struct stat sa, sb;
+    snprintf(a, sizeof a, "/proc/%d/ns/%s", (int)pid, ns);
+    char b[64];
+    snprintf(b, sizeof b, "/proc/self/ns/%s", ns);
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static void join_ns(const struct child_ctx *c, const char *ns, int type)
+{
+    char path[64];
+    pid_t init = (pid_t)c->st->pid;
+    if (same_ns(ns, init))
+        return;
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)init, ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return;
+        child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
+    }
+    if (setns(fd, type) < 0)
+        child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
+    close(fd);
+}
+
+/* the pty, allocated from the container's own devpts (after joining its mount namespace)
+ * so that the process sees /dev/pts/N; the master goes to the shim over the socket */
+static void setup_console(const struct child_ctx *c)
+{
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+        child_fail(c, 1, "console: opening a pty in the container: %s", strerror(errno));
+    char name[64];
+    if (ptsname_r(master, name, sizeof name) != 0)
+        child_fail(c, 1, "console: ptsname: %s", strerror(errno));
+    int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        child_fail(c, 1, "console: opening %s: %s", name, strerror(errno));
+    if (c->p->rows || c->p->cols) {
+        struct winsize ws = {.ws_row = c->p->rows, .ws_col = c->p->cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    }
+    if (fchown(slave, c->p->uid, (gid_t)-1) < 0) { /* as runc: best effort */ }
+    char data[] = "/dev/ptmx";
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data) - 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &master, sizeof(int));
+    if (sendmsg(c->console, &mh, 0) < 0)
+        child_fail(c, 1, "console socket: sending the pty master: %s", strerror(errno));
+    close(master);
+    close(c->console);
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        child_fail(c, 1, "console: making %s the controlling terminal: %s", name, strerror(errno));
+    for (int fd = 0; fd < 3; fd++)
+        if (dup2(slave, fd) < 0)
+            child_fail(c, 1, "console: dup2: %s", strerror(errno));
+    if (slave > 2)
+        close(slave);
+}
+
+static void load_seccomp(const struct child_ctx *c)
+{
+    struct sock_fprog fp = {
+        .len = (unsigned short)(c->seccomp.len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)c->seccomp.data,
+    };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+        child_fail(c, 1, "linux.seccomp: loading the filter failed: %s", strerror(errno));
+}
+
+/* setgroups/gid/uid, then capabilities, with the container's seccomp profile loaded in
+ * between while CAP_SYS_ADMIN is still effective (init.py become_user, runc's order) */
+static void become_user(const struct child_ctx *c)
+{
+    const struct rt_process *p = c->p;
+    if (p->has_caps && rt_caps_drop_bounding(p->caps[RT_CAP_BOUNDING]) < 0)
+        child_fail(c, 1, "process.capabilities.bounding: %s", strerror(errno));
+    if (setgroups(p->ngids, p->gids) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid(p->uid, p->uid, p->uid) < 0 ||
+        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        child_fail(c, 1, "process.user uid=%u gid=%u: %s", (unsigned)p->uid, (unsigned)p->gid, strerror(errno));
+    if (c->seccomp.len) {
+        if (p->uid != 0 && p->has_caps) {
+            uint64_t prm = rt_caps_permitted_now(); /* setresuid cleared the effective set */
+            rt_capset(prm, prm, 0);
+        }
+        load_seccomp(c);
+    }
+    if (p->has_caps && rt_caps_apply(p) < 0)
+        child_fail(c, 1, "process.capabilities: %s", strerror(errno));
+    if (p->umask >= 0)
+        umask((mode_t)p->umask);
+}
+
+static _Noreturn void run_child(struct child_ctx *c)
+{
+    const struct rt_process *p = c->p;
+    pid_t init = (pid_t)c->st->pid;
+    /* a container process starts with default dispositions and nothing blocked */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    for (int i = 0; i < c->st->ncg; i++) {
+        /* a cgroup removed under us must not stop exec (as the Python runtime) */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/cgroup.procs", c->st->cg[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (write(fd, "0", 1) < 0) { /* see above */ }
+            close(fd);
+        }
+    }
+    /* the user namespace last: joining the others needs the host's capabilities; opened
+     * now, before /proc becomes the container's */
+    int user_fd = -1;
+    if (!same_ns("user", init)) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)init);
+        user_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (user_fd < 0)
+            child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
+    }
+    join_ns(c, "ipc", CLONE_NEWIPC);
+    join_ns(c, "uts", CLONE_NEWUTS);
+    join_ns(c, "net", CLONE_NEWNET);
+    join_ns(c, "cgroup", CLONE_NEWCGROUP);
+    join_ns(c, "mnt", CLONE_NEWNS);
+    if (c->console >= 0)
+        setup_console(c);
+    else if (setsid() < 0)
+        child_fail(c, 1, "setsid: %s", strerror(errno));
+    for (size_t i = 0; i < p->nrlimits; i++) {
+        struct rlimit rl = {(rlim_t)p->rlimits[i].soft, (rlim_t)p->rlimits[i].hard};
+        if (setrlimit(p->rlimits[i].resource, &rl) < 0)
+            child_fail(c, 1, "process.rlimits[%zu]: setrlimit soft=%llu hard=%llu: %s", i, p->rlimits[i].soft,
+                       p->rlimits[i].hard, strerror(errno));
+    }
+    if (p->has_oom) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || dprintf(fd, "%d", p->oom_score_adj) < 0)
+            child_fail(c, 1, "process.oomScoreAdj: %s", strerror(errno));
+        close(fd);
+    }
+    if (chdir(p->cwd) < 0)
+        child_fail(c, 1, "exec: chdir to cwd (\"%s\") set in config.json failed: %s", p->cwd, strerror(errno));
+    struct stat st;
+    if (stat(c->path, &st) < 0)
+        child_fail(c, 127, "exec: \"%s\": stat %s: %s", p->args[0], c->path, strerror(errno));
+    if (!S_ISREG(st.st_mode) || access(c->path, X_OK) < 0)
+        child_fail(c, 126, "exec: \"%s\": %s: permission denied", p->args[0], c->path);
+    if (write(c->report_w, "R", 1) != 1)
+        _exit(1); /* the runtime is gone: it kills the supervisor, which closes go */
+    close(c->report_w);
+    c->report_w = -1; /* from here, errors go to stderr: the process's, as after exec */
+    if (user_fd >= 0) {
+        if (setns(user_fd, CLONE_NEWUSER) < 0)
+            child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
+        close(user_fd);
+        /* become its root: the host's uid 0 is not mapped there */
+        if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+            child_fail(c, 1, "linux.uidMappings: container uid and gid 0 must be mapped (%s)", strerror(errno));
+    }
+    int rc = lx_child_filter(c->filter.data, c->filter.len, c->backend, c->ready_w, c->go_r, p->nnp, 0);
+    if (rc < 0)
+        child_fail(c, 1, "installing the seccomp filter: %s", strerror(-rc));
+    become_user(c);
+    if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(c, 1, "process.noNewPrivileges: %s", strerror(errno));
+    execve(c->path, (char *const *)p->args, c->envp);
+    int e = errno;
+    child_fail(c, e == ENOENT ? 127 : 126, "%s: %s", p->args[0],
+               e == ENOEXEC ? "cannot execute: Exec format error" : strerror(e));
+}
+
+/* ---- the runtime's side --------------------------------------------------------------- */
+
+static pid_t start_supervisor(const struct rt_state *st, const char *id, pid_t pid, int blob_fd, int ready_r,
+                              int go_w, int ctl_r)
+{
+    char sup[PATH_MAX + 32], spid[16], sblob[16], sready[16], sgo[16], sctl[16];
+    const char *env = getenv("LXBRAND_SUP");
+    if (env && *env)
+        snprintf(sup, sizeof sup, "%s", env);
+    else
+        snprintf(sup, sizeof sup, "%s/lxbrand-sup", rt_self_dir());
+    if (access(sup, X_OK) < 0) {
+        rt_fail("exec: the C supervisor %s is missing (lxbrand install puts it beside the runtime)", sup);
+        return -1;
+    }
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    snprintf(sblob, sizeof sblob, "%d", blob_fd);
+    snprintf(sready, sizeof sready, "%d", ready_r);
+    snprintf(sgo, sizeof sgo, "%d", go_w);
+    snprintf(sctl, sizeof sctl, "%d", ctl_r);
+    pid_t s = fork();
+    if (s < 0) {
+        rt_fail("exec: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (s == 0) {
+        int null = open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3 && null >= 0; fd++)
+            dup2(null, fd);
+        if (null > 2)
+            close(null);
+        setsid();
+        int keep[] = {blob_fd, ready_r, go_w, ctl_r};
+        for (int i = 0; i < 4; i++)
+            fcntl(keep[i], F_SETFD, 0);
+        const char *argv[] = {sup, "--id", id, "--pid", spid, "--backend", st->engine, "--blob", sblob,
+                              "--ready", sready, "--go", sgo, "--ctl", sctl,
+                              G.log ? "--log" : NULL, G.log, "--log-format", G.log_format, NULL};
+        execv(sup, (char *const *)argv);
+        _exit(1);
+    }
+    return s;
+}
+
+static void kill_reap(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+int rt_exec(int argc, char **argv)
+{
+    struct exec_args a;
+    struct rt_state st;
+    struct rt_process p;
+    if (parse_args(argc, argv, &a) != 0 || rt_state_read(a.id, &st) != 0 || !st.engine[0])
+        return RT_FALLBACK;
+    char fifo[PATH_MAX + 16];
+    snprintf(fifo, sizeof fifo, "%s/exec.fifo", st.dir);
+    if (!rt_running(st.pid, st.start) || access(fifo, F_OK) == 0 || rt_frozen(&st))
+        return RT_FALLBACK; /* not running: Python says what it is */
+    int backend = !strcmp(st.engine, "ptrace") ? LX_BACKEND_PTRACE : LX_BACKEND_UNOTIFY;
+    if (rt_process_load(a.process, &p) != 0)
+        return RT_FALLBACK;
+    if (p.terminal && !a.console_socket) {
+        rt_process_free(&p);
+        return rt_fail("exec: process.terminal is true but no --console-socket was given");
+    }
+
+    int rc = 1, dirfd = -1, rootfd = -1, blob_fd = -1, console = -1, pidns = -1, ourns = -1;
+    int report[2] = {-1, -1}, ready[2] = {-1, -1}, go[2] = {-1, -1}, ctl[2] = {-1, -1};
+    pid_t child = -1, sup = -1;
+    char **envp = NULL;
+    size_t nenv = 0;
+    struct child_ctx c = {.st = &st, .p = &p, .report_w = -1, .ready_w = -1, .go_r = -1, .console = -1,
+                          .backend = backend};
+    char path[PATH_MAX], rootpath[64];
+
+    dirfd = open(st.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    blob_fd = dirfd < 0 ? -1 : openat(dirfd, "policy.blob", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (blob_fd < 0 || read_file(dirfd, "filter.bpf", &c.filter, 0) < 0 ||
+        read_file(dirfd, "seccomp.bpf", &c.seccomp, 1) < 0) {
+        rc = RT_FALLBACK;
+        goto out;
+    }
+    snprintf(rootpath, sizeof rootpath, "/proc/%ld/root", st.pid);
+    rootfd = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) {
+        rc = RT_FALLBACK;
+        goto out;
+    }
+    if (lookup(rootfd, p.args[0], p.env, path, sizeof path) != 0)
+        goto out;
+    c.path = path;
+    while (p.env[nenv])
+        nenv++;
+    envp = calloc(nenv + 2, sizeof(char *));
+    if (!envp)
+        goto out;
+    memcpy(envp, p.env, nenv * sizeof(char *));
+    if (!env_get(p.env, "HOME"))
+        envp[nenv] = home_of(rootfd, p.uid);
+    c.envp = envp;
+    if (a.console_socket && p.terminal) {
+        console = connect_socket(a.console_socket);
+        if (console < 0) {
+            rt_fail("console socket %s: %s", a.console_socket, strerror(errno));
+            goto out;
+        }
+    }
+    if (pipe2(report, O_CLOEXEC) || pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC)) {
+        rt_fail("exec: pipe: %s", strerror(errno));
+        goto out;
+    }
+    /* fork into the container's pid namespace: setns applies to our children only */
+    char nspath[64];
+    snprintf(nspath, sizeof nspath, "/proc/%ld/ns/pid", st.pid);
+    ourns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    pidns = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (ourns < 0 || pidns < 0 || setns(pidns, CLONE_NEWPID) < 0) {
+        rt_fail("exec: joining the container's pid namespace: %s", strerror(errno));
+        goto out;
+    }
+    if (!a.detach)
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* we wait for it, and its orphans come to us */
+    child = fork();
+    if (child == 0) {
+        close(report[0]);
+        close(ready[0]);
+        close(go[1]);
+        close(ctl[0]);
+        close(ctl[1]);
+        close(blob_fd);
+        c.report_w = report[1];
+        c.ready_w = ready[1];
+        c.go_r = go[0];
+        c.console = console;
+        run_child(&c);
+    }
+    setns(ourns, CLONE_NEWPID);
+    if (child < 0) {
+        rt_fail("exec: fork: %s", strerror(errno));
+        goto out;
+    }
+    close(report[1]);
+    close(ready[1]);
+    close(go[0]);
+    report[1] = ready[1] = go[0] = -1;
+    if (console >= 0) {
+        close(console);
+        console = -1;
+    }
+    sup = start_supervisor(&st, a.id, child, blob_fd, ready[0], go[1], ctl[0]);
+    close(ready[0]);
+    close(go[1]);
+    close(ctl[0]);
+    ready[0] = go[1] = ctl[0] = -1;
+    if (sup < 0)
+        goto out;
+    char msg[2049];
+    ssize_t n = read(report[0], msg, sizeof msg - 1);
+    if (n <= 0) {
+        rt_fail("exec: the process exited during setup without saying why");
+        goto out;
+    }
+    msg[n] = '\0';
+    if (msg[0] != 'R') {
+        rt_fail("%s", msg[0] == 'E' ? msg + 1 : msg);
+        goto out;
+    }
+    if (write(ctl[1], "c", 1) != 1) {
+        rt_fail("exec: the process's supervisor exited during setup");
+        goto out;
+    }
+    if (a.pid_file) {
+        int e = rt_write_pid_file(a.pid_file, child);
+        if (e < 0) {
+            rt_fail("exec: cannot write the pid file %s: %s", a.pid_file, strerror(-e));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (report[i] >= 0)
+            close(report[i]);
+        if (ready[i] >= 0)
+            close(ready[i]);
+        if (go[i] >= 0)
+            close(go[i]);
+        if (ctl[i] >= 0)
+            close(ctl[i]); /* EOF without 'c' kills the tree: nothing is left on failure */
+    }
+    if (rc != 0) {
+        kill_reap(child);
+        kill_reap(sup);
+    }
+    int fds[] = {dirfd, rootfd, blob_fd, console, pidns, ourns};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (envp) {
+        if (!env_get(p.env, "HOME"))
+            free(envp[nenv]);
+        free(envp);
+    }
+    free(c.filter.data);
+    free(c.seccomp.data);
+    if (rc == 0 && !a.detach) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        rc = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    }
+    rt_process_free(&p);
+    return rc;
+}
