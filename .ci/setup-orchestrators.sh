@@ -41,6 +41,7 @@ fi
 need=()
 command -v podman >/dev/null || need+=(podman)
 command -v conmon >/dev/null || need+=(conmon)
+command -v catatonit >/dev/null || need+=(catatonit)  # podman pod create builds its infra image from it
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)

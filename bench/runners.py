@@ -399,7 +399,13 @@ def all_runners() -> list[Runner]:
             Lxrun("ptrace", False), Lxrun("ptrace", True), Lxrun("unotify", False, identity=True),
             Strace(False), Strace(True), Proot(),
             Floor("unotify", True), Floor("unotify", False), Floor("ptrace"),
-            Docker("runc"), Docker("runsc"), Docker("lxbrand")]
+            Docker("runc"), Docker("runsc"), Docker("lxbrand"),
+            *cri_runners()]
+
+
+def cri_runners() -> list[Runner]:
+    from bench.cri_pod import Cri     # its own module (bench/cri_pod.py), which imports this one
+    return [Cri("runc"), Cri("lxbrand")]
 
 
 def select(patterns: list[str] | None, runners: list[Runner] | None = None) -> list[Runner]:
