@@ -138,7 +138,10 @@ class Client:
                          env: dict | None = None, log_path: str = "", annotations=None,
                          mounts=(), run_as_user: int | None = None, readonly_rootfs=False,
                          memory: int = 0, cpu_quota: int = 0, cpu_period: int = 0,
-                         pid: str = "container"):
+                         pid: str = "container", attempt: int = 0,
+                         working_dir: str = ""):
+        """A ContainerConfig as kubelet builds one from a pod spec's container. MOUNTS:
+        (container path, host path, read-only) triples; PID: "container" or "shared"."""
         pb = self.pb
         ns = pb.NamespaceOption(network=pb.POD, pid=pb.POD if pid == "shared" else pb.CONTAINER,
                                 ipc=pb.POD)
@@ -147,8 +150,9 @@ class Client:
         if run_as_user is not None:
             sc.run_as_user.value = run_as_user
         return pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=name, attempt=0),
+            metadata=pb.ContainerMetadata(name=name, attempt=attempt),
             image=pb.ImageSpec(image=image), command=list(command), args=list(args),
+            working_dir=working_dir,
             envs=[pb.KeyValue(key=k, value=v) for k, v in (env or {}).items()],
             mounts=[pb.Mount(container_path=c, host_path=h, readonly=ro) for c, h, ro in mounts],
             annotations=annotations or {}, log_path=log_path,
@@ -178,6 +182,13 @@ class Client:
         return self.rt("ExecSync", self.pb.ExecSyncRequest(container_id=cid, cmd=list(cmd),
                                                              timeout=timeout),
                        timeout=timeout + 30)
+
+    def update_resources(self, cid: str, memory: int = 0, cpu_quota: int = 0,
+                         cpu_period: int = 0) -> None:
+        """UpdateContainerResources (in-place resize): the runtime's `update` verb."""
+        self.rt("UpdateContainerResources", self.pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=self.pb.LinuxContainerResources(
+                memory_limit_in_bytes=memory, cpu_quota=cpu_quota, cpu_period=cpu_period)))
 
     def stop_container(self, cid: str, timeout: int = 10) -> None:
         self.rt("StopContainer", self.pb.StopContainerRequest(container_id=cid, timeout=timeout),

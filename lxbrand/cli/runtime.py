@@ -28,7 +28,7 @@ COMMANDS = {
     "pause": ("pause", "freeze every process of a container"),
     "resume": ("resume", "thaw a paused container"),
     "update": ("update", "update a container's cgroup resources"),
-    "install": ("install", "register lxbrand as a runtime in Docker's daemon.json"),
+    "install": ("install", "register lxbrand with Docker, Podman (--podman) or containerd's CRI (--containerd)"),
 }
 VERSION = "0.1.0"
 SPEC_VERSION = "1.0.2"

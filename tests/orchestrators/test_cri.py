@@ -307,3 +307,91 @@ def test_bad_container_annotation_fails_that_container(cri, pods, tmp_path):
     for cid in bad_ids:                 # kubelet removes what failed to start, as here
         cri.remove_container(cid)
         assert leftovers(cid) == []
+
+
+CGROUP_LIMITS = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                 "/sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || "
+                 "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max")
+
+
+def secured(cri, pods, tmp_path, handler):
+    """A container as a restricted pod spec makes it: runAsUser, readOnlyRootFilesystem, a
+    writable and a read-only hostPath volume, workingDir, memory and CPU limits; then an
+    in-place resize (UpdateContainerResources) and what the container sees of each."""
+    rw, ro = tmp_path / f"rw-{handler}", tmp_path / f"ro-{handler}"
+    for d in (rw, ro):
+        d.mkdir()
+        d.chmod(0o777)
+    (ro / "in").write_text("read me\n")
+    pod_id, cfg = make_pod(cri, pods, tmp_path, "secured", handler)
+    cid = cri.create_container(pod_id, cfg, "app", CRI_IMAGE, ["sleep", "3600"],
+                               run_as_user=1000, readonly_rootfs=True, working_dir="/data",
+                               mounts=[("/data", str(rw), False), ("/ro", str(ro), True)],
+                               memory=256 << 20, cpu_quota=50000, cpu_period=100000)
+    cri.start_container(cid)
+    r = {}
+    for cmd in (["id", "-u"], ["pwd"], ["sh", "-c", "touch /x"], ["sh", "-c", "touch /ro/x"],
+                ["sh", "-c", "cat /ro/in; echo written > /data/out; stat -c %u /data/out"],
+                ["sh", "-c", CGROUP_LIMITS]):
+        e = cri.exec_sync(cid, cmd)
+        r[" ".join(cmd)] = (e.exit_code, e.stdout, b"Read-only file system" in e.stderr)
+    r["host_sees"] = (rw / "out").read_text()
+    cri.update_resources(cid, memory=128 << 20, cpu_quota=100000, cpu_period=100000)
+    r["resized"] = cri.exec_sync(cid, ["sh", "-c", CGROUP_LIMITS]).stdout
+    cri.remove_pod_fully(pod_id)
+    return r, cid
+
+
+def test_security_context_volumes_and_resources_like_runc(cri, pods, tmp_path):
+    (runc, _), (lx, cid) = (secured(cri, pods, tmp_path, h) for h in HANDLERS)
+    assert runc["id -u"] == (0, b"1000\n", False) and runc["pwd"] == (0, b"/data\n", False)
+    assert runc["sh -c touch /x"][0] != 0 and runc["sh -c touch /x"][2]
+    assert runc["sh -c touch /ro/x"][0] != 0 and runc["sh -c touch /ro/x"][2]
+    assert runc["host_sees"] == "written\n"
+    assert runc[f"sh -c {CGROUP_LIMITS}"][1].split()[:2] in ([b"268435456", b"50000"],
+                                                             [b"268435456", b"50000"])
+    assert runc["resized"].split()[:2] == [b"134217728", b"100000"]
+    assert lx == runc
+    assert leftovers(cid) == []
+
+
+def test_limits_shown_inside_under_lxbrand(cri, pods, tmp_path):
+    """The LX personality: free and nproc describe the container's limits (runc: the host's)."""
+    pod_id, cfg = make_pod(cri, pods, tmp_path, "limits", "lxbrand")
+    cid = cri.create_container(pod_id, cfg, "app", CRI_IMAGE, ["sleep", "3600"],
+                               memory=256 << 20, cpu_quota=100000, cpu_period=100000)
+    cri.start_container(cid)
+    r = cri.exec_sync(cid, ["sh", "-c", "free -m | awk '/^Mem:/ {print $2}'; nproc"])
+    assert r.stdout.split() == [b"256", b"1"], r
+
+
+def restarted(cri, pods, tmp_path, handler):
+    """kubelet restarting a crashed container: a new CreateContainer (attempt 1) of the same
+    name in the same sandbox, after the first one exited."""
+    pod_id, cfg = make_pod(cri, pods, tmp_path, "restart", handler)
+    first = cri.create_container(pod_id, cfg, "app", CRI_IMAGE,
+                                 ["sh", "-c", "echo run; exit 1"], log_path="app_0.log")
+    cri.start_container(first)
+    s = wait_state(cri, first, cri.pb.CONTAINER_EXITED)
+    r = {"first": (s.state, s.exit_code, s.reason)}
+    second = cri.create_container(pod_id, cfg, "app", CRI_IMAGE,
+                                  ["sh", "-c", "echo run again; exec sleep 3600"],
+                                  log_path="app_1.log", attempt=1)
+    cri.start_container(second)
+    r["second"] = cri.exec_sync(second, ["cat", "/proc/1/cmdline"]).stdout
+    r["pod"] = cri.pod_status(pod_id).status.state
+    cri.remove_container(first)
+    r["listed"] = sorted(c.metadata.attempt for c in cri.list_containers(pod_id))
+    time.sleep(0.2)
+    r["logs"] = [[m for _, _, m in log_lines(os.path.join(cfg.log_directory, f"app_{i}.log"))]
+                 for i in (0, 1)]
+    cri.remove_pod_fully(pod_id)
+    return r
+
+
+def test_container_restart_in_the_same_pod(cri, pods, tmp_path):
+    runc = restarted(cri, pods, tmp_path, "runc")
+    assert runc == {"first": (cri.pb.CONTAINER_EXITED, 1, "Error"),
+                    "second": b"sleep\x003600\x00", "pod": cri.pb.SANDBOX_READY, "listed": [1],
+                    "logs": [["run"], ["run again"]]}, runc
+    assert restarted(cri, pods, tmp_path, "lxbrand") == runc
