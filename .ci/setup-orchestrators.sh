@@ -17,6 +17,8 @@
 #                                     addresses from host-local, no route or masquerade out
 #   /etc/lxbrand-cri/containers.conf  Podman's config for the tests (CONTAINERS_CONF): the
 #                                     lxbrand runtimes, and default_ulimits = [] (see README)
+#   /etc/lxbrand-cri/registry.yml     a registry on 127.0.0.1:5055 (Debian's docker-registry)
+#                                     holding localhost:5055/lxbrand-test/pulled:1, for PullImage
 # Environment:
 #   LXBRAND_RUNTIME   the runtime binary handlers run (default: the launcher `lxbrand install`
 #                     writes, /usr/local/lib/lxbrand/lxbrand-runtime)
@@ -45,6 +47,7 @@ command -v catatonit >/dev/null || need+=(catatonit)  # podman pod create builds
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
@@ -173,4 +176,34 @@ for img in "$PAUSE" "localhost/$IMAGE:latest"; do
         podman save --format docker-archive "$img" | ctr -a "$SOCK" -n k8s.io images import - >/dev/null
     fi
 done
+# 5. a registry on the loopback address, so PullImage is real (containerd speaks plain HTTP to
+# localhost registries), holding an image no other step imports ---------------------------------
+REG=127.0.0.1:5055
+PULLED=localhost:5055/lxbrand-test/pulled:1
+reg_ok() { python3 -c "import urllib.request as u; u.urlopen('http://$REG/v2/', timeout=3)" 2>/dev/null; }
+if ! reg_ok; then
+    mkdir -p "$CRI_ROOT/registry"
+    cat >"$CONF_DIR/registry.yml" <<YAML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $CRI_ROOT/registry
+http:
+  addr: $REG
+YAML
+    setsid docker-registry serve "$CONF_DIR/registry.yml" >/var/log/lxbrand-ci-registry.log 2>&1 </dev/null &
+    for _ in $(seq 1 50); do reg_ok && break; sleep 0.2; done
+fi
+if reg_ok && ! python3 -c "import urllib.request as u; u.urlopen('http://$REG/v2/lxbrand-test/pulled/manifests/1', timeout=3)" 2>/dev/null; then
+    if podman image exists "$IMAGE"; then
+        ctx=$(mktemp -d)
+        echo "pulled from the registry" >"$ctx/pulled"
+        printf 'FROM localhost/%s:latest\nCOPY pulled /pulled\n' "$IMAGE" >"$ctx/Containerfile"
+        CONTAINERS_CONF=$PCONF podman build -q -t "$PULLED" "$ctx" >/dev/null
+        CONTAINERS_CONF=$PCONF podman push -q --tls-verify=false "$PULLED"
+        rm -rf "$ctx"
+    fi
+fi
+reg_ok || log "WARNING: the registry on $REG did not come up (/var/log/lxbrand-ci-registry.log); the PullImage test will skip"
+
 log "ready: containerd CRI at $SOCK (handlers runc, lxbrand, lxbrand-strict -> $RUNTIME), podman $(podman --version | awk '{print $3}')"

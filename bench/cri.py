@@ -206,6 +206,11 @@ class Client:
         return self._call(self.images, "PullImage", self.pb.PullImageRequest(
             image=self.pb.ImageSpec(image=image))).image_ref
 
+    def remove_image(self, image: str) -> None:
+        """RemoveImage: the image and every other name of the same image id."""
+        self._call(self.images, "RemoveImage", self.pb.RemoveImageRequest(
+            image=self.pb.ImageSpec(image=image)))
+
     def remove_pod_fully(self, pod_id: str) -> None:
         """Stop and remove a pod and its containers, as kubelet does on deletion; errors of a
         pod already gone are ignored (NotFound)."""

@@ -93,6 +93,37 @@ def test_image_status_local(cri):
     assert cri.image_status("localhost/lxbrand-test/no-such-image:1") is None
 
 
+PULLED = "localhost:5055/lxbrand-test/pulled:1"     # in the setup script's loopback registry
+
+
+def test_pull_image_and_run_it(cri, pods, tmp_path):
+    """kubelet's Always/first pull: RemoveImage, PullImage from the registry, ImageStatus, then
+    a pod of each handler runs the pulled image."""
+    from bench.cri import CRIError
+    try:
+        cri.remove_image(PULLED)
+    except CRIError as e:
+        if e.code != "NOT_FOUND":
+            raise
+    assert cri.image_status(PULLED) is None
+    try:
+        ref = cri.pull_image(PULLED)
+    except CRIError as e:
+        if "127.0.0.1:5055" in e.details and "connection refused" in e.details:
+            pytest.skip(f"no registry on 127.0.0.1:5055 ({SETUP} starts one)")
+        raise
+    img = cri.image_status(PULLED)
+    assert img is not None and img.id == ref and PULLED in img.repo_tags
+    out = {}
+    for h in HANDLERS:
+        pod_id, cfg = make_pod(cri, pods, tmp_path, "pulled", h)
+        cid = cri.create_container(pod_id, cfg, "app", PULLED, ["sleep", "60"])
+        cri.start_container(cid)
+        out[h] = cri.exec_sync(cid, ["cat", "/pulled"]).stdout
+        cri.remove_pod_fully(pod_id)
+    assert out == {h: b"pulled from the registry\n" for h in HANDLERS}
+
+
 INIT = ("echo hello from $(hostname); trap 'echo bye; exit 0' TERM; "
         "while :; do sleep 0.1; done")
 EXECS = (
