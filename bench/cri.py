@@ -98,11 +98,11 @@ class Client:
 
     def pod_config(self, name: str, annotations: dict | None = None, network: str = "node",
                    log_directory: str | None = None, labels: dict | None = None,
-                   pid: str = "pod"):
+                   pid: str = "container"):
         """A PodSandboxConfig as kubelet builds one. NETWORK: "node" (the host's, hostNetwork:
-        true) or "pod" (a network namespace of the pod's own, set up by CNI); PID: "pod" (one
-        pid namespace per container, Kubernetes' default; the name is the CRI's) or
-        "shared" (shareProcessNamespace: true)."""
+        true) or "pod" (a network namespace of the pod's own, set up by CNI); PID: "container"
+        (each container its own pid namespace, Kubernetes' default) or "shared"
+        (shareProcessNamespace: true)."""
         pb = self.pb
         uid = uuid.uuid4().hex
         mode = {"node": pb.NODE, "pod": pb.POD}[network]

@@ -47,7 +47,7 @@ def pods(cri):
             print(f"cleanup of pod {p}: {e}")
 
 
-def make_pod(cri, pods, tmp_path, name, handler, annotations=None, network="node", pid="pod"):
+def make_pod(cri, pods, tmp_path, name, handler, annotations=None, network="node", pid="container"):
     cfg = cri.pod_config(name, annotations=annotations, network=network, pid=pid,
                          log_directory=str(tmp_path / f"logs-{handler}-{name}"))
     # as kubelet (cgroupfs driver) gives each pod a cgroup parent of its own
