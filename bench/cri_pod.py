@@ -35,7 +35,7 @@ ARGV = ["echo", "cri-pod ok"]
 WORKLOAD = Workload(
     NAME, "CRI: RunPodSandbox + CreateContainer + StartContainer + first ExecSync",
     lambda c: [c.python, "-m", "bench.cri_pod", "--", *ARGV],
-    metric="per_op", unit="µs/pod",
+    metric="per_op", unit="µs/pod", kinds=("cri",),
     note="containerd's CRI plugin driven over gRPC as kubelet drives it (bench/cri.py), one pod "
          "per run, host network; native: the exec'd command alone")
 

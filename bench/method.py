@@ -189,7 +189,9 @@ def plan(workloads: list[Workload], runners: list[Runner], ctx: Context) -> list
     out = []
     for w in workloads:
         argv = w.command(ctx)
-        rs = [(r, cmd) for r in runners if (cmd := r.wrap(w, argv, ctx)) is not None]
+        rs = [(r, cmd) for r in runners
+              if (not w.kinds or r.kind == "native" or r.kind in w.kinds)
+              and (cmd := r.wrap(w, argv, ctx)) is not None]
         out.append(Plan(w, rs))
     return out
 

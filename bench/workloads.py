@@ -47,6 +47,7 @@ class Workload:
     prepare: Callable[[Context], None] | None = None
     note: str = ""
     lxrun_args: tuple[str, ...] = ()  # extra lxrun options (e.g. where trace records go)
+    kinds: tuple[str, ...] = ()     # runner kinds it is for, besides native (empty: any)
 
     @property
     def emulates(self) -> bool:

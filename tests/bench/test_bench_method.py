@@ -190,3 +190,14 @@ def test_a_runner_that_hangs_in_a_round_is_not_waited_on_again():
     samples, _ = M.measure(_plan(runners), rounds=4, env={}, run=run)
     assert n["hangs"] == 2                      # warm-up, round 0 (times out), then never again
     assert [s.ok for s in samples if s.runner == "hangs"] == [True, False]
+
+
+def test_a_workload_for_some_runner_kinds_is_planned_for_those_and_native():
+    """cri-pod means something only under the CRI runners: lxrun, strace, proot do not run it."""
+    from pathlib import Path
+    from bench import runners as R
+    from bench.cri_pod import WORKLOAD
+    from bench.workloads import Context
+    ctx = Context(bins=None, work=Path("/tmp"))
+    plans = M.plan([WORKLOAD], R.all_runners(), ctx)
+    assert sorted(r.name for r, _ in plans[0].runners) == ["cri-lxbrand", "cri-runc", "native"]
