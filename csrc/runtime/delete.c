@@ -43,7 +43,7 @@ int rt_delete(const char *id, int force)
             return 0;
         return rt_fail("container '%s' does not exist (in %s)", id, G.root);
     }
-    if (r != 0 || f.hooks || rt_frozen(&f))
+    if (r != 0 || f.python || rt_frozen(&f))
         return RT_FALLBACK;
     snprintf(fifo, sizeof fifo, "%s/exec.fifo", f.dir);
     if (rt_running(f.pid, f.start)) {
@@ -56,8 +56,15 @@ int rt_delete(const char *id, int force)
             usleep(1000);
         }
     }
-    /* init is gone, and with a pid namespace of its own every process with it; without one
-     * (--pid=host) the rest lives on under the supervisor: killing it kills them (EXITKILL) */
+    /* Init is gone, and with a pid namespace of its own every process with it; without one
+     * (--pid=host) the rest lives on: kill it through the cgroups, as runc does.  Then the
+     * supervisor exits by itself once it has finished its work (a trace file is closed with
+     * its summary): give it a moment (commands/delete.py's SUPERVISOR_GRACE), and kill it
+     * only if it does not go -- its remaining tracees die with it. */
+    for (int i = 0; i < f.ncg; i++)
+        kill_procs(f.cg[i]);
+    for (int i = 0; rt_running(f.sup_pid, f.sup_start) && i < 5000; i++)
+        usleep(1000);
     if (rt_running(f.sup_pid, f.sup_start))
         kill((pid_t)f.sup_pid, SIGKILL);
     /* cgroups: kill what is left, then rmdir (EBUSY until the last task is gone) */

@@ -37,7 +37,7 @@ struct rt_state {
     char dir[PATH_MAX];
     long pid, sup_pid;                   /* init, the supervisor */
     unsigned long long start, sup_start; /* their /proc/PID/stat start times */
-    int hooks;                           /* poststart/poststop hooks to run (Python's job) */
+    int python;                          /* start/delete need Python (hooks, host mounts) */
     char engine[16];                     /* "unotify"/"ptrace": exec may be done in C; "" not */
     int ncg;
     char cg[RT_MAX_CG][PATH_MAX];

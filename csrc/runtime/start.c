@@ -12,7 +12,7 @@ int rt_start(const char *id)
 {
     struct rt_state f;
     char fifo[PATH_MAX + 16];
-    if (rt_state_read(id, &f) != 0 || f.hooks || !rt_running(f.pid, f.start))
+    if (rt_state_read(id, &f) != 0 || f.python || !rt_running(f.pid, f.start))
         return RT_FALLBACK; /* Python words the error or runs poststart */
     snprintf(fifo, sizeof fifo, "%s/exec.fifo", f.dir);
     int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -4,7 +4,8 @@
  *     pid <init's pid>
  *     start <its start time, /proc/PID/stat field 22>
  *     sup <the supervisor's pid> <its start time>
- *     hooks <1 if poststart/poststop hooks exist>
+ *     python <1 if start and delete need the Python runtime: hooks to run, mounts
+ *            made in the runtime's mount namespace to detach>
  *     engine <unotify|ptrace>                  (exec may be done in C: policy.blob and
  *                                               filter.bpf are there; absent: Python)
  *     cgroup <absolute cgroup directory>        (one line per hierarchy)
@@ -47,8 +48,8 @@ int rt_state_read(const char *id, struct rt_state *f)
             f->start = strtoull(line + 6, NULL, 10);
         else if (!strncmp(line, "sup ", 4) && sscanf(line + 4, "%ld %llu", &f->sup_pid, &f->sup_start) != 2)
             f->sup_pid = 0;
-        else if (!strncmp(line, "hooks ", 6))
-            f->hooks = atoi(line + 6);
+        else if (!strncmp(line, "python ", 7))
+            f->python = atoi(line + 7);
         else if (!strncmp(line, "engine ", 7))
             snprintf(f->engine, sizeof f->engine, "%s", line + 7);
         else if (!strncmp(line, "cgroup ", 7) && f->ncg < RT_MAX_CG)

@@ -224,20 +224,23 @@ class ContainerInit:
             # compiled (and libseccomp loaded) before pivot_root; errors show up at create
             self.seccomp = seccomp.Filter(spec["linux"]["seccomp"])
         namespaces.enter(spec, namespaces.CHILD_TYPES)
-        if "mount" not in namespaces.wanted(spec):
-            # never pivot_root (or mount into) the runtime's own mount namespace
-            sc.unshare(sc.CLONE_NEWNS)
+        # Without a mount namespace in linux.namespaces the container shares the runtime's
+        # (runtime-spec; runc): its mounts are made under one private bind of the rootfs,
+        # which `delete` detaches, and it is chroot'ed, not pivoted
+        own_mnt = "mount" in namespaces.wanted(spec)
         if self.gate_fd is not None:
             # prestart/createRuntime hooks (run by `create` with our pid) come first
             if os.read(self.gate_fd, 1) != b"g":
                 os._exit(1)  # create failed meanwhile; it reports why
             os.close(self.gate_fd)
             self.gate_fd = None
-        rootfs.prepare(self.rootfs, spec, self.cg_paths)
+        rootfs.prepare(self.rootfs, spec, self.cg_paths, own_ns=own_mnt)
         hooks.run("createContainer", spec.get("hooks"),
                   dict(self.state, pid=host_pid, status="created"))
         fifo = os.open(self.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        if self.no_pivot:
+        if not own_mnt:
+            rootfs.chroot_into(self.rootfs)
+        elif self.no_pivot:
             rootfs.no_pivot(self.rootfs)
         else:
             rootfs.pivot(self.rootfs)

@@ -196,17 +196,24 @@ def _mount_cgroup(dest, flags, cgroup_paths):
                  | sc.MS_NOEXEC)
 
 
-def prepare(rootfs, spec, cgroup_paths):
-    """Everything before pivot_root: propagation, rootfs bind, mounts, /dev contents."""
+def prepare(rootfs, spec, cgroup_paths, own_ns=True):
+    """Everything before pivot_root: propagation, rootfs bind, mounts, /dev contents.
+    own_ns=False: we are in the runtime's mount namespace (the config has none): nothing
+    outside the rootfs is touched, and every mount goes under one private bind of it."""
     linux = spec.get("linux") or {}
-    # Stop our mounts from leaking to the host: everything becomes a slave (or private) of
-    # the host's mounts before we mount anything.  A requested shared/unbindable root is
-    # applied after pivot_root (finish()), to the container's own root only: making the
-    # copied "/" shared here would put the container's mounts in the host's peer group.
-    private = linux.get("rootfsPropagation") in ("private", "rprivate")
-    sc.mount(None, "/", None, (sc.MS_PRIVATE if private else sc.MS_SLAVE) | sc.MS_REC)
-    # pivot_root needs rootfs to be a mount point
+    if own_ns:
+        # Stop our mounts from leaking to the host: everything becomes a slave (or private)
+        # of the host's mounts before we mount anything.  A requested shared/unbindable root
+        # is applied after pivot_root (finish()), to the container's own root only: making
+        # the copied "/" shared here would put the container's mounts in the host's peer
+        # group.
+        private = linux.get("rootfsPropagation") in ("private", "rprivate")
+        sc.mount(None, "/", None, (sc.MS_PRIVATE if private else sc.MS_SLAVE) | sc.MS_REC)
+    # pivot_root needs rootfs to be a mount point; in the runtime's namespace, this bind is
+    # what `delete` detaches (host_mount_depth)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    if not own_ns:
+        sc.mount(None, rootfs, None, sc.MS_PRIVATE | sc.MS_REC)
     mounts = spec.get("mounts") or []
     dev_is_tmpfs = False
     for m in mounts:
@@ -290,6 +297,40 @@ def pivot(rootfs):
     finally:
         os.close(oldroot)
         os.close(newroot)
+
+
+def chroot_into(rootfs):
+    """Without a mount namespace of our own: pivot_root would move the runtime's root."""
+    os.chdir(rootfs)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def host_mount_depth(path):
+    """How many mounts are stacked on `path` in our mount namespace (mountinfo(5))."""
+    path = os.path.realpath(path)
+    n = 0
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                mp = line.split(b" ", 5)[4].decode("unicode_escape", "replace")
+                if mp == path:
+                    n += 1
+    except OSError:
+        pass
+    return n
+
+
+def detach_host_mounts(path, base):
+    """Detach what a container without a mount namespace stacked on `path` (its rootfs)
+    above the `base` mounts that were there before it was created."""
+    for _ in range(64):
+        if host_mount_depth(path) <= base:
+            return
+        try:
+            sc.umount2(os.path.realpath(path), sc.MNT_DETACH)
+        except OSError:
+            return
 
 
 def no_pivot(rootfs):

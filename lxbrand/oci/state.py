@@ -124,9 +124,12 @@ class Container:
         answer start, kill, delete and exec without starting Python."""
         lx = self.data.get("lxbrand", {})
         hooks = lx.get("hooks") or {}
+        # start and delete need Python for hooks to run, or mounts made in the runtime's
+        # mount namespace to detach
+        python = hooks.get("poststart") or hooks.get("poststop") or lx.get("host_mounts")
         lines = [f"pid {self.pid}", f"start {lx.get('pid_start') or 0}",
                  f"sup {lx.get('sup_pid') or 0} {lx.get('sup_start') or 0}",
-                 f"hooks {1 if hooks.get('poststart') or hooks.get('poststop') else 0}"]
+                 f"python {1 if python else 0}"]
         if lx.get("engine"):
             lines.append(f"engine {lx['engine']}")
         lines += [f"cgroup {d}" for d in (lx.get("cgroups") or {}).values()]

@@ -405,3 +405,43 @@ def test_personality_and_path_rules_in_the_containers_namespaces(bundle, state_r
     assert lines[0].split() == ["MemTotal:", str(256 * 1024), "kB"], r.stdout
     assert lines[1] == "passwd ok", r.stdout
     assert "No such file or directory" in lines[2] and lines[3] == "group refused", r.stdout
+
+
+def _mountinfo_under(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+@pytest.mark.parametrize("drop", [("mount",), ("mount", "pid", "network", "ipc", "uts")])
+def test_namespaces_not_listed_are_the_runtimes(bundle, state_root, cid, drop, tmp_path):
+    """runtime-spec (and OCI validation's linux_ns_itype): a namespace type the config does
+    not list is the runtime's.  Without a mount namespace the container's mounts are made
+    under a private bind of its rootfs in the runtime's namespace, and delete detaches them."""
+    def mutate(s):
+        s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] not in drop]
+    b = bundle(["sh", "-c", "for n in mnt pid net; do readlink /proc/self/ns/$n; done; "
+                            "cat /etc/passwd | head -1; sleep 30"], mutate=mutate)
+    rootfs = os.path.realpath(b / "rootfs")
+    before = _mountinfo_under(rootfs)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        r = run_cli(state_root, "create", "--bundle", str(b), cid, stdout=f, stderr=f,
+                    capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    assert run_cli(state_root, "start", cid).returncode == 0
+    deadline = time.monotonic() + 10
+    while "root:" not in out.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = out.read_text().splitlines()
+    mine = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in ("mnt", "pid", "net")}
+    assert lines[0] == mine["mnt"], lines  # the runtime's mount namespace
+    if "pid" in drop:
+        assert lines[1:3] == [mine["pid"], mine["net"]], lines
+    else:
+        assert lines[1] != mine["pid"], lines
+    assert lines[3].startswith("root:"), lines  # chroot'ed into the rootfs
+    assert len(_mountinfo_under(rootfs)) > len(before)  # its /proc, /dev... under the rootfs
+    assert run_cli(state_root, "delete", "--force", cid).returncode == 0
+    assert _mountinfo_under(rootfs) == before  # nothing left in the runtime's namespace
+    assert leftovers(cid) == []

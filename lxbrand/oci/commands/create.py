@@ -104,6 +104,10 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
                         "policy": g.policy, "backend": g.backend, "trace": g.trace,
                         "trace_dir": g.trace_dir},
         }
+        if "mount" not in namespaces.wanted(spec):
+            # the container's mounts land in our namespace: `delete` detaches them
+            from lxbrand.oci import rootfs as rootfs_mod
+            c.data["lxbrand"]["host_mounts"] = [rootfs, rootfs_mod.host_mount_depth(rootfs)]
         c.save()
         cgroups.create(cg_paths, linux.get("resources"))
         opts = {"policy": g.policy, "backend": g.backend, "trace": g.trace,
@@ -199,6 +203,10 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         supervisor.kill_and_reap(init_pid, reap=False)  # the shim's child, not ours
         supervisor.kill_and_reap(builder)
         supervisor.kill_and_reap(sup_pid)
+        hm = (c.data.get("lxbrand") or {}).get("host_mounts")
+        if hm:
+            from lxbrand.oci import rootfs as rootfs_mod
+            rootfs_mod.detach_host_mounts(*hm)
         try:
             cgroups.destroy(cg_paths)
         except OCIError:

@@ -13,6 +13,10 @@ def add_args(p):
     p.add_argument("id")
 
 
+# seconds a supervisor may take to finish after its tree is gone (csrc/runtime/delete.c too)
+SUPERVISOR_GRACE = 5.0
+
+
 def _wait_dead(c, timeout=10.0):
     deadline = time.monotonic() + timeout
     while c.alive():
@@ -40,13 +44,26 @@ def delete(g, cid, force=False):
             pass
         _wait_dead(c)
     lx = c.data.get("lxbrand", {})
-    if c.supervisor_alive():
-        # Init is gone, and with a pid namespace of its own every process with it; without
-        # one (--pid=host) the rest lives on: killing the supervisor kills them (EXITKILL)
+    # Init is gone, and with a pid namespace of its own every process with it; without one
+    # (--pid=host) the rest lives on: kill it through the cgroups, as runc does.  Then the
+    # supervisor exits by itself once it has finished its work (a trace file is closed with
+    # its summary): give it a moment, and kill it only if it does not go.
+    for pid in cgroups.procs(lx.get("cgroups") or {}):
         try:
-            os.kill(lx["sup_pid"], signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    deadline = time.monotonic() + SUPERVISOR_GRACE
+    while c.supervisor_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if c.supervisor_alive():
+        try:
+            os.kill(lx["sup_pid"], signal.SIGKILL)  # its remaining tracees die with it
+        except ProcessLookupError:
+            pass
+    if lx.get("host_mounts"):
+        from lxbrand.oci import rootfs
+        rootfs.detach_host_mounts(*lx["host_mounts"])
     cgroups.destroy(lx.get("cgroups") or {})
     try:
         hooks.run("poststop", lx.get("hooks"), dict(c.oci_state(), status="stopped"))
