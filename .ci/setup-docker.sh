@@ -134,5 +134,11 @@ if ! docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1; then
     fi
     rm -rf "$deb"
 fi
+# 7. the bench's apps image (python -m bench --suite apps; tests/bench/test_bench_apps_docker.py):
+# debootstrap + chroot apt-get of redis, nginx, postgres, gunicorn, gcc; about 70 s; cached by
+# the hash of its recipe, so this is a no-op when the image is there.
+if ! (cd "$REPO" && python3 -m bench.apps.image >/dev/null); then
+    log "WARNING: the apps image did not build (see /var/log/lxbench-apps-image.log); its tests will skip"
+fi
 registered=$(python3 -c 'import json; print(json.load(open("/etc/docker/daemon.json"))["runtimes"]["lxbrand"]["path"])' 2>/dev/null || echo "<none>")
 log "ready: dockerd up, runtime lxbrand -> $registered, image $IMAGE"

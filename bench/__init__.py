@@ -12,4 +12,6 @@ Modules, one per concern:
   machine    the machine description stored with the results
   progress   the progress bar
   handlers   Python syscall handlers that lxrun loads by name for the Python-handler workload
+  apps/      `--suite apps`: real servers (redis, nginx, postgres, a WSGI app), a build, density
+             and docker exec/run in containers under every Docker runtime, against runc
 """

@@ -1,4 +1,5 @@
-"""python -m bench [--quick] [--only NAMES] [--runners NAMES] [--out DIR] [--compare OLD.json]"""
+"""python -m bench [--suite micro|apps] [--quick] [--only NAMES] [--runners NAMES] [--out DIR]
+[--compare OLD.json]"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench import harness
+from bench.apps.image import ImageError
 from bench.build import BuildError
 
 
@@ -18,13 +20,21 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, harness.Options]:
         prog="python -m bench",
         description="Run the same workloads natively, under lxrun and under its peers; print a "
                     "Markdown table, write JSON (every sample) and a PNG chart.")
+    ap.add_argument("--suite", choices=("micro", "apps"),
+                    help="micro (default): syscall-level workloads natively and under each "
+                         "sandbox; apps: real servers (redis, nginx, postgres, a python web "
+                         "app), a build, density and docker exec/run in containers under every "
+                         "Docker runtime (implied by --only with apps workloads)")
     ap.add_argument("--quick", action="store_true",
-                    help="smaller workloads and 3 rounds (a few minutes)")
+                    help="smaller workloads and fewer rounds (micro: a few minutes; apps: "
+                         "under 10 minutes)")
     ap.add_argument("--only", type=_names, metavar="NAMES",
-                    help="comma-separated workloads (see --list)")
+                    help="comma-separated workloads (see --list; apps: an app or one of its rows)")
     ap.add_argument("--runners", type=_names, metavar="NAMES",
-                    help="comma-separated runners, shell globs allowed (lxrun-*); native is "
-                         "always run as the reference")
+                    help="comma-separated runners, shell globs allowed (lxrun-*); the reference "
+                         "(micro: native, apps: runc) is always run")
+    ap.add_argument("--rebuild-image", action="store_true",
+                    help="apps: rebuild the image from Debian packages even if Docker has it")
     ap.add_argument("--out", type=Path, metavar="DIR",
                     help="where results.{md,json,png} go (default: bench/out; with --render: "
                          "beside the JSON)")
@@ -32,7 +42,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, harness.Options]:
                     help="print what got faster or slower than in OLD.json")
     ap.add_argument("--threshold", type=float, default=0.10,
                     help="relative change that counts in --compare (default 0.10)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3 quick, 7 full)")
+    ap.add_argument("--rounds", type=int,
+                    help="interleaved rounds (default micro: 3 quick, 7 full; apps: 2 quick, "
+                         "3 full)")
     ap.add_argument("--list", action="store_true", help="list workloads and runners, then exit")
     ap.add_argument("--render", type=Path, metavar="RESULTS.json",
                     help="redraw results.md and results.png from a results JSON, run nothing")
@@ -40,10 +52,15 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, harness.Options]:
     ns = ap.parse_args(argv)
     if ns.rounds is not None and ns.rounds < 1:
         ap.error("--rounds must be at least 1")
-    return ns, harness.Options(quick=ns.quick, only=ns.only, runners=ns.runners,
-                               out=ns.out or harness.Options.out,
+    try:
+        suite = harness.suite_of(ns.suite, ns.only)
+    except ValueError as e:
+        ap.error(str(e))
+    out = ns.out or (harness.Options.out / "apps" if suite == "apps" else harness.Options.out)
+    return ns, harness.Options(quick=ns.quick, only=ns.only, runners=ns.runners, out=out,
                                compare=ns.compare, rounds=ns.rounds, threshold=ns.threshold,
-                               progress=False if ns.no_progress else None)
+                               progress=False if ns.no_progress else None, suite=suite,
+                               rebuild_image=ns.rebuild_image)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             harness.render(ns.render, ns.out)
         else:
             harness.run(opts)
-    except (ValueError, BuildError, OSError) as e:
+    except (ValueError, BuildError, ImageError, OSError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 2
     return 0

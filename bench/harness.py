@@ -27,6 +27,25 @@ class Options:
     threshold: float = 0.10
     cache: Path | None = None
     progress: bool | None = None       # None: a bar when stderr is a terminal
+    suite: str = "micro"               # micro: the syscall-level workloads; apps: real servers
+    rebuild_image: bool = False        # apps: rebuild the image even if Docker has it
+
+
+def suite_of(suite: str | None, only: list[str] | None) -> str:
+    """The suite to run: as asked, else the one --only's names belong to (micro by default).
+    Names of both suites at once are an error: the two report against different references."""
+    from bench.apps import workloads as apps
+    names = only or []
+    in_apps = [n for n in names if n in apps.ROWS or n in {a.name for a in apps.APPS}]
+    in_micro = [n for n in names if n in wmod.BY_NAME]
+    if in_apps and in_micro:
+        raise ValueError(f"--only mixes the micro suite ({', '.join(in_micro)}) and the apps "
+                         f"suite ({', '.join(in_apps)}): run them separately")
+    if suite is None:
+        return "apps" if in_apps else "micro"
+    if (suite == "apps" and in_micro) or (suite == "micro" and in_apps):
+        raise ValueError(f"--only {','.join(in_micro or in_apps)} is not in the {suite} suite")
+    return suite
 
 
 def _now() -> str:
@@ -39,6 +58,9 @@ def discover(opts: Options, ctx: wmod.Context, host: rmod.Host | None = None):
 
 
 def run(opts: Options, stdout=None, stderr=None) -> dict:
+    if opts.suite == "apps":
+        from bench.apps import harness as apps_harness
+        return apps_harness.run(opts, stdout, stderr)
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     workloads = wmod.select(opts.only)
     old = report.load_json(opts.compare) if opts.compare else None   # fail early on a bad file
@@ -88,13 +110,18 @@ def run(opts: Options, stdout=None, stderr=None) -> dict:
 
 def render(path: Path, out: Path | None = None, stdout=None) -> dict:
     """--render: redraw the Markdown and the chart from a results JSON (no runs)."""
-    doc = report.resummarize(report.load_json(path))
+    doc = report.load_json(path)
     out = out or Path(path).parent
     out.mkdir(parents=True, exist_ok=True)
-    md = report.markdown(doc)
-    (out / "results.md").write_text(md)
-    why = report.chart(doc, out / "results.png")
-    (stdout or sys.stdout).write(md)
+    if doc.get("suite") == "apps":
+        from bench.apps import report as apps_report
+        why = apps_report.write_all(apps_report.resummarize(doc), out, stdout or sys.stdout)
+    else:
+        doc = report.resummarize(doc)
+        md = report.markdown(doc)
+        (out / "results.md").write_text(md)
+        why = report.chart(doc, out / "results.png")
+        (stdout or sys.stdout).write(md)
     if why:
         print(f"bench: {why}", file=sys.stderr)
     return doc
@@ -103,6 +130,9 @@ def render(path: Path, out: Path | None = None, stdout=None) -> dict:
 def list_all(opts: Options, stdout=None) -> None:
     """--list: the workloads and each runner with its availability."""
     stdout = stdout or sys.stdout
+    if opts.suite == "apps":
+        from bench.apps import harness as apps_harness
+        return apps_harness.list_all(opts, stdout)
     bins = build_all(opts.cache)
     ctx = wmod.Context(bins, Path(tempfile.gettempdir()), quick=True)
     print("workloads:", file=stdout)
