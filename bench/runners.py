@@ -121,7 +121,7 @@ def default_trapped(profile: Path | None = None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def policy_toml(rules: tuple[dict, ...], default: str, description: str) -> str:
+def policy_toml(rules: tuple[dict, ...], default: str, description: str, sections: str = "") -> str:
     """A policy file in ENGINE_API.md's format (a tiny writer: the values are strings, ints and
     lists of strings)."""
     def val(v):
@@ -132,11 +132,16 @@ def policy_toml(rules: tuple[dict, ...], default: str, description: str) -> str:
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(val(x) for x in v) + "]"
         return json.dumps(str(v))   # a JSON string is a valid TOML basic string
-    lines = [f"description = {val(description)}", f"default = {val(default)}", ""]
+    lines = [f"description = {val(description)}", f"default = {val(default)}"]
+    # the sections' top-level keys (path_default, ...) before any table
+    head, _, tables = sections.partition("[[")
+    lines += [head.strip(), ""] if head.strip() else [""]
     for r in rules:
         lines.append("[[rule]]")
         lines += [f"{k} = {val(v)}" for k, v in r.items()]
         lines.append("")
+    if tables:
+        lines.append("[[" + tables)
     return "\n".join(lines)
 
 
@@ -169,7 +174,8 @@ class Lxrun(Runner):
                                if identity else ""))
 
     def detect(self, host, ctx):
-        path = host.find("lxrun")
+        # LXBENCH_LXRUN: another build's lxrun (a checkout's own C front end)
+        path = host.environ.get("LXBENCH_LXRUN") or host.find("lxrun")
         if not path:
             return Availability(False, reason="lxrun not installed")
         policy = "trace-all" if self.traceall else "default"
@@ -183,7 +189,7 @@ class Lxrun(Runner):
         if self.identity:
             names = {n for r in rules for n in r["syscalls"]}
             rules += tuple(r for r in self.IDENTITY_RULES if not names & set(r["syscalls"]))
-        if not rules:
+        if not rules and not workload.sections:
             return "trace-all" if self.traceall else "default"
         default = "trace" if self.traceall else "allow"
         path = ctx.work / "policies" / (f"{workload.name}-{default}"
@@ -191,7 +197,8 @@ class Lxrun(Runner):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(policy_toml(rules, default,
-                                        f"bench workload {workload.name}: {workload.title}"))
+                                        f"bench workload {workload.name}: {workload.title}",
+                                        workload.sections))
         return str(path)
 
     def wrap(self, workload, argv, ctx):

@@ -48,6 +48,7 @@ class Workload:
     note: str = ""
     lxrun_args: tuple[str, ...] = ()  # extra lxrun options (e.g. where trace records go)
     kinds: tuple[str, ...] = ()     # runner kinds it is for, besides native (empty: any)
+    sections: str = ""              # lxrun policy text beyond [[rule]]s: [[path]], [[network]] rules
 
     @property
     def emulates(self) -> bool:
@@ -67,6 +68,24 @@ TRACE_OPENAT = {"syscalls": ["openat"], "action": "trace",
                 "comment": "bench: a trap that is recorded (decoded) and let through"}
 EMULATE_PY = {"syscalls": ["getppid"], "action": "emulate", "handler": "bench.handlers:getppid",
               "comment": "bench: a trap answered by a Python handler"}
+
+# A path policy as a user would write one to keep a program from the host's secrets:
+# everything else allowed, so every open and stat is judged (and performed) by lxbrand.
+PATH_RULES = """path_default = "allow"
+[[path]]
+action = "deny"
+paths = ["/etc/shadow", "/root/.ssh"]
+comment = "bench: every open and stat is judged by a path rule"
+"""
+# A network policy that allows loopback only: every connect is judged on its address.
+NET_RULES = """network_default = "deny"
+[[network]]
+action = "allow"
+cidr = ["127.0.0.0/8"]
+comment = "bench: every connect is judged by a network rule"
+"""
+# a path of a few components, as most opens have (the loop's default, /dev/null, has two)
+OPEN_PATH = "/usr/share/zoneinfo/UTC"
 
 PY_IMPORTS = ("import json, decimal, asyncio, email.parser, http.client, argparse, logging, "
               "xml.etree.ElementTree, unittest, sqlite3; print('imports ok')")
@@ -189,6 +208,19 @@ WORKLOADS: list[Workload] = [
              lxrun_args=("--trace=/dev/null",),
              note="lxrun: rule action trace, --trace=/dev/null; strace -e trace=openat -o "
                   "/dev/null: both decode the path and write a line per call"),
+    Workload("open-path", "openat+close loop under a [[path]] rule",
+             lambda c: [c.bins["loop"], "openat", str(c.size(2_000, 20_000)), OPEN_PATH],
+             metric="per_op", unit="µs/pair", sections=PATH_RULES,
+             note="issue 14's target: ≤ 10 µs (unotify), ≤ 25 µs (ptrace); lxrun decides and opens, "
+                  "other runners open natively"),
+    Workload("stat-path", "stat loop under a [[path]] rule",
+             lambda c: [c.bins["loop"], "stat", str(c.size(2_000, 20_000)), OPEN_PATH],
+             metric="per_op", unit="µs/call", sections=PATH_RULES,
+             note="issue 14's target: ≤ 8 µs (unotify)"),
+    Workload("connect-net", "UDP socket+connect+close loop under a [[network]] allow rule",
+             lambda c: [c.bins["loop"], "connect", str(c.size(2_000, 20_000))],
+             metric="per_op", unit="µs/pair", sections=NET_RULES,
+             note="issue 14's target: ≤ 15 µs (unotify); lxrun judges the address and connects"),
     Workload("forkexec", "fork+exec storm",
              lambda c: [c.bins["forkexec"], c.bins["true"], str(c.size(50, 300))],
              metric="per_op", unit="µs/fork", container=True),
@@ -211,6 +243,13 @@ WORKLOADS: list[Workload] = [
              _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
              prepare=_prepare_files,
              note="the mix DESIGN.md sets the bar with (~0.2 s natively)"),
+    Workload("python-path", "python3 -I: start-up + 10 stdlib imports, under a [[path]] rule",
+             lambda c: [c.python, "-I", "-c", PY_IMPORTS], sections=PATH_RULES,
+             note="issue 14's target: ≤ 1.3× native"),
+    Workload("mix-path", "python imports + find + tar, under a [[path]] rule",
+             _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
+             prepare=_prepare_files, sections=PATH_RULES,
+             note="issue 14's target: ≤ 1.3× native"),
 ]
 
 # Workloads kept in modules of their own (they bring their runners): imported here, last, as

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "paths.h"
+#include "view.h"
 
 int lx_id_valid(struct lx_sup *s, uint64_t id)
 {
@@ -192,10 +194,9 @@ void lx_cache_clear(struct lx_sup *s)
 #define LX_CACHE_FLAGS (O_CLOEXEC | O_LARGEFILE | O_NOCTTY | O_NONBLOCK | O_NOATIME)
 
 /* Answer a gated open from the cache: 1 if answered (c->ret set), 0 if not. */
-static int cached_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a, const char *path)
+int lx_cached_serve(struct lx_sup *s, struct lx_call *c, uint64_t flags, const char *path)
 {
-    uint64_t flags = c->args[a->gate_arg]; /* open(path, flags) / openat(dirfd, path, flags) */
-    if (path[0] != '/' || (flags & ~(uint64_t)LX_CACHE_FLAGS) != O_RDONLY)
+    if (!s->ncached || path[0] != '/' || (flags & ~(uint64_t)LX_CACHE_FLAGS) != O_RDONLY)
         return 0;
     for (size_t i = 0; i < s->ncached; i++) {
         struct lx_cached *e = &s->cached[i];
@@ -231,22 +232,58 @@ static int gate(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
     ssize_t n = lx_mem_read_str(c->pid, c->args[a->gate_arg - 1], path, sizeof(path));
     if (n < 0 || (size_t)n >= sizeof(path) - 1)
         return 1;
-    if (s->ncached && cached_answer(s, c, a, path))
+    /* open(path, flags) / openat(dirfd, path, flags) */
+    if (lx_cached_serve(s, c, c->args[a->gate_arg], path))
         return 2;
+    return lx_gate_match(s, path);
+}
+
+int lx_gate_match(const struct lx_sup *s, const char *path)
+{
+    size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
-        path[--n] = '\0';
-    const char *base = strrchr(path, '/');
+        n--;
+    const char *base = memrchr(path, '/', n);
     base = base ? base + 1 : path;
+    size_t blen = (size_t)(path + n - base);
     for (size_t i = 0; i < s->ngate; i++)
-        if (strcmp(base, s->gate[i]) == 0)
+        if (strlen(s->gate[i]) == blen && memcmp(base, s->gate[i], blen) == 0)
             return 1;
     return 0;
 }
 
+int lx_upcall(struct lx_sup *s, struct lx_call *c)
+{
+    if (!s->handler) {
+        c->ret = -ENOSYS;
+        return 1;
+    }
+    if (s->handler(s->ctx, c) < 0) {
+        c->ret = -EPERM; /* a failing handler denies: fail closed */
+        return 1;
+    }
+    return !c->cont;
+}
+
+void lx_observe(struct lx_sup *s, const struct lx_call *c)
+{
+    if (s->views)
+        lx_views_note(s, c->nr, c->tid);
+}
+
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
-    if (a->kind != LX_ACT_PYTHON)
+    switch (a->kind) {
+    case LX_ACT_PATH:
+        return lx_path_call(s, c, a);
+    case LX_ACT_WATCH:
+        c->cont = 1; /* lx_observe forgot what it may change */
+        return 0;
+    case LX_ACT_PYTHON:
+        break;
+    default:
         return lx_fast_answer(s, c, a);
+    }
     if (s->nreplies && replied(s, c))
         return 1;
     if (a->gate_arg) {
@@ -258,13 +295,5 @@ int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
             return 0;
         }
     }
-    if (!s->handler) {
-        c->ret = -ENOSYS;
-        return 1;
-    }
-    if (s->handler(s->ctx, c) < 0) {
-        c->ret = -EPERM;
-        return 1;
-    }
-    return !c->cont;
+    return lx_upcall(s, c);
 }

@@ -28,8 +28,14 @@ enum lx_kind {
     LX_ACT_RETURN, /* trap, answer `value` (or -err) without running the call */
     LX_ACT_UNAME,  /* trap, write the emulated struct utsname, answer 0 */
     LX_ACT_PYTHON, /* trap, ask the Python handler */
-    LX_ACT_KINDS,  /* the number of kinds: new kinds go above PYTHON, before this */
+    LX_ACT_PATH,   /* trap, judged and performed by the compiled [[path]] rules (paths.h) */
+    LX_ACT_NET,    /* trap, judged and performed by the compiled [[network]] rules (net.h) */
+    LX_ACT_WATCH,  /* trap, forget what is kept about the caller (view.h), let it run */
+    LX_ACT_KINDS,  /* the number of kinds: new kinds go above WATCH, before this */
 };
+/* LX_ACT_PATH and LX_ACT_NET: `value` bits */
+#define LX_PATH_UPCALL_ALL 1 /* once the rules allow it, the Python handler sees every such call
+                              * (an open hook without basenames); gate_arg: only those gated */
 
 struct lx_action {
     uint8_t kind;     /* enum lx_kind */
@@ -79,6 +85,8 @@ struct lx_call {
     int cont;      /* 1: let the call run natively (no pointer-based decision may rely on it) */
     int rewrite;   /* ptrace only: 1 = run `nr`/`args` as rewritten */
     int sent;      /* unotify only: already answered (SECCOMP_ADDFD_FLAG_SEND) */
+    const char *path; /* the path argument as C read it (once), when C already did: a
+                       * handler decides on this copy, never on the caller's memory */
 };
 
 #define LX_STR_CAP 96
@@ -98,6 +106,9 @@ typedef int (*lx_handler_fn)(void *ctx, struct lx_call *call);   /* 0 ok, <0 fai
 typedef void (*lx_flush_fn)(void *ctx, const struct lx_record *recs, size_t n);
 
 struct lx_tidtab; /* ptrace.c */
+struct lx_paths;  /* paths.h */
+struct lx_net;    /* net.h */
+struct lx_views;  /* view.h */
 
 struct lx_sup {
     int backend;
@@ -119,6 +130,11 @@ struct lx_sup {
     size_t nreplies;
     int py_gs;
     void *ctx;
+    /* compiled rules answered in C (NULL: none), and what C keeps of the program's
+     * threads to act for them */
+    struct lx_paths *paths;
+    struct lx_net *net;
+    struct lx_views *views;
     /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
      * instruction): <0 kills the task.  NULL: no check. */
     int (*exec_check)(void *ctx, pid_t tid);
@@ -197,6 +213,16 @@ int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns);
 void lx_cache_clear(struct lx_sup *s); /* drops both: the cached opens and the cached replies */
 /* remember Python's answer to `nr` (see struct lx_reply); len 0 forgets it */
 int lx_reply_set(struct lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns);
+/* for the kinds answered in C that hand some calls on to Python (paths, ...):
+ * ask the Python handler, as lx_decide does (1 answered, 0 continue, c->cont set) */
+int lx_upcall(struct lx_sup *s, struct lx_call *c);
+/* is the basename of path in sup->gate? */
+int lx_gate_match(const struct lx_sup *s, const char *path);
+/* answer an open of path (with flags) from a cached snapshot: 1 if answered */
+int lx_cached_serve(struct lx_sup *s, struct lx_call *c, uint64_t flags, const char *path);
+/* every trapped call, before anything else (both backends): what it may change
+ * in what C keeps about its caller is forgotten (view.h) */
+void lx_observe(struct lx_sup *s, const struct lx_call *c);
 
 /* unotify.c */
 int lx_unotify_start(struct lx_sup *s);  /* starts the notify thread */

@@ -29,7 +29,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "paths.h"
 #include "tids.h"
+#include "view.h"
 
 #ifndef PTRACE_GET_SYSCALL_INFO
 #define PTRACE_GET_SYSCALL_INFO 0x420e
@@ -96,6 +98,7 @@ static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
     }
     finish_trace_unknown(s, t);
     lx_tids_del(s->tids, tid);
+    lx_views_forget(s, tid); /* its number may name another task next */
 }
 
 /* PTRACE_EVENT_SECCOMP: the ptrace backend's trap. */
@@ -111,6 +114,7 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     regs_to_call(&regs, &c);
     const struct lx_action *a = lx_action_for(s, c.nr);
     int kind = a->kind, answered;
+    lx_observe(s, &c);
 
     if (is_listener_request(&c)) {
         c.ret = -EPERM; /* see filter.c: a listener of the program's would outrank RET_TRACE */
@@ -279,6 +283,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
             return;
         }
         t->fresh = 1;
+        lx_views_forget(s, tid); /* a new task: nothing kept under its number is its */
     }
     int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
     if (sig == (SIGTRAP | 0x80)) {
@@ -297,8 +302,10 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
         int in_trace = t->in_trace;
         struct lx_tstate *n = lx_tids_add(s->tids, (pid_t)msg, &created);
-        if (n && created)
+        if (n && created) {
             n->fresh = 1;
+            lx_views_forget(s, (pid_t)msg); /* before it runs: its number may have been another's */
+        }
         /* the table may have grown: look ourselves up again */
         t = lx_tids_get(s->tids, tid);
         if (t)
@@ -331,7 +338,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         /* The new image is mapped and has not run yet: a check of what was
          * executed (/proc/TID/exe) cannot be raced, unlike one of the path
          * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
-        if (s->exec_check && s->exec_check(s->ctx, tid) < 0)
+        lx_views_forget(s, 0); /* the execing thread took over its leader's number */
+        if ((s->paths && lx_paths_exec_ok(s, tid) < 0) || (s->exec_check && s->exec_check(s->ctx, tid) < 0))
             kill(tid, SIGKILL);
         resume(tid, t, 0);
         break;
@@ -374,7 +382,7 @@ static long arm_opts(const struct lx_sup *s)
 static long run_opts(const struct lx_sup *s)
 {
     long opts = arm_opts(s);
-    return (s->exec_check || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
+    return (s->exec_check || s->paths || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
 }
 
 /* The child is seized and blocked reading go_fd: let it install its filter and

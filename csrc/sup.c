@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "engine.h"
+#include "paths.h"
+#include "view.h"
 
 int lx_sup_init(struct lx_sup *s, int backend)
 {
@@ -26,6 +28,8 @@ void lx_sup_free(struct lx_sup *s)
     s->gate = NULL;
     s->ngate = 0;
     lx_cache_clear(s);
+    lx_paths_free(s);
+    lx_views_free(s);
     free(s->recs);
     s->recs = NULL;
     s->nrec = 0;

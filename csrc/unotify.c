@@ -43,6 +43,7 @@ static int answer(struct lx_sup *s, struct seccomp_notif *req, struct seccomp_no
 
     memset(resp, 0, sizeof(*resp));
     resp->id = req->id;
+    lx_observe(s, &c);
     if (req->data.arch != AUDIT_ARCH_X86_64) {
         c.ret = -ENOSYS; /* the filter kills foreign arches; never reached */
         answered = 1;

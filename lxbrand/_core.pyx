@@ -6,7 +6,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport errno
 from libc.stdlib cimport free, malloc, calloc
 from libc.string cimport memset, strncpy
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from posix.types cimport pid_t
 
 cimport lxbrand._engine as E
@@ -28,6 +28,11 @@ TRACE = E.LX_ACT_TRACE
 RETURN = E.LX_ACT_RETURN
 UNAME = E.LX_ACT_UNAME
 PYTHON = E.LX_ACT_PYTHON
+PATH = E.LX_ACT_PATH
+NET = E.LX_ACT_NET
+WATCH = E.LX_ACT_WATCH
+#: LX_ACT_PATH/NET `value` bit: the Python handler sees every such call the rules allow
+UPCALL_ALL = E.LX_PATH_UPCALL_ALL
 BACKEND_UNOTIFY = E.LX_BACKEND_UNOTIFY
 BACKEND_PTRACE = E.LX_BACKEND_PTRACE
 NR_MAX = E.LX_NR_MAX
@@ -49,6 +54,28 @@ def syscall_nr(name):
     cdef bytes b = name.encode()
     cdef int nr = E.seccomp_syscall_resolve_name_arch(E.SCMP_ARCH_X86_64, b)
     return nr if nr >= 0 else -1
+
+
+def watched(int nr):
+    """Is nr a call that may change what the engine keeps about its caller (its
+    credentials, its root: csrc/view.h)?  Policies whose rules C performs trap them."""
+    return bool(E.lx_views_watched(nr))
+
+
+def glob_match(bytes tokens, bytes text, int mode=0):
+    """Does text match a compiled glob (csrc/match.h tokens, as uint32 bytes)?  mode 0:
+    text is a path (UTF-8, surrogateescape), 1: bytes (Latin-1).  For tests."""
+    cdef size_t ntok = len(tokens) // 4, n = len(text)
+    cdef uint32_t *cps = <uint32_t *>malloc((n + 1) * sizeof(uint32_t))
+    if cps == NULL:
+        raise MemoryError()
+    try:
+        if len(tokens) % 4 or E.lx_tokens_valid(<const uint32_t *><const char *>tokens, ntok) < 0:
+            raise ValueError("not a token array")
+        n = E.lx_decode(text, n, cps, mode)
+        return bool(E.lx_glob(<const uint32_t *><const char *>tokens, ntok, cps, n))
+    finally:
+        free(cps)
 
 
 def syscall_name(int nr):
@@ -118,6 +145,16 @@ cdef class Call:
     def args(self):
         self._check()
         return tuple(self._c.args[i] for i in range(6))
+
+    @property
+    def path(self):
+        """The call's path argument as the engine already read it (bytes), or None.
+        A handler must decide on this copy: the engine's own decision was made on it,
+        and the caller's memory may have changed since."""
+        self._check()
+        if self._c.path == NULL:
+            return None
+        return <bytes>self._c.path
 
     def _still_valid(self):
         if not E.lx_id_valid(self._c.sup, self._c.id):
@@ -376,6 +413,44 @@ cdef class Supervisor:
         finally:
             free(arr)
         self.s.table[nr].gate_arg = path_arg + 1
+
+    def set_path_rules(self, bint default_allow, rules, bint log=True):
+        """The compiled [[path]] rules (lxbrand.rules.paths): rules is a list of
+        (allow, ops, errno, patterns), patterns a list of (glob, bytes) -- a glob's
+        bytes are its csrc/match.h tokens, a prefix's the path without trailing '/'."""
+        rc = E.lx_paths_new(self.s, default_allow, log)
+        if rc < 0:
+            raise _oserror(rc, "path rules")
+        cdef uint32_t npat
+        cdef uint8_t *globs
+        cdef const void **data
+        cdef size_t *lens
+        for allow, ops, err, pats in rules:
+            npat = len(pats)
+            globs = <uint8_t *>calloc(npat + 1, 1)
+            data = <const void **>calloc(npat + 1, sizeof(void *))
+            lens = <size_t *>calloc(npat + 1, sizeof(size_t))
+            keep = [bytes(b) for _, b in pats]
+            try:
+                if globs == NULL or data == NULL or lens == NULL:
+                    raise MemoryError()
+                for i in range(npat):
+                    globs[i] = 1 if pats[i][0] else 0
+                    data[i] = <const char *>keep[i]
+                    lens[i] = len(keep[i])
+                rc = E.lx_paths_add(self.s, allow, ops, err, npat, globs, data, lens)
+                if rc < 0:
+                    raise _oserror(rc, "path rule")
+            finally:
+                free(globs)
+                free(data)
+                free(lens)
+
+    def path_decide(self, int op, bytes path):
+        """The compiled rules' verdict for op on path: 0 (allowed) or the errno.  For tests."""
+        if self.s.paths == NULL:
+            raise ValueError("no path rules")
+        return E.lx_paths_decide(self.s.paths, op, path, len(path))
 
     def set_str_args(self, int nr, int mask):
         self.s.table[nr].str_args = mask

@@ -1,5 +1,5 @@
 # C declarations of the engine (csrc/engine.h) for the Cython binding.
-from libc.stdint cimport uint8_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport uint8_t, int32_t, uint32_t, int64_t, uint64_t
 from posix.types cimport pid_t
 
 cdef extern from "engine.h" nogil:
@@ -16,6 +16,10 @@ cdef extern from "engine.h" nogil:
         LX_ACT_RETURN
         LX_ACT_UNAME
         LX_ACT_PYTHON
+        LX_ACT_PATH
+        LX_ACT_NET
+        LX_ACT_WATCH
+    enum: LX_PATH_UPCALL_ALL
 
     struct lx_action:
         uint8_t kind
@@ -46,6 +50,7 @@ cdef extern from "engine.h" nogil:
         int cont
         int rewrite
         int sent
+        const char *path
 
     struct lx_record:
         int32_t nr
@@ -64,6 +69,7 @@ cdef extern from "engine.h" nogil:
 
     struct lx_sup:
         int backend
+        void *paths
         lx_action table[512]
         lx_action dflt
         lx_utsname uts
@@ -114,6 +120,20 @@ cdef extern from "<seccomp.h>" nogil:
     enum: SCMP_ARCH_X86_64
     int seccomp_syscall_resolve_name_arch(unsigned int arch_token, const char *name)
     char *seccomp_syscall_resolve_num_arch(unsigned int arch_token, int num)
+
+cdef extern from "match.h" nogil:
+    size_t lx_decode(const char *s, size_t n, uint32_t *out, int mode)
+    int lx_glob(const uint32_t *tok, size_t ntok, const uint32_t *s, size_t n)
+    int lx_tokens_valid(const uint32_t *tok, size_t ntok)
+
+cdef extern from "paths.h" nogil:
+    int lx_paths_new(lx_sup *s, int default_allow, int log)
+    int lx_paths_add(lx_sup *s, int allow, unsigned ops, int err, uint32_t npat, const uint8_t *globs,
+                     const void *const *data, const size_t *lens)
+    int lx_paths_decide(const void *r, unsigned op, const char *path, size_t n)
+
+cdef extern from "view.h" nogil:
+    int lx_views_watched(int nr)
 
 cdef extern from "blob.h" nogil:
     ssize_t lx_blob_export(const lx_sup *s, unsigned int uts_mask, void **out)

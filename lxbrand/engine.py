@@ -95,6 +95,8 @@ def _which(prog, search):
 # Path argument of the calls whose handler may declare the basenames it answers for
 # (openat2 stays whole in Python: its open_how is checked there).
 _GATED_PATH_ARG = {"open": 0, "openat": 1}
+# Rule families the engine decides and performs (Rule.fast) -> action kind
+_ENGINE_KINDS = {"path": _core.PATH, "net": _core.NET, "watch": _core.WATCH}
 
 
 def apply_policy(policy, sup, recording=False):
@@ -110,6 +112,16 @@ def apply_policy(policy, sup, recording=False):
             if r.fast == "uname":
                 kind = _core.UNAME
                 fast_uname = True
+            elif r.fast in _ENGINE_KINDS:
+                # a rule family the engine performs; a handler sees what its rules allow
+                kind = _ENGINE_KINDS[r.fast]
+                if r.handler is not None:
+                    handlers[sc.nr] = r.handler
+                    names = getattr(r.handler, "gate_names", lambda: None)()
+                    if names is None:
+                        value = _core.UPCALL_ALL
+                    elif names:
+                        sup.set_gate(sc.nr, 0, sorted(names))
             elif r.handler is not None:
                 kind = _core.PYTHON
                 handlers[sc.nr] = r.handler
@@ -124,6 +136,8 @@ def apply_policy(policy, sup, recording=False):
             if names is not None:
                 # the open pipeline's basename pre-check, done in C (lxbrand/handlers/files.py)
                 sup.set_gate(sc.nr, _GATED_PATH_ARG[name], sorted(names))
+    if policy.paths is not None:
+        policy.paths.compile(sup)
     if policy.paths is not None or policy.net is not None:
         # Rules that judge arguments must not be gone around by a syscall this
         # build cannot name (newer than libseccomp's table, e.g. setxattrat on a
@@ -254,17 +268,12 @@ class Sandbox:
     def compile(self):
         """The policy compiled for one run: the supervisor's tables and upcalls, and the
         filter the child installs (a Compiled)."""
-        if getattr(self.policy, "paths", None) is not None:
-            from lxbrand.handlers import paths
-            paths.prepare(self.policy, self.backend)  # the open hook last
         sup = _core.Supervisor(BACKENDS[self.backend])
         handlers = apply_policy(self.policy, sup, recording=self.tracer is not None)
         if handlers:
             sup.handler = self._dispatch(handlers)
         if self.tracer is not None:
             sup.recorder = self.tracer.records
-        if getattr(self.policy, "paths", None) is not None:
-            sup.exec_checker = self.policy.paths.exec_verify  # exec rules, checked on what ran
         from lxbrand.fastpath import table_only
         return Compiled(sup, sup.compile(),
                         needs_python=self.tracer is not None or not table_only(self.policy),

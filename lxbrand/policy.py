@@ -268,26 +268,55 @@ class Policy:
         self._path_policy().default = self._allow_or_deny("path_default", action)
 
     def _path_policy(self):
-        """Path rules: two hooks in the open pipeline (lxbrand.handlers.files), handlers
-        for creat and exec, and the calls that would go around them refused."""
-        from lxbrand.handlers import files, paths as pathmod
+        """Path rules: the open family, creat and exec decided and performed by the
+        engine (csrc/paths.h; the open pipeline's hooks, if any, see what the rules
+        allow), the other path calls by lxbrand.handlers.paths, and the calls that
+        would go around them refused."""
+        from lxbrand.handlers import paths as pathmod
         if self.paths is None:
             pp = pathmod.PathPolicy(log=pathmod.stderr_log)
             ps = pathmod.PathSyscalls(pp)
-            self._claim({"creat": pp.creat_handler, "execve": pp.exec_hook, "execveat": pp.exec_hook,
-                         **dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps),
+            self._claim({**dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps),
                          **dict.fromkeys(pathmod.DIR_LIST, ps)},
                         "path", "path policy (lxbrand.handlers.paths)")
-            pipe = files.pipeline(self)
-            pipe.add(pp.deny_hook, names=None, first=True, tag="paths-deny")
-            pipe.add(pp.open_hook, names=None, tag="paths-open")
+            self._claim_engine(("open", "openat", "openat2", "creat", "execve", "execveat"), "path",
+                               "path rules, decided and performed in C (csrc/paths.h)")
             for name, why in pathmod.REFUSED.items():
                 if self.action_of(name).action not in ("deny", "kill"):
                     self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM, comment=f"path rules: {why}")
+            self._watch()
             # a UNIX socket's path is a file: connect/send "write", bind "create"
             self._net_handler().paths = pp
             self.paths = pp
         return self.paths
+
+    def _claim_engine(self, names, section, comment):
+        """Give syscalls to a rule family the engine performs (fast = "path"): as
+        _claim, but a handler the syscall already has (the open pipeline's) stays,
+        to see what the rules allow."""
+        for name in names:
+            r = self.rules.get(name)
+            if r is not None and r.action in ("deny", "kill"):
+                continue
+            if r is None and self.default in ("deny", "kill"):
+                continue
+            keep = None
+            if r is not None and r.action == "emulate" and getattr(r.handler, "sees_engine_calls", False):
+                keep = r.handler
+            elif r is not None and r.action != "allow" and r.fast != section:
+                raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
+                                                        f"[[{section}]] rules; remove one of them")
+            self.rules[name] = Rule((name,), "emulate", fast=section, handler=keep, comment=comment)
+
+    def _watch(self):
+        """The calls that change what the engine keeps about a thread to act for it
+        (its credentials, its root: csrc/view.h) trap, so it forgets; they run as
+        they are (fast = "watch").  Only where they would otherwise run untrapped."""
+        from lxbrand import _core
+        for name, sc in syscalls.table().items():
+            if _core.watched(sc.nr) and self.action_of(name).action == "allow":
+                self.rules[name] = Rule((name,), "emulate", fast="watch",
+                                        comment="the engine forgets the caller's kept credentials and root")
 
     # -- reading --------------------------------------------------------
     def action_of(self, name):

@@ -165,6 +165,11 @@ def guest_path(tid, dirfd, path):
 class FilePipeline:
     """The handler of open/openat/openat2 for one policy (see the module docstring)."""
 
+    # Under [[path]] rules the engine owns the open family (csrc/pathopen.c): it
+    # decides first, then asks the pipeline about the opens it gates (call.path is
+    # the path it read), and performs the open itself when no hook answers.
+    sees_engine_calls = True
+
     def __init__(self):
         self.hooks = []             # [(hook, names or None, tag)]
         self._names = set()         # union of the hooks' basenames
@@ -220,10 +225,13 @@ class FilePipeline:
             flags, mode, resolve = (int.from_bytes(how[i:i + 8], "little") for i in (0, 8, 16))
             dirfd, path_addr = _sint(a[0]), a[1]
         # Unreadable or overlong paths are answered here, as the kernel would, rather
-        # than continued: the kernel would read memory that no hook saw.
-        path = call.read_str(path_addr, PATH_MAX)
-        if len(path) >= PATH_MAX:
-            raise OSError(errno.ENAMETOOLONG, "path")
+        # than continued: the kernel would read memory that no hook saw.  The engine
+        # may have read it already (path rules): then its copy is the one decided on.
+        path = getattr(call, "path", None)
+        if path is None:
+            path = call.read_str(path_addr, PATH_MAX)
+            if len(path) >= PATH_MAX:
+                raise OSError(errno.ENAMETOOLONG, "path")
         if not self._any and path.rstrip(b"/").rpartition(b"/")[2] not in self._names:
             return CONTINUE  # the cheap pre-check: no /proc link read for most opens
         req = OpenRequest(call, nr_name, dirfd, path, flags & 0xFFFFFFFF, mode, resolve)
@@ -306,7 +314,13 @@ def pipeline(policy, create=True):
                               f"already emulated by {r.how()}; the open pipeline "
                               "(lxbrand.handlers.files) must own open/openat/openat2: add a hook to it instead")
     pipe = FilePipeline()
-    names = [n for n in OPEN_SYSCALLS if policy.action_of(n).action not in ("deny", "kill")]
+    names = []
+    for n in OPEN_SYSCALLS:
+        r = policy.rules.get(n)
+        if r is not None and r.fast == "path":
+            r.handler = pipe  # the engine performs the open; the hooks see what the rules allow
+        elif policy.action_of(n).action not in ("deny", "kill"):
+            names.append(n)
     if names:
         policy.emulate(names, handler=pipe, comment="open pipeline: personality files, remaps (lxbrand.handlers.files)")
     policy.file_pipeline = pipe

@@ -46,7 +46,6 @@ is decided, then performed by the kernel (no call sets another process's cwd).
 """
 import ctypes
 import errno
-import fnmatch
 import os
 import stat
 import struct
@@ -57,7 +56,6 @@ from lxbrand.errors import PolicyError
 OPS = ("read", "write", "create", "stat", "exec")
 ACTIONS = ("allow", "deny")
 _RULE_KEYS = {"action", "ops", "paths", "errno", "comment"}
-GLOB_CHARS = set("*?[")
 
 O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o3, 0o100, 0o200, 0o1000, 0o2000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH = 0o200000, 0o400000, 0o2000000, 0o10000000
@@ -89,12 +87,8 @@ class PathRule:
 
 
 def match(pattern, path):
-    """A glob matches the whole path (fnmatch: * also crosses /); a plain pattern
-    matches the path itself and everything under it."""
-    if GLOB_CHARS & set(pattern):
-        return fnmatch.fnmatchcase(path, pattern)
-    pattern = pattern.rstrip("/") or "/"
-    return pattern == "/" or path == pattern or path.startswith(pattern + "/")
+    from lxbrand.rules.patterns import match as _match
+    return _match(pattern, path)
 
 
 def rule_from_dict(r, source, key):
@@ -271,142 +265,15 @@ class PathPolicy:
                 e.errno = err
                 raise e
 
-    # Two hooks in the open pipeline (lxbrand.handlers.files): the first hook
-    # refuses denied paths before any cosmetic hook (personality) can serve them;
-    # the last one performs every open no other hook answered.  Both resolve and
-    # decide; the last decides on the very inode it opens.
-    def deny_hook(self, req):
-        from lxbrand.handlers.files import Deny
-        try:
-            fd = self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode, probe=True,
-                               resolve=req.resolve, call=req.call)
-        except PathDenied as e:
-            return Deny(e.errno)
-        except OSError:
-            return None  # not there, not permitted ...: a later hook may serve it, else the open hook answers
-        os.close(fd)
-        return None
-
-    def open_hook(self, req):
-        from lxbrand.handlers.files import Serve
-        return Serve(self.open_for(req.call.pid, req.dirfd, req.path, req.flags, req.mode,
-                                   resolve=req.resolve, call=req.call))
-
-    def creat_handler(self, call):
-        """creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)."""
-        path = call.read_str(call.args[0])
-        fd = self.open_for(call.pid, -100, path, O_CREAT | os.O_WRONLY | O_TRUNC, call.args[1])
-        try:
-            return call.addfd(fd, send=True)
-        finally:
-            os.close(fd)
-
-    def open_for(self, pid, dirfd, path, flags, mode, probe=False, resolve=0, call=None):
-        """Resolve, decide and open as the program would; returns a supervisor fd.
-        probe: decide, but only return an O_PATH fd (nothing is created or truncated).
-        resolve: openat2's own RESOLVE_* flags, honoured on top of ours."""
-        if not path:
-            raise OSError(errno.ENOENT, "empty path")
-        # the program's root, cwd and dirfd are looked up as the supervisor (a
-        # program that changed its uid is not dumpable: /proc/PID/root needs our
-        # CAP_SYS_PTRACE); the walk and the open are done with the program's credentials
-        rootfd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        basefd = -1
-        try:
-            root_real = os.readlink(f"/proc/{pid}/root")
-            their = resolve & (RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT)
-            if their and (not path.startswith(b"/") or their & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)):
-                # the program's flags are about its dirfd: walk from (our copy of) it
-                basefd = _take(call, dirfd)
-                self._base, self._resolve = basefd, their | RESOLVE_NO_MAGICLINKS
-                gpath = path
-            else:
-                self._base, self._resolve = rootfd, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | their
-                gpath = self._guest_abs(pid, root_real, dirfd, path)
-            # ptrace hands fds over with SCM_RIGHTS, which takes O_PATH files; ADDFD does not
-            real_o_path = call is not None and call.backend == "ptrace"
-            with AsProgram(pid):
-                return self._open(pid, rootfd, root_real, gpath, flags, mode, probe, real_o_path)
-        finally:
-            os.close(rootfd)
-            if basefd >= 0:
-                os.close(basefd)
-
-
-    def _open(self, pid, rootfd, root_real, gpath, flags, mode, probe, real_o_path=False):
-        acc = flags & O_ACCMODE
-        if flags & O_PATH:
-            ops = ["stat"]
-        else:
-            ops = []
-            if acc in (os.O_RDONLY, os.O_RDWR):
-                ops.append("read")
-            if acc in (os.O_WRONLY, os.O_RDWR) or flags & O_TRUNC:
-                ops.append("write")
-        if (flags & O_TMPFILE) == O_TMPFILE:
-            d = openat2(self._base, gpath, O_PATH | O_DIRECTORY | O_CLOEXEC, self._resolve)
-            try:
-                self.check(["create"], self._real(d, root_real), pid)
-                if probe:
-                    return os.dup(d)
-                return os.open(f"/proc/self/fd/{d}", (flags & ~O_PATH) | O_CLOEXEC, mode & 0o7777)
-            finally:
-                os.close(d)
-        try:
-            pfd = openat2(self._base, gpath, O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)), self._resolve)
-        except FileNotFoundError:
-            if not flags & O_CREAT:
-                raise
-            return self._create(pid, rootfd, root_real, gpath, flags, mode, probe)
-        try:
-            if flags & O_CREAT and flags & O_EXCL:
-                raise OSError(errno.EEXIST, "exists")
-            st = os.fstat(pfd)
-            if stat.S_ISLNK(st.st_mode) and not flags & O_PATH:
-                raise OSError(errno.ELOOP, "symbolic link (O_NOFOLLOW)")
-            self.check(ops or ["read"], self._real(pfd, root_real), pid)
-            if probe:
-                return os.dup(pfd)
-            if flags & O_PATH:
-                return os.dup(pfd) if real_o_path else self._path_fd(pfd, st, flags)
-            # reopen the inode we decided on (the magic link of OUR fd, resolved by the kernel)
-            return os.open(f"/proc/self/fd/{pfd}", (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC)
-        finally:
-            os.close(pfd)
-
-    @staticmethod
-    def _path_fd(pfd, st, flags):
-        """What to install for an O_PATH open on unotify: SECCOMP_IOCTL_NOTIF_ADDFD refuses
-        O_PATH files (fget), so the program gets the same inode opened read-only -- a
-        directory, a regular file it may read, a FIFO without blocking; anything
-        else (a symlink itself, a device, a socket, an unreadable file) fails with
-        EACCES (DIVERGENCE.md)."""
-        cloexec = O_CLOEXEC
-        if stat.S_ISDIR(st.st_mode):
-            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | O_DIRECTORY | cloexec)
-        if stat.S_ISREG(st.st_mode):
-            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | cloexec)
-        if stat.S_ISFIFO(st.st_mode):
-            return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_NONBLOCK | cloexec)
-        raise OSError(errno.EACCES, "an O_PATH fd of this kind cannot be handed over")
-
-    def _create(self, pid, rootfd, root_real, gpath, flags, mode, probe=False):
-        d, _, base = gpath.rstrip(b"/").rpartition(b"/")
-        if not base or base in (b".", b".."):
-            raise OSError(errno.EISDIR, "is a directory")
-        if not d:
-            d = b"/" if gpath.startswith(b"/") else b"."
-        dfd = openat2(self._base, d, O_PATH | O_DIRECTORY | O_CLOEXEC, self._resolve)
-        try:
-            real = self._real(dfd, root_real).rstrip("/") + "/" + os.fsdecode(base)
-            ops = ["create"] + (["write"] if (flags & O_ACCMODE) != os.O_RDONLY or flags & O_TRUNC else [])
-            self.check(ops, real, pid)
-            if probe:
-                return os.dup(dfd)
-            # O_NOFOLLOW: a symlink planted after the check is refused, not followed out of the directory
-            return os.open(base, (flags | O_NOFOLLOW | O_CLOEXEC) & ~O_PATH, mode & 0o7777, dir_fd=dfd)
-        finally:
-            os.close(dfd)
+    def compile(self, sup):
+        """Hand the rules to the engine, which decides and performs the calls they
+        judge (csrc/paths.h)."""
+        from lxbrand.rules.patterns import compile_pattern
+        bits = {op: 1 << i for i, op in enumerate(OPS)}
+        sup.set_path_rules(self.default == "allow",
+                           [(r.action == "allow", sum(bits[o] for o in r.ops), r.errno,
+                             [compile_pattern(p) for p in r.paths]) for r in self.rules],
+                           log=self.log is not None)
 
     @staticmethod
     def _guest_abs(pid, root_real, dirfd, path):
@@ -431,56 +298,6 @@ class PathPolicy:
         if root_real != "/":
             real = real[len(root_real):] if (real + "/").startswith(root_real + "/") else real
         return real or "/"
-
-    def exec_verify(self, tid):
-        """After an execve, before the new image runs (called by the engine at
-        PTRACE_EVENT_EXEC): is what actually runs allowed?  False kills it.  This
-        is the check a racing thread cannot beat; exec_hook is the early answer."""
-        try:
-            exe = os.readlink(f"/proc/{tid}/exe")
-            root = os.readlink(f"/proc/{tid}/root")
-        except OSError:
-            return False
-        if root != "/":
-            if not (exe + "/").startswith(root + "/"):
-                return False
-            exe = exe[len(root):] or "/"
-        if self.decide("exec", exe) is not None:
-            if self.log:
-                self.log(f"lxbrand: path policy: exec {exe} by pid {tid} denied after execve: killed")
-            return False
-        return True
-
-    # execve / execveat: the early answer (errno); exec_verify is the enforcement
-    def exec_hook(self, call):
-        from lxbrand._core import CONTINUE
-        from lxbrand import syscalls
-        name = syscalls.name_of(call.nr)
-        if name == "execve":
-            dirfd, addr, at_flags = -100, call.args[0], 0
-        else:
-            dirfd, addr, at_flags = _sint(call.args[0]), call.args[1], call.args[4]
-        path = call.read_str(addr)
-        if not path and at_flags & 0x1000:  # AT_EMPTY_PATH: the fd itself, as the program names it
-            fd = _take(call, dirfd)
-            try:
-                self.check(["exec"], self._real(fd, os.readlink(f"/proc/{call.pid}/root")), call.pid)
-            finally:
-                os.close(fd)
-            return CONTINUE
-        rootfd = os.open(f"/proc/{call.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            root_real = os.readlink(f"/proc/{call.pid}/root")
-            g = self._guest_abs(call.pid, root_real, dirfd, path)
-            with AsProgram(call.pid):
-                fd = openat2(rootfd, g, O_PATH | O_CLOEXEC)
-            try:
-                self.check(["exec"], self._real(fd, root_real), call.pid)
-            finally:
-                os.close(fd)
-        finally:
-            os.close(rootfd)
-        return CONTINUE
 
 
 def proc_self(tid, gpath):
@@ -1165,15 +982,3 @@ class PathSyscalls:
             return self._finish(call, self._stat_write(call, mine, kind))
         finally:
             os.close(mine)
-
-
-def prepare(policy, backend):
-    """Before a run: the open hook goes last in the pipeline (after hooks added
-    since, e.g. a personality applied from lxrun's flags).  Both backends."""
-    pp = getattr(policy, "paths", None)
-    if pp is None:
-        return
-    pipe = getattr(policy, "file_pipeline", None)
-    if pipe is not None:
-        pipe.remove("paths-open")
-        pipe.add(pp.open_hook, names=None, tag="paths-open")
