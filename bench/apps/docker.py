@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +82,39 @@ class Docker:
     def pid(self, cid: str) -> int:
         return int(_out(self("inspect", "-f", "{{.State.Pid}}", cid)))
 
-    def remove(self, *cids: str) -> None:
-        if cids:
-            self("rm", "-f", *cids, timeout=300, check=False)
+    def remove(self, runner: "AppRunner", *cids: str) -> None:
+        """Remove our containers, and the syscall traces RUNNER wrote for them (lxbrand-trace:
+        every syscall of a server under load, hundreds of MB over a full run)."""
+        if not cids:
+            return
+        self("rm", "-f", *cids, timeout=300, check=False)
+        for cid in cids:
+            trace = runner.trace_file(cid)
+            if trace is not None:
+                try:
+                    trace.unlink()
+                except OSError:
+                    pass
+
+    def run_rm(self, runner: "AppRunner", image: str, command: list[str],
+               timeout: float = 120, network: str | None = "none"
+               ) -> subprocess.CompletedProcess:
+        """`docker run --rm` of COMMAND under RUNNER (NETWORK None: Docker's default bridge);
+        its trace removed after."""
+        net = ["--network", network] if network else []
+        with tempfile.TemporaryDirectory(prefix="lxbench-cid-") as d:
+            cidfile = Path(d) / "cid"
+            try:
+                return self("run", "--rm", "--cidfile", str(cidfile), *net,
+                            *runner.run_args(), image, *command, timeout=timeout)
+            finally:
+                cid = cidfile.read_text().strip() if cidfile.exists() else ""
+                trace = runner.trace_file(cid) if cid else None
+                if trace is not None:
+                    try:
+                        trace.unlink()
+                    except OSError:
+                        pass
 
 
 def wait_ready(docker: Docker, cid: str, probe: Callable[[], str | None], timeout: float,
@@ -152,8 +183,7 @@ class AppRunner(Runner):
         self.runtime_args = list((runtimes.get(self.runtime) or {}).get("runtimeArgs") or [])
         self.image = ctx.image
         try:
-            docker("run", "--rm", "--network", "none", *self.run_args(), ctx.image, "true",
-                   timeout=120)
+            docker.run_rm(self, ctx.image, ["true"])
         except DockerError as e:
             return Availability(False, docker.path, reason=str(e))
         ver = _out(docker("version", "--format", "{{.Server.Version}}", check=False))

@@ -203,6 +203,7 @@ def chart(doc: dict, path: Path) -> str | None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed (pip install matplotlib): no chart"
     idx = {(s["workload"], s["runner"]): s for s in doc["summary"]}
@@ -211,7 +212,8 @@ def chart(doc: dict, path: Path) -> str | None:
 
     def drawn(w):
         return w["name"] not in NOT_CHARTED and any(
-            (idx.get((w["name"], c)) or {}).get("ratio") for c in cols)
+            (idx.get((w["name"], c)) or {}).get("ratio") or
+            (idx.get((w["name"], c)) or {}).get("failed") for c in cols)
     panels = [("throughput, ratio to " + ref + " (higher is better)",
                [w for w in doc["workloads"] if w["higher_is_better"] and drawn(w)]),
               ("cost, ratio to " + ref + " (lower is better)",
@@ -245,9 +247,20 @@ def chart(doc: dict, path: Path) -> str | None:
             if xs:
                 ax.bar(xs, ys, width, label=c, color=colour[c], edgecolor="white",
                        linewidth=0.3, yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
+        bottom = max(lo_all, 1e-3) / 1.5
+        for j, c in enumerate(cols):        # a failed cell is marked, not left blank
+            for i, w in enumerate(rows):
+                s = idx.get((w["name"], c))
+                if s is not None and s["median"] is None and s["failed"]:
+                    ax.text(i - 0.425 + width * (j + 0.5), bottom * 1.05, "FAIL",
+                            rotation=90, ha="center", va="bottom", fontsize=7,
+                            color=colour[c], fontweight="bold")
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
-        ax.set_ylim(max(lo_all, 1e-3) / 1.5, hi_all * 1.5)
+        ax.set_ylim(bottom, hi_all * 1.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}×" if f"{v:.0e}"[0] in "25" else ""))
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([w["name"] for w in rows], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(label, fontsize=9)
