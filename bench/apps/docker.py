@@ -32,6 +32,14 @@ def _run(argv: list[str], timeout: float = 60, input: bytes | None = None
     return subprocess.run(argv, capture_output=True, timeout=timeout, input=input, check=False)
 
 
+def _docker_err(r: subprocess.CompletedProcess) -> str:
+    """docker's complaint without its closing "Run 'docker run --help'" hint."""
+    text = (r.stderr or b"").decode(errors="replace")
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.startswith("Run 'docker")]
+    return " | ".join(lines)[-400:] if lines else _err(r)
+
+
 class DockerError(RuntimeError):
     """A docker command failed: the message has the command and docker's last line."""
 
@@ -51,16 +59,22 @@ class Docker:
         except subprocess.TimeoutExpired:
             raise DockerError(f"`{shlex.join(argv[:6])} ...` timed out after {timeout:.0f} s")
         if check and r.returncode != 0:
-            raise DockerError(f"`{shlex.join(argv[:8])}` failed: {_err(r)}")
+            raise DockerError(f"`{shlex.join(argv[:10])}` failed: {_docker_err(r)}")
         return r
 
     def start(self, runner: "AppRunner", image: str, command: list[str], name: str,
               args: tuple[str, ...] | None = None) -> str:
         """`docker run -d`: the new container's id."""
-        r = self("run", "-d", "--name", name, "--label", self.label, "--network", "host",
-                 *runner.run_args(args), image, *command)
+        try:
+            r = self("run", "-d", "--name", name, "--label", self.label, "--network", "host",
+                     *runner.run_args(args), image, *command)
+        except DockerError:
+            # A runtime that fails `start` leaves the container created under our name.
+            self("rm", "-f", name, timeout=120, check=False)
+            raise
         cid = _out(r).splitlines()[-1] if _out(r) else ""
         if len(cid) != 64:
+            self("rm", "-f", name, timeout=120, check=False)
             raise DockerError(f"docker run -d printed no container id: {_out(r)[-120:]!r}")
         return cid
 
@@ -182,10 +196,8 @@ class AppRunner(Runner):
                                        f"(has: {', '.join(sorted(runtimes)) or 'none'})")
         self.runtime_args = list((runtimes.get(self.runtime) or {}).get("runtimeArgs") or [])
         self.image = ctx.image
-        try:
-            docker.run_rm(self, ctx.image, ["true"])
-        except DockerError as e:
-            return Availability(False, docker.path, reason=str(e))
+        # No trial run here: a registered runtime that cannot run the image is a broken sandbox,
+        # and shows as FAIL in every row (with docker's reason), not as a missing column.
         ver = _out(docker("version", "--format", "{{.Server.Version}}", check=False))
         return Availability(True, docker.path,
                             version=f"docker {ver}, runtime {self.runtime}"
