@@ -24,6 +24,13 @@ def resummarize(doc: dict) -> dict:
     return doc
 
 
+def runner_entries(runners: list) -> list[dict]:
+    """Each runner as the JSON stores it: what it is, whether it ran, why not, how to install."""
+    return [{"name": r.name, "kind": r.kind, "description": r.description,
+             "available": r.avail.ok, "path": r.avail.path, "version": r.avail.version,
+             "reason": r.avail.reason, "install": r.hint} for r in runners]
+
+
 def build_doc(*, config: dict, machine: dict, runners: list, workloads: list, samples: list,
               notes: list[str], started: str, finished: str) -> dict:
     sample_dicts = [s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in samples]
@@ -33,9 +40,7 @@ def build_doc(*, config: dict, machine: dict, runners: list, workloads: list, sa
         "finished": finished,
         "config": config,
         "machine": machine,
-        "runners": [{"name": r.name, "kind": r.kind, "description": r.description,
-                     "available": r.avail.ok, "path": r.avail.path, "version": r.avail.version,
-                     "reason": r.avail.reason, "install": r.hint} for r in runners],
+        "runners": runner_entries(runners),
         "workloads": [{"name": w.name, "title": w.title, "metric": w.metric, "unit": w.unit,
                        "floor": w.floor, "note": w.note} for w in workloads],
         "notes": notes,
@@ -173,9 +178,17 @@ def markdown(doc: dict) -> str:
         out.append(f"| {w['name']} | " + " | ".join(cells) + " |")
 
     out += targets_section(idx)
+    out += closing_sections(doc)
+    return "\n".join(out) + "\n"
+
+
+def closing_sections(doc: dict, failed: str = "Failed runs") -> list[str]:
+    """What failed and why, the runners not run (with how to install them), the notes, and each
+    runner that ran with its version: the end of every suite's report."""
+    out: list[str] = []
     failures = [s for s in doc["summary"] if s["failed"]]
     if failures:
-        out += ["", "## Failed runs", ""]
+        out += ["", f"## {failed}", ""]
         out += [f"- {s['workload']} / {s['runner']}: {s['failed']} failed: {s['reason']}"
                 for s in failures]
     missing = [r for r in doc["runners"] if not r["available"]]
@@ -187,7 +200,7 @@ def markdown(doc: dict) -> str:
     out += ["", "## Runners", ""]
     out += [f"- {r['name']}: {r['description']}" + (f" ({r['version']})" if r["version"] else "")
             for r in doc["runners"] if r["available"]]
-    return "\n".join(out) + "\n"
+    return out
 
 
 # The engine's targets (issue 2), as ratios measured in one run: (what, numerator, denominator,

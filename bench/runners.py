@@ -415,18 +415,20 @@ def cri_runners() -> list[Runner]:
     return [Cri("runc"), Cri("lxbrand")]
 
 
-def select(patterns: list[str] | None, runners: list[Runner] | None = None) -> list[Runner]:
-    """Runners whose name matches any pattern (shell globs: `lxrun-*`). native is always kept:
-    it is the reference for outputs and ratios."""
+def select(patterns: list[str] | None, runners: list[Runner] | None = None,
+           reference: Callable[[Runner], bool] = lambda r: r.kind == "native",
+           what: str = "runner") -> list[Runner]:
+    """Runners whose name matches any pattern (shell globs: `lxrun-*`). The REFERENCE (native;
+    runc in the apps suite) is always kept: it is the reference for outputs and ratios."""
     runners = runners if runners is not None else all_runners()
     if not patterns:
         return runners
     unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(r.name, p) for r in runners)]
     if unknown:
-        raise ValueError(f"unknown runner(s) {', '.join(unknown)}; "
+        raise ValueError(f"unknown {what}(s) {', '.join(unknown)}; "
                          f"known: {', '.join(r.name for r in runners)}")
     return [r for r in runners
-            if r.kind == "native" or any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+            if reference(r) or any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
 
 
 def discover(runners: list[Runner], host: Host, ctx: Context) -> list[Runner]:

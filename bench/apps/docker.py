@@ -11,7 +11,6 @@ workload ends, whatever happened.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import shlex
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.runners import Availability, Runner, _err, _out
+from bench.runners import select as runners_select
 
 REFERENCE = "runc"
 
@@ -247,12 +247,5 @@ def all_runners() -> list[AppRunner]:
 def select(patterns: list[str] | None, runners: list[AppRunner] | None = None
            ) -> list[AppRunner]:
     """Runners matching any pattern (shell globs); runc is always kept (the reference)."""
-    runners = runners if runners is not None else all_runners()
-    if not patterns:
-        return runners
-    unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(r.name, p) for r in runners)]
-    if unknown:
-        raise ValueError(f"unknown apps runner(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(r.name for r in runners)}")
-    return [r for r in runners
-            if r.name == REFERENCE or any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+    return runners_select(patterns, runners if runners is not None else all_runners(),
+                          reference=lambda r: r.name == REFERENCE, what="apps runner")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench.report import SCHEMA, _busy, _load
+from bench.report import SCHEMA, _busy, _load, closing_sections, runner_entries
 from bench.stats import fmt_ratio, fmt_value, ratio, summarize_samples
 
 SUITE = "apps"
@@ -51,9 +51,7 @@ def build_doc(*, config: dict, machine: dict, runners: list, apps: list, samples
         "finished": finished,
         "config": config,
         "machine": machine,
-        "runners": [{"name": r.name, "kind": r.kind, "description": r.description,
-                     "available": r.avail.ok, "path": r.avail.path, "version": r.avail.version,
-                     "reason": r.avail.reason, "install": r.hint} for r in runners],
+        "runners": runner_entries(runners),
         "workloads": [{"name": row.name, "title": row.title, "unit": row.unit, "app": a.name,
                        "metric": "app", "floor": False, "higher_is_better": row.higher_is_better,
                        "cpu_unit": row.cpu_unit, "note": a.title}
@@ -173,20 +171,7 @@ def markdown(doc: dict) -> str:
             "median)", ""]
     out += _table([w["name"] for w in rows], cols, scell)
 
-    failures = [s for s in doc["summary"] if s["failed"]]
-    if failures:
-        out += ["", "## Failed rounds", ""]
-        out += [f"- {s['workload']} / {s['runner']}: {s['failed']} failed: {s['reason']}"
-                for s in failures]
-    missing = [r for r in doc["runners"] if not r["available"]]
-    if missing:
-        out += ["", "## Runners not run", ""]
-        out += [f"- {r['name']}: {r['reason']}. Install: {r['install']}" for r in missing]
-    if doc["notes"]:
-        out += ["", "## Notes", ""] + [f"- {n}" for n in doc["notes"]]
-    out += ["", "## Runners", ""]
-    out += [f"- {r['name']}: {r['description']}" + (f" ({r['version']})" if r["version"] else "")
-            for r in doc["runners"] if r["available"]]
+    out += closing_sections(doc, "Failed rounds")
     return "\n".join(out) + "\n"
 
 

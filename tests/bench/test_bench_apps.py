@@ -1,27 +1,13 @@
 """The apps suite without Docker: load-generator parsers, each app's correctness checks against
 fake servers (a broken server must fail its row), the rounds, the process accounting on a
 fake /proc, the report and --compare."""
-import sys as _sys
-from pathlib import Path as _Path
-
-# The harness is the package bench/ at the repo root (not installed): import it from there.
-_sys.path.insert(0, str(_Path(__file__).resolve().parents[2]))
-
-import pytest as _pytest
-
-
-@_pytest.fixture(autouse=True, scope="session")
-def _engine_importable():
-    """Overrides tests/conftest.py's skip-everything-without-the-engine: the harness's own tests
-    need neither the engine nor any peer."""
-
-
 import http.server
 import json
 import socket
 import socketserver
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -255,9 +241,9 @@ class FakeRun:
 
     def __call__(self, argv, **kw):
         self.calls.append(argv)
-        name = _Path(argv[0]).name
+        name = Path(argv[0]).name
         if name == "pgbench" and "--log-prefix" in argv:
-            prefix = _Path(argv[argv.index("--log-prefix") + 1])
+            prefix = Path(argv[argv.index("--log-prefix") + 1])
             (prefix.parent / (prefix.name + ".1")).write_text(
                 "\n".join(f"0 {i} {2000 + i} 0 1700000000 0" for i in range(400)) + "\n")
         rc, out = self.answers[name] if not callable(self.answers[name]) else \
@@ -467,7 +453,7 @@ def test_runsc_prefers_the_ptrace_platform_and_runc_is_always_selected():
     assert lim.run_args(D.DENSITY_LIMITS)[-4:] == ["--memory", "256m", "--cpus", "1"]
     tr = rs["lxbrand-trace"]
     tr.runtime_args = ["--policy", "trace-all", "--trace", "--trace-dir", "/var/log/lxbrand"]
-    assert tr.trace_file(CID) == _Path(f"/var/log/lxbrand/{CID}.trace")
+    assert tr.trace_file(CID) == Path(f"/var/log/lxbrand/{CID}.trace")
     assert rs["lxbrand"].trace_file(CID) is None
 
 

@@ -2,26 +2,12 @@
 a server broken inside its container fails its rows. Needs root, a running dockerd with runc,
 the load generators and the apps image (.ci/setup-docker.sh builds it: python -m
 bench.apps.image); skips with the reason otherwise. ~1 minute."""
-import sys as _sys
-from pathlib import Path as _Path
-
-# The harness is the package bench/ at the repo root (not installed): import it from there.
-_sys.path.insert(0, str(_Path(__file__).resolve().parents[2]))
-
-import pytest as _pytest
-
-
-@_pytest.fixture(autouse=True, scope="session")
-def _engine_importable():
-    """Overrides tests/conftest.py's skip-everything-without-the-engine: the harness's own tests
-    need neither the engine nor any peer."""
-
-
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +68,7 @@ def test_quick_run_names_every_runner_and_row(tmp_path):
 def test_a_server_broken_in_its_container_fails_its_rows():
     """nginx whose files are hidden by an empty tmpfs answers 404: the rows fail with the reason,
     no number is counted, and the container is removed."""
-    ctx = W.Ctx(D.Docker(), I.tag(), _Path(tempfile.mkdtemp()), quick=True)
+    ctx = W.Ctx(D.Docker(), I.tag(), Path(tempfile.mkdtemp()), quick=True)
     broken = D.AppRunner("broken", "runc", "runc with /srv/www hidden", "",
                          args=("--tmpfs", "/srv/www:ro"))
     broken.avail = broken.detect(Host(), ctx)
