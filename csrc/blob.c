@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 
 #include "blob.h"
+#include "persona.h"
 
 int lx_buf_put(struct lx_buf *b, const void *p, size_t n)
 {
@@ -48,7 +49,7 @@ struct lx_section_ops {
 };
 
 static const struct lx_section_ops SECTIONS[] = {
-    {0, NULL, NULL}, /* sections register here as they are implemented */
+    {LX_SEC_PERSONA, lx_persona_export, lx_persona_import},
 };
 
 static const struct lx_section_ops *section_ops(uint32_t tag)

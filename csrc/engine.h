@@ -31,7 +31,9 @@ enum lx_kind {
     LX_ACT_PATH,   /* trap, judged and performed by the compiled [[path]] rules (paths.h) */
     LX_ACT_NET,    /* trap, judged and performed by the compiled [[network]] rules (net.h) */
     LX_ACT_WATCH,  /* trap, forget what is kept about the caller (view.h), let it run */
-    LX_ACT_KINDS,  /* the number of kinds: new kinds go above WATCH, before this */
+    LX_ACT_PERSONA, /* trap, answered by the personality's view in C (persona.h): sysinfo,
+                     * sched_getaffinity, opens of the files it serves; else continue */
+    LX_ACT_KINDS,  /* the number of kinds: new kinds go above PERSONA, before this */
 };
 /* LX_ACT_PATH and LX_ACT_NET: `value` bits */
 #define LX_PATH_UPCALL_ALL 1 /* once the rules allow it, the Python handler sees every such call
@@ -50,25 +52,6 @@ struct lx_action {
 struct lx_utsname {
     char sysname[LX_UTS_LEN], nodename[LX_UTS_LEN], release[LX_UTS_LEN];
     char version[LX_UTS_LEN], machine[LX_UTS_LEN], domainname[LX_UTS_LEN];
-};
-
-/* An open the open pipeline answered with a snapshot, which C answers the same
- * way (a fresh read-only open file description of `fd`) until `until_ns`
- * (lx_now_ns): a read-only open of exactly `path`, absolute. */
-struct lx_cached {
-    char *path;
-    int fd;          /* the supervisor's own dup */
-    uint64_t until_ns;
-};
-
-/* A Python handler's answer to syscall `nr` that C repeats until `until_ns`:
- * write `data` at the first argument (a buffer of the caller's), return `ret`. */
-struct lx_reply {
-    int32_t nr;
-    int64_t ret;
-    uint8_t *data;
-    size_t len;
-    uint64_t until_ns;
 };
 
 /* One trapped syscall, as handed to Python handlers. */
@@ -109,6 +92,7 @@ struct lx_tidtab; /* ptrace.c */
 struct lx_paths;  /* paths.h */
 struct lx_net;    /* net.h */
 struct lx_views;  /* view.h */
+struct lx_persona; /* persona.h */
 
 struct lx_sup {
     int backend;
@@ -124,10 +108,7 @@ struct lx_sup {
     void *py_ts;                              /* the binding's per-thread interpreter state */
     char **gate;                              /* basenames that reach Python (see gate_arg) */
     size_t ngate;
-    struct lx_cached *cached;                 /* open answers C may repeat (lx_cache_set) */
-    size_t ncached;
-    struct lx_reply *replies;                 /* Python answers C may repeat (lx_reply_set) */
-    size_t nreplies;
+    struct lx_persona *persona;               /* the personality's view (persona.h), or NULL */
     int py_gs;
     void *ctx;
     /* compiled rules answered in C (NULL: none), and what C keeps of the program's
@@ -207,19 +188,11 @@ int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *
 int lx_id_valid(struct lx_sup *s, uint64_t id);
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);
 int lx_gate_set(struct lx_sup *s, char *const names[], size_t n);
-/* remember (fd >= 0: dup'ed) or forget (fd < 0) the cached answer for `path`;
- * only gated calls consult it (the tracee's or notify thread: no lock) */
-int lx_cache_set(struct lx_sup *s, const char *path, int fd, uint64_t until_ns);
-void lx_cache_clear(struct lx_sup *s); /* drops both: the cached opens and the cached replies */
-/* remember Python's answer to `nr` (see struct lx_reply); len 0 forgets it */
-int lx_reply_set(struct lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns);
 /* for the kinds answered in C that hand some calls on to Python (paths, ...):
  * ask the Python handler, as lx_decide does (1 answered, 0 continue, c->cont set) */
 int lx_upcall(struct lx_sup *s, struct lx_call *c);
 /* is the basename of path in sup->gate? */
 int lx_gate_match(const struct lx_sup *s, const char *path);
-/* answer an open of path (with flags) from a cached snapshot: 1 if answered */
-int lx_cached_serve(struct lx_sup *s, struct lx_call *c, uint64_t flags, const char *path);
 /* every trapped call, before anything else (both backends): what it may change
  * in what C keeps about its caller is forgotten (view.h) */
 void lx_observe(struct lx_sup *s, const struct lx_call *c);

@@ -29,6 +29,7 @@
 
 #include "engine.h"
 #include "paths.h"
+#include "persona.h"
 #include "resolve.h"
 #include "view.h"
 
@@ -411,10 +412,13 @@ static int do_open(struct pc *p, const struct lx_action *a)
         rc = err;
         goto answer;
     }
-    if (upcall_wanted(p->s, a, r.path)) {
+    /* a file the personality's view serves (persona.c), unless a Python hook
+     * claims its name: then the hooks decide in their order */
+    int hooks = upcall_wanted(p->s, a, r.path), view = !hooks && lx_persona_wants(p->s, r.path);
+    if (hooks || view) {
         /* The rules first: a denial wins over a served file.  Anything else the
-         * probe meets (ENOENT, ...) is the hooks' to answer (a served file need not
-         * exist).  Then the snapshot C repeats, then the hooks, then the open. */
+         * probe meets (ENOENT, ...) is the view's or the hooks' to answer (a served
+         * file need not exist).  Then the view or the hooks, then the open. */
         int pfd = open_for(p, &r, 1);
         if (pfd >= 0) {
             close(pfd);
@@ -422,8 +426,11 @@ static int do_open(struct pc *p, const struct lx_action *a)
             rc = pfd;
             goto answer;
         }
-        if (lx_cached_serve(p->s, c, r.flags, r.path))
-            return 1;
+        if (view) {
+            if (lx_persona_open(p->s, c, r.path, r.dirfd, r.flags, r.resolve))
+                return 1;
+            goto perform; /* not a file the view serves after all (a write, a relative name) */
+        }
         c->path = r.path;
         int answered = lx_upcall(p->s, c);
         c->path = NULL;
@@ -432,6 +439,7 @@ static int do_open(struct pc *p, const struct lx_action *a)
         c->cont = 0; /* no hook answered: the open is ours to perform */
         c->ret = 0;
     }
+perform:;
     int fd = open_for(p, &r, 0);
     if (fd < 0) {
         rc = fd;

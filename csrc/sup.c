@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "paths.h"
+#include "persona.h"
 #include "view.h"
 
 int lx_sup_init(struct lx_sup *s, int backend)
@@ -27,9 +28,9 @@ void lx_sup_free(struct lx_sup *s)
     free(s->gate);
     s->gate = NULL;
     s->ngate = 0;
-    lx_cache_clear(s);
     lx_paths_free(s);
     lx_views_free(s);
+    lx_persona_free(s);
     free(s->recs);
     s->recs = NULL;
     s->nrec = 0;

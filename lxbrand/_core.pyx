@@ -33,6 +33,13 @@ NET = E.LX_ACT_NET
 WATCH = E.LX_ACT_WATCH
 #: LX_ACT_PATH/NET `value` bit: the Python handler sees every such call the rules allow
 UPCALL_ALL = E.LX_PATH_UPCALL_ALL
+PERSONA = E.LX_ACT_PERSONA
+# what the personality's view in C shows (csrc/persona.h, Supervisor.set_persona)
+PV_IDENTITY = E.LX_PV_IDENTITY
+PV_MEMORY = E.LX_PV_MEMORY
+PV_CPUS = E.LX_PV_CPUS
+PV_CGROUPS = E.LX_PV_CGROUPS
+PV_USAGE_CGROUP = E.LX_PV_USAGE_CGROUP
 BACKEND_UNOTIFY = E.LX_BACKEND_UNOTIFY
 BACKEND_PTRACE = E.LX_BACKEND_PTRACE
 NR_MAX = E.LX_NR_MAX
@@ -216,34 +223,20 @@ cdef class Call:
             self._c.ret = rc
         return rc
 
-    def cache_answer(self, bytes path, int fd, double seconds):
-        """Let the engine answer read-only opens of exactly `path` (absolute, as
-        the caller gave it) itself for `seconds` (inf: for the run), with a fresh
-        read-only open of `fd` -- what this handler just answered.  Only calls the
-        engine pre-checks in C (Supervisor.set_gate) use it."""
+    def persona_serve(self, bytes path, int dirfd, uint64_t flags, uint64_t resolve=0):
+        """Let the personality's view in C answer this open if it serves the file:
+        `path`, `dirfd`, `flags` (and openat2's `resolve`) as the handler read them
+        (once).  Returns the caller's new fd (the call is answered), or None when
+        the view does not serve this file; a failure to serve it raises OSError."""
         self._check()
-        cdef uint64_t until
-        if seconds == float("inf"):
-            until = <uint64_t>-1
-        else:
-            until = E.lx_now_ns() + <uint64_t>(max(seconds, 0.0) * 1e9)
-        rc = E.lx_cache_set(self._c.sup, path, fd, until)
-        if rc < 0:
-            raise _oserror(rc)
-
-    def cache_reply(self, bytes data, int64_t result, double seconds):
-        """Let the engine answer this syscall number itself for `seconds`: write
-        `data` at the first argument (a buffer the caller passes) and return
-        `result` -- what this handler just did.  Only for calls whose answer
-        depends on nothing else (not the caller, not the other arguments), such as
-        the personality's sysinfo; a NULL buffer still comes to the handler."""
-        self._check()
-        if not data:
-            raise ValueError("cache_reply needs the bytes the call writes")
-        cdef uint64_t until = E.lx_now_ns() + <uint64_t>(max(seconds, 0.0) * 1e9)
-        rc = E.lx_reply_set(self._c.sup, self._c.nr, <const char *>data, len(data), result, until)
-        if rc < 0:
-            raise _oserror(rc)
+        if b"\0" in path:
+            return None
+        rc = E.lx_persona_open(self._c.sup, self._c, path, dirfd, flags, resolve)
+        if rc == 0:
+            return None
+        if self._c.ret < 0:
+            raise _oserror(self._c.ret)
+        return self._c.ret
 
     def defer(self):
         """Answer this call later, from another thread (unotify): returns a Deferred
@@ -532,6 +525,56 @@ cdef class Supervisor:
         if rc < 0:
             raise _oserror(rc, "loading the compiled policy")
 
+    def set_persona(self, unsigned int flags, uint64_t memory=0, double cpus=0.0, double start=0.0,
+                    bytes usage_dir=b"", bytes host_root=b""):
+        """Configure the personality's view in C (csrc/persona.h): flags PV_*, the
+        memory limit in bytes, the CPU count, the CLOCK_BOOTTIME second the sandbox
+        started (0: now), the memory cgroup to read usage from (PV_USAGE_CGROUP; b"":
+        the first process's).  host_root stands for "/" in every host file the view
+        reads (tests); it is not exported in the blob."""
+        cdef E.lx_persona_conf conf
+        memset(&conf, 0, sizeof(conf))
+        if len(usage_dir) >= sizeof(conf.usage_dir) or b"\0" in usage_dir or b"\0" in host_root:
+            raise ValueError("usage_dir or host_root is not a path")
+        conf.flags = flags
+        conf.memory = memory
+        conf.cpus = cpus
+        conf.start = start
+        strncpy(conf.usage_dir, usage_dir, sizeof(conf.usage_dir) - 1)
+        rc = E.lx_persona_set(self.s, &conf, host_root)
+        if rc < 0:
+            raise _oserror(rc, "configuring the personality's view")
+
+    def persona_read(self, bytes path):
+        """What an open of guest path `path` is served by the view, or None."""
+        cdef E.lx_buf b
+        memset(&b, 0, sizeof(b))
+        rc = E.lx_persona_content(self.s, path, &b)
+        try:
+            if rc < 0:
+                raise _oserror(rc, path.decode(errors="replace"))
+            return PyBytes_FromStringAndSize(<char *>b.data, b.len) if rc else None
+        finally:
+            E.lx_buf_free(&b)
+
+    def persona_cgroup_dirs(self):
+        """[(version, frozenset(controllers), directory)] of the supervisor's cgroups
+        as a reader finds them (under the view's host_root)."""
+        cdef E.lx_buf b
+        memset(&b, 0, sizeof(b))
+        rc = E.lx_persona_cgroup_dirs(self.s, &b)
+        try:
+            if rc < 0:
+                raise _oserror(rc, "cgroup directories")
+            text = PyBytes_FromStringAndSize(<char *>b.data, b.len).decode()
+        finally:
+            E.lx_buf_free(&b)
+        out = []
+        for line in text.splitlines():
+            version, ctrls, d = line.split(" ", 2)
+            out.append((int(version), frozenset(c for c in ctrls.split(",") if c), d))
+        return out
+
     @property
     def child_backend(self):
         """The backend the child installs its filter for (no listener when nothing traps)."""
@@ -549,6 +592,13 @@ cdef class Supervisor:
         """[(nr, count, errors, ns)] for every syscall that trapped."""
         return [(nr, self.s.count[nr], self.s.errors[nr], self.s.ns[nr])
                 for nr in range(E.LX_NR_MAX) if self.s.count[nr]]
+
+
+def persona_basenames(unsigned int flags):
+    """The basenames of the files a view with `flags` may serve."""
+    cdef const char *names[64]
+    cdef size_t n = E.lx_persona_basenames(flags, names, 64), i
+    return [(<bytes>names[i]).decode() for i in range(min(n, 64))]
 
 
 def child_exec(bytes prog, int backend, int ready_fd, int go_fd, bytes path, argv, envp):

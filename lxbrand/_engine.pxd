@@ -19,6 +19,7 @@ cdef extern from "engine.h" nogil:
         LX_ACT_PATH
         LX_ACT_NET
         LX_ACT_WATCH
+        LX_ACT_PERSONA
     enum: LX_PATH_UPCALL_ALL
 
     struct lx_action:
@@ -104,8 +105,6 @@ cdef extern from "engine.h" nogil:
     ssize_t lx_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
     ssize_t lx_mem_read_str(pid_t pid, uint64_t addr, char *buf, size_t cap)
     int lx_gate_set(lx_sup *s, char *const names[], size_t n)
-    int lx_cache_set(lx_sup *s, const char *path, int fd, uint64_t until_ns)
-    int lx_reply_set(lx_sup *s, int nr, const void *data, size_t len, int64_t ret, uint64_t until_ns)
     uint64_t lx_now_ns()
     int lx_id_valid(lx_sup *s, uint64_t id)
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
@@ -136,5 +135,29 @@ cdef extern from "view.h" nogil:
     int lx_views_watched(int nr)
 
 cdef extern from "blob.h" nogil:
+    struct lx_buf:
+        uint8_t *data
+        size_t len
+        size_t cap
+    void lx_buf_free(lx_buf *b)
     ssize_t lx_blob_export(const lx_sup *s, unsigned int uts_mask, void **out)
     int lx_blob_import(lx_sup *s, const void *buf, size_t len)
+
+cdef extern from "persona.h" nogil:
+    enum:
+        LX_PV_IDENTITY
+        LX_PV_MEMORY
+        LX_PV_CPUS
+        LX_PV_CGROUPS
+        LX_PV_USAGE_CGROUP
+    struct lx_persona_conf:
+        uint32_t flags
+        uint64_t memory
+        double cpus
+        double start
+        char usage_dir[4096]
+    int lx_persona_set(lx_sup *s, const lx_persona_conf *conf, const char *host_root)
+    int lx_persona_open(lx_sup *s, lx_call *c, const char *path, int dirfd, uint64_t flags, uint64_t resolve)
+    size_t lx_persona_basenames(uint32_t flags, const char **out, size_t cap)
+    int lx_persona_content(lx_sup *s, const char *path, lx_buf *out)
+    int lx_persona_cgroup_dirs(lx_sup *s, lx_buf *out)

@@ -99,6 +99,11 @@ _GATED_PATH_ARG = {"open": 0, "openat": 1}
 _ENGINE_KINDS = {"path": _core.PATH, "net": _core.NET, "watch": _core.WATCH}
 
 
+def answered_in_c(handler):
+    """An open pipeline whose every hook the engine answers itself (the view's files)."""
+    return getattr(handler, "answered_in_c", lambda: False)()
+
+
 def apply_policy(policy, sup, recording=False):
     """Fill the supervisor's action table from the policy. Returns {nr: handler}.
     With recording, also tell C which arguments are strings (for trace records)."""
@@ -114,14 +119,19 @@ def apply_policy(policy, sup, recording=False):
                 fast_uname = True
             elif r.fast in _ENGINE_KINDS:
                 # a rule family the engine performs; a handler sees what its rules allow
+                # (an open pipeline of the view's files only is the engine's own: no handler)
                 kind = _ENGINE_KINDS[r.fast]
-                if r.handler is not None:
+                if r.handler is not None and not answered_in_c(r.handler):
                     handlers[sc.nr] = r.handler
                     names = getattr(r.handler, "gate_names", lambda: None)()
                     if names is None:
                         value = _core.UPCALL_ALL
                     elif names:
                         sup.set_gate(sc.nr, 0, sorted(names))
+            elif r.fast == "persona" or answered_in_c(r.handler):
+                # the personality's view in C (csrc/persona.c): its syscalls, and an open
+                # pipeline that holds only the view's files
+                kind = _core.PERSONA
             elif r.handler is not None:
                 kind = _core.PYTHON
                 handlers[sc.nr] = r.handler
@@ -152,6 +162,9 @@ def apply_policy(policy, sup, recording=False):
                       version=host.version, machine=host.machine, domainname=_domainname())
         fields.update(policy.identity)
         sup.set_uname(**fields)
+    personality = getattr(policy, "personality", None)
+    if personality is not None:
+        personality.configure(sup)   # the view the engine serves (its /proc files show the uname fields)
     return handlers
 
 

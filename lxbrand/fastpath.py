@@ -4,9 +4,10 @@ The C front end runs a plain `lxrun [--backend B] [--policy P] -- PROG` without
 starting Python, from a blob of the compiled action table.  When it has no
 blob for a policy it runs the Python implementation with LXRUN_CACHE_FILE set
 to the path it wants; the Python side writes the blob there — only for a
-policy that the table alone describes completely (no Python handlers, no
-personality, nothing else that needs code), so the fast path can never do
-less than the policy asks.
+policy that the table and the compiled state in C describe completely (no
+Python handlers, no personality beyond identity, era and the resource view,
+which the engine serves itself; nothing else that needs code), so the fast path
+can never do less than the policy asks.
 """
 import os
 import stat
@@ -17,13 +18,17 @@ ENV = "LXRUN_CACHE_FILE"
 # Policy attributes that, when set, mean the policy needs the Python layer at run
 # time.  A feature that attaches anything to a Policy outside its rules table
 # must be listed here (or give the policy a handler), or lxrun's C front end
-# would run without it.
-NEEDS_PYTHON_ATTRS = ("personality", "net", "paths")
+# would run without it.  The personality says itself (needs_python).
+NEEDS_PYTHON_ATTRS = ("net", "paths")
 
 
 def table_only(policy):
-    """True if the action table (and uname fields) say everything the policy does."""
-    if policy.handlers():
+    """True if the action table, the uname fields and the compiled state the blob
+    carries (the personality's view) say everything the policy does."""
+    if not all(engine.answered_in_c(h) for h in policy.handlers().values()):
+        return False
+    personality = getattr(policy, "personality", None)
+    if personality is not None and personality.needs_python():
         return False
     return not any(getattr(policy, a, None) for a in NEEDS_PYTHON_ATTRS)
 

@@ -23,6 +23,9 @@ from lxbrand.errors import PolicyError
 ACTIONS = ("allow", "deny", "kill", "trace", "emulate")
 DEFAULT_ACTIONS = ("allow", "deny", "kill", "trace")
 FAST_ACTIONS = ("uname",)
+# Answered in C by the personality's view (csrc/persona.c), which lxbrand.personality
+# configures: for the API (Personality.apply), not for policy files.
+_INTERNAL_FAST = ("persona",)
 IDENTITY_KEYS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 BUILTIN_DIR = "profiles"
 
@@ -161,7 +164,7 @@ class Policy:
         given = [x is not None for x in (value, fast, handler, errno)]
         if sum(given) != 1:
             raise PolicyError(self.source, "emulate", "give exactly one of return, errno, fast, handler")
-        if fast is not None and fast not in FAST_ACTIONS:
+        if fast is not None and fast not in FAST_ACTIONS + _INTERNAL_FAST:
             raise PolicyError(self.source, "fast", f"unknown fast action {fast!r} (one of {', '.join(FAST_ACTIONS)})")
         if handler is not None and not callable(handler):
             raise PolicyError(self.source, "handler", f"{handler!r} is not callable")

@@ -13,9 +13,10 @@ BACKENDS = ("unotify", "ptrace")
 
 
 def lxrun_c():
-    """The installed `lxrun` (the C front end), or None."""
+    """The installed `lxrun` (the C front end), or None.  LXRUN_C_TEST names another
+    build of it (a checkout's `python3 setup.py build_scripts`: build/scripts-*/lxrun)."""
     import sysconfig
-    exe = os.path.join(sysconfig.get_path("scripts"), "lxrun")
+    exe = os.environ.get("LXRUN_C_TEST") or os.path.join(sysconfig.get_path("scripts"), "lxrun")
     try:
         with open(exe, "rb") as f:
             return exe if f.read(4) == b"\x7fELF" else None

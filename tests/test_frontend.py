@@ -56,6 +56,23 @@ def test_policy_with_handlers_never_cached(tmp_path):
     assert not list((tmp_path / "c").glob("lxbrand/*.pol"))
 
 
+def test_personality_policy_runs_without_python(backend, tmp_path):
+    """A policy whose personality is identity, era and resource view is cached like any
+    table (its blob carries the view): the warm run serves it with no Python at all."""
+    pol = tmp_path / "p.toml"
+    pol.write_text('[personality]\nmemory = "256M"\ncpus = 1\nrelease = "4.4.0-lx"\n')
+    script = ("readlink /proc/$PPID/exe; head -1 /proc/meminfo; nproc; uname -r; "
+              "cat /proc/sys/kernel/osrelease; free -m | awk '/^Mem:/ {print $2}'")
+    outs = []
+    for _ in range(2):  # cold (Python, which writes the blob), then warm (C)
+        r = run(["--backend", backend, "--policy", str(pol)], ["sh", "-c", script], tmp_path / "c")
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout.splitlines())
+    (cold_sup, *cold), (warm_sup, *warm) = outs
+    assert os.path.basename(cold_sup) != "lxrun" and os.path.basename(warm_sup) == "lxrun"
+    assert cold == warm == [f"{'MemTotal:':<16}{256 * 1024:>8} kB", "1", "4.4.0-lx", "4.4.0-lx", "256"]
+
+
 def test_changed_policy_file_is_recompiled(backend, progs, tmp_path):
     pol = tmp_path / "p.toml"
     for value in (11, 22, 33):

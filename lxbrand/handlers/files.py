@@ -1,8 +1,9 @@
 """The open family (open, openat, openat2) as one pipeline of pluggable hooks.
 
     pipe = files.pipeline(policy)          # one per policy, installed on first use
-    pipe.add(hook, names={"meminfo"})      # names: basenames the hook may care about (None: all)
+    pipe.add(hook, names={"remapped"})     # names: basenames the hook may care about (None: all)
     pipe.add(path_rule, first=True)        # security rules (issue 6) go before cosmetic ones
+    pipe.add_in_c(names, tag)              # files the engine's view serves (csrc/persona.c)
 
 For each trapped open the pipeline:
 
@@ -16,6 +17,8 @@ For each trapped open the pipeline:
       Serve(data)   the caller gets a new fd on that content (bytes, or a callable
                     producing bytes, or an fd the supervisor opened);
    the first answer wins;
+   a hook added with add_in_c is the engine's own view: the engine answers the
+   open in C if it serves the file (Call.persona_serve), else the next hook runs;
 4. with no answer, CONTINUE: the kernel runs the original call.  That is only
    sound for cosmetic hooks: a hook that decides for security reasons must answer
    (Deny or Serve), because the caller's memory may change between our read and
@@ -35,6 +38,11 @@ SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND (atomic), on ptrace by
 having the stopped caller receive it over a socketpair (csrc/inject.c: the
 decisive arguments are registers, so no sibling thread can redirect it).  The
 new fd is the lowest free number, as open(2)'s would be.
+
+When every hook is the engine's view, no Python runs for opens at all: the
+engine answers them itself (lxbrand.engine.apply_policy gives the open syscalls
+the PERSONA kind); with Python hooks too, the engine's pre-check (the gate) still
+answers the view's files that no Python hook claims by basename.
 """
 import errno
 import os
@@ -52,9 +60,6 @@ O_NOFOLLOW = 0o400000
 O_PATH = 0o10000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 O_CLOEXEC = 0o2000000
-# flags of an open the engine may answer from a snapshot in C (csrc/actions.c,
-# LX_CACHE_FLAGS): read-only, nothing that changes the answer
-_CACHE_FLAGS = O_CLOEXEC | 0o100000 | 0o400 | 0o4000 | 0o1000000  # O_LARGEFILE, O_NOCTTY, O_NONBLOCK, O_NOATIME
 PATH_MAX = 4096
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
@@ -162,6 +167,10 @@ def guest_path(tid, dirfd, path):
     return posixpath.normpath(p).replace("//", "/")
 
 
+# The hook that stands for the engine's view (add_in_c): the engine answers in C.
+IN_C = object()
+
+
 class FilePipeline:
     """The handler of open/openat/openat2 for one policy (see the module docstring)."""
 
@@ -171,10 +180,10 @@ class FilePipeline:
     sees_engine_calls = True
 
     def __init__(self):
-        self.hooks = []             # [(hook, names or None, tag)]
+        self.hooks = []             # [(hook or IN_C, names or None, tag)]
         self._names = set()         # union of the hooks' basenames
         self._any = False           # some hook wants every open
-        self.served = 0
+        self.served = 0             # opens Python answered (the engine's own are not counted)
 
     # -- hooks ----------------------------------------------------------------
     def add(self, hook, names=None, first=False, tag=None):
@@ -188,6 +197,17 @@ class FilePipeline:
         self._reindex()
         return hook
 
+    def add_in_c(self, names, tag=None):
+        """The files of the engine's view (csrc/persona.c), by basename: answered by
+        the engine, in this hook's place in the order."""
+        self.hooks.append((IN_C, frozenset(os.fsencode(n) for n in names), tag))
+        self._reindex()
+
+    def answered_in_c(self):
+        """True if every hook is the engine's view: then the engine answers opens
+        without Python (lxbrand.engine.apply_policy)."""
+        return bool(self.hooks) and all(h is IN_C for h, _, _ in self.hooks)
+
     def remove(self, tag):
         """Drop every hook registered with `tag`."""
         self.hooks = [h for h in self.hooks if h[2] != tag]
@@ -198,10 +218,13 @@ class FilePipeline:
         self._names = set().union(*(n for _, n, _ in self.hooks if n is not None)) if self.hooks else set()
 
     def gate_names(self):
-        """The basenames an open must have to reach the hooks, for the engine's C
-        pre-check (lxbrand.engine.apply_policy); None when some hook sees every open
-        (a security rule: then every open must reach Python)."""
-        return None if self._any else frozenset(self._names)
+        """The basenames an open must have to reach the Python hooks, for the engine's
+        C pre-check (lxbrand.engine.apply_policy), which answers the view's files
+        itself; None when some hook sees every open (a security rule: then every
+        open must reach Python)."""
+        if self._any:
+            return None
+        return frozenset().union(*(n for h, n, _ in self.hooks if h is not IN_C))
 
     # -- the handler ------------------------------------------------------------
     def __call__(self, call):
@@ -239,6 +262,11 @@ class FilePipeline:
         for hook, names, _tag in self.hooks:
             if names is not None and base not in names:
                 continue
+            if hook is IN_C:
+                fd = req.call.persona_serve(req.path, req.dirfd, req.flags, req.resolve)
+                if fd is not None:
+                    return fd
+                continue
             verdict = hook(req)
             if verdict is None:
                 continue
@@ -254,7 +282,6 @@ class FilePipeline:
         if (req.flags & O_DIRECTORY or req.path.endswith(b"/")) and not isinstance(verdict.data, int):
             raise OSError(errno.ENOTDIR, "not a directory")  # content is a file; an fd may be a directory
         data = verdict.data
-        snapshot = data if hasattr(data, "held") else None
         if callable(data):
             data = data()
         if isinstance(data, int):
@@ -272,23 +299,9 @@ class FilePipeline:
                 raise
         self.served += 1
         try:
-            res = req.call.addfd(fd, send=True, cloexec=bool(req.flags & O_CLOEXEC))
+            return req.call.addfd(fd, send=True, cloexec=bool(req.flags & O_CLOEXEC))
         finally:
             os.close(fd)  # a Serve of an fd hands it over
-        if snapshot is not None and self._repeatable(req):
-            held = snapshot.held()
-            if held is not None:
-                req.call.cache_answer(req.path, *held)
-        return res
-
-    def _repeatable(self, req):
-        """The engine may answer this very open itself while the snapshot is fresh:
-        its pre-check runs (no hook sees every open), the path is absolute and
-        already normal (the hooks saw exactly it), the flags are plain read-only."""
-        p = req.path
-        return (not self._any and req.nr_name in ("open", "openat") and p.startswith(b"/")
-                and not p.startswith(b"//") and posixpath.normpath(p) == p
-                and req.flags & ~_CACHE_FLAGS == 0)
 
 
 def _nr_tables():

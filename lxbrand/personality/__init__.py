@@ -11,16 +11,21 @@ What each option does, one module per concern:
     identity.py   release/version/machine/hostname/domainname: uname(2) in C and
                   /proc/version, /proc/sys/kernel/{osrelease,version,hostname,domainname,ostype}
     era.py        syscalls newer than the emulated release fail with ENOSYS (in the kernel)
-    resources.py  memory/cpus: /proc/meminfo, cpuinfo, stat, uptime, loadavg,
-                  /sys/devices/system/cpu/{online,possible,present}, sysinfo, sched_getaffinity
-    cgroups.py    memory/cpus: the limit files of the sandbox's cgroup (memory.limit_in_bytes,
-                  cpu.cfs_quota_us, memory.max, cpu.max, ...) that the JVM, Go and libuv read
+    resources.py  memory/cpus: the options, parsed
+    view.py       what the engine serves in C (csrc/persona.c) from identity, memory and cpus:
+                  /proc/meminfo, cpuinfo, stat, uptime, loadavg, the identity files,
+                  /sys/devices/system/cpu/{online,possible,present}, sysinfo, sched_getaffinity,
+                  the cgroup limit files the JVM, Go and libuv read (memory.limit_in_bytes,
+                  cpu.cfs_quota_us, memory.max, cpu.max, ...)
     fakeroot.py   fake_root: uid/gid 0, chown/mknod recorded, stat shows the faked owner,
                   access as root; fakeids.py: the faked ids and capabilities (set*id, capset)
     remap.py      files (guest path -> host file or content), remaps (syscall -> syscall, ptrace)
 
-Files are served through the policy's open pipeline (lxbrand.handlers.files);
-snapshot.py keeps generated files in sealed memfds that each open reopens.
+Files are served through the policy's open pipeline (lxbrand.handlers.files): the
+view's by the engine itself, the others (remapped files, fake root's status files)
+by Python hooks.  A personality of identity, memory and cpus alone needs no Python
+at run time (needs_python()): lxrun's C front end and the OCI runtime's C
+supervisor run it from the compiled policy (its blob carries the view).
 Applying a second Personality to the same policy merges it over the first (later
 values win), so a policy's [personality] table and command-line options combine.
 """
@@ -40,7 +45,7 @@ class Personality:
 
     def __init__(self, release=None, version=None, machine=None, hostname=None, domainname=None,
                  sysname=None, era=None, memory=None, cpus=None, cgroups=None, fake_root=None, files=None,
-                 remap=None, start=None, source="<api>"):
+                 remap=None, start=None, usage_cgroup=None, source="<api>"):
         from lxbrand.personality import remap as _remap
         from lxbrand.personality.resources import parse_cpus, parse_size
         self.source = source
@@ -94,7 +99,17 @@ class Personality:
                 if not isinstance(r.get(k), str):
                     raise PolicyError(source, f"remap[{i + 1}].{k}", "missing (a syscall name)")
             self.remap.append(_remap.SyscallRemap(r["syscall"], r["to"], r.get("args"), source, f"remap[{i + 1}]"))
+        if start is not None and (isinstance(start, bool) or not isinstance(start, (int, float))
+                                  or not 0 <= start < float("inf")):
+            raise PolicyError(source, "start", f"expected CLOCK_BOOTTIME seconds (a number >= 0), got {start!r}")
         self.start = start
+        if usage_cgroup is not None and (not isinstance(usage_cgroup, str) or not usage_cgroup.startswith("/")
+                                         or "\0" in usage_cgroup or len(usage_cgroup.encode()) >= 4096):
+            raise PolicyError(source, "usage_cgroup", f"expected an absolute directory, got {usage_cgroup!r}")
+        # the memory cgroup the sandbox's usage is read from: None reads the process tree
+        # (lxrun), or for a container the cgroup of its first process
+        self.usage_cgroup = usage_cgroup
+        self.view_flags = 0     # what the engine's view shows, once applied (view.flags)
 
     # -- building ------------------------------------------------------------------
     @classmethod
@@ -149,8 +164,8 @@ class Personality:
         if isinstance(quota, int) and quota > 0 and period > 0:
             cpus = quota / period
         elif isinstance(cpu.get("cpus"), str) and cpu["cpus"].strip():
-            from lxbrand.personality.resources import _cpu_list
-            cpus = len(_cpu_list(cpu["cpus"])) or None
+            from lxbrand.personality.resources import cpu_list
+            cpus = len(cpu_list(cpu["cpus"])) or None
         ann = spec.get("annotations") or {}
         fake = ann.get("org.lxbrand.fake-root")
         p = cls(hostname=spec.get("hostname") or None,
@@ -164,7 +179,7 @@ class Personality:
         """self with every option `other` sets laid over it."""
         out = Personality.__new__(Personality)
         out.__dict__.update(self.__dict__)
-        for k in IDENTITY + ("era", "memory", "cpus", "cgroups", "fake_root", "start"):
+        for k in IDENTITY + ("era", "memory", "cpus", "cgroups", "fake_root", "start", "usage_cgroup"):
             v = getattr(other, k)
             if v is not None:
                 setattr(out, k, v)
@@ -176,6 +191,18 @@ class Personality:
     def is_empty(self):
         return not (any(getattr(self, k) is not None for k in IDENTITY + ("memory", "cpus"))
                     or self.fake_root or self.files or self.remap)
+
+    def needs_python(self):
+        """True if the program needs Python handlers under this personality (fake root,
+        remapped files, syscall remaps); identity, era and the resource view are all
+        answered by the engine in C."""
+        return bool(self.fake_root or self.files or self.remap)
+
+    def configure(self, sup):
+        """Configure the engine's view on a _core.Supervisor (lxbrand.engine.apply_policy
+        calls it; the compiled policy's blob then carries it)."""
+        from lxbrand.personality import view
+        view.configure(sup, self)
 
     def identity(self):
         """The uname fields this personality sets (policy.set_identity names)."""
@@ -206,24 +233,25 @@ class Personality:
 
     def _install(self, policy):
         from lxbrand.handlers import files
-        from lxbrand.personality import cgroups, era, fakeroot, identity, remap, resources
-        self.view = None
+        from lxbrand.personality import era, fakeroot, identity, remap, view
         self.hidden = []
         ident = {**policy.identity, **self.identity()}
-        needs_files = bool(ident or self.memory is not None or self.cpus is not None or self.fake_root or self.files)
+        # Under the OCI runtime the container's cgroup holds the real limits (cgroups
+        # False) and its usage; lxrun shows the limits in its own cgroup's files.
+        self.view_flags = view.flags(identity=bool(ident), memory=self.memory, cpus=self.cpus,
+                                     cgroups=self.cgroups is not False,
+                                     container=self.container or self.usage_cgroup is not None)
+        needs_files = bool(self.view_flags or self.fake_root or self.files)
         pipe = files.pipeline(policy) if needs_files else None
         remap.install(policy, pipe, self.files, self.remap, TAG)
         if self.fake_root:
             fakeroot.install(policy, pipe, TAG, track_ids=not self.container)
         if ident:
-            identity.install(policy, pipe, ident, TAG)
+            identity.install(policy, ident)
             if self.era is not False and "release" in ident:
                 self.hidden = era.install(policy, ident["release"])
-        if self.memory is not None or self.cpus is not None:
-            self.view = resources.ResourceView(memory=self.memory, cpus=self.cpus, start=self.start)
-            resources.install(policy, pipe, self.view, TAG)
-            if self.cgroups is not False:
-                cgroups.install(pipe, self.view, TAG)
+        if self.view_flags:
+            view.install(policy, pipe, self.view_flags, TAG)
 
     def describe(self):
         """One line per effect, for --list and docs."""

@@ -18,7 +18,7 @@ def emulate(policy, names, **kw):
         act = policy.action_of(n).action
         if act in ("deny", "kill"):
             continue
-        if r is not None and r.handler is not None and mine is not None and r.handler is not mine \
+        if r is not None and r.handler is not None and r.handler is not mine \
                 and not getattr(r.handler, "_lx_personality", False):
             raise PolicyError(policy.source, n, f"already emulated by {r.how()}; the personality needs this "
                                                 "syscall (remove the rule or the personality option)")

@@ -2,6 +2,7 @@
 (/proc/self/cgroup + /proc/self/mountinfo), on the host's own layout; checked with
 real readers where installed and on injected v1/v2/container layouts."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lxbrand import _core
+from lxbrand.engine import apply_policy
 from lxbrand.errors import PolicyError
-from lxbrand.handlers import files
-from lxbrand.personality import Personality, cgroups
-from lxbrand.personality.resources import ResourceView
+from lxbrand.personality import Personality
 from lxbrand.policy import load_policy
 from lxp_helpers import BACKENDS, lxrun, native
 
@@ -114,14 +115,17 @@ def test_bad_cgroups_value_is_a_policy_error():
 
 
 def test_oci_containers_keep_their_real_cgroup():
-    """The container's cgroup enforces the limits: its files are already right."""
+    """The container's cgroup enforces the limits: its files are already right, and
+    its usage is what the view shows."""
     p = Personality.from_oci({"linux": {"resources": {"memory": {"limit": 256 << 20}}}})
     pol = load_policy("default")
     p.apply(pol)
-    assert not (files.pipeline(pol).gate_names() & {n.encode() for n in cgroups.NAMES})
+    f = pol.personality.view_flags
+    assert not f & _core.PV_CGROUPS and f & _core.PV_USAGE_CGROUP
     pol = load_policy("default")
     Personality(memory="256M").apply(pol)
-    assert b"memory.limit_in_bytes" in files.pipeline(pol).gate_names()
+    f = pol.personality.view_flags
+    assert f & _core.PV_CGROUPS and not f & _core.PV_USAGE_CGROUP
 
 
 # -- real readers ------------------------------------------------------------------
@@ -162,27 +166,32 @@ def test_node_constrained_memory(backend, host_files):
 
 
 # -- layouts, injected -------------------------------------------------------------------
-
-class FakeHost(cgroups.Host):
-    def __init__(self, cgroup, mountinfo, present=(), links=None, contents=None):
-        self.text = {"/proc/self/cgroup": cgroup, "/proc/self/mountinfo": mountinfo, **(contents or {})}
-        self.present = set(present)
-        self.links = links or {}
-
-    def read(self, path):
-        if path not in self.text:
-            raise FileNotFoundError(path)
-        return self.text[path]
-
-    def exists(self, path):
-        return path in self.present
-
-    def same_dir(self, alias, target):
-        return self.links.get(alias) == target
-
+# A host of our own making (the view's host_root stands for "/"): /proc/self/cgroup,
+# /proc/self/mountinfo, the cgroup directories with the files the kernel would have.
 
 def _mi(root, point, fstype, opts):
     return f"30 23 0:28 {root} {point} rw,relatime - {fstype} {fstype} {opts}\n"
+
+
+def fake_host(tmp_path, cgroup, mountinfo, present=(), links=None, contents=None):
+    (tmp_path / "proc/self").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "proc/self/cgroup").write_text(cgroup)
+    (tmp_path / "proc/self/mountinfo").write_text(mountinfo)
+    for f in present:
+        path = tmp_path / f.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text((contents or {}).get(f, "kernel's\n"))
+    for alias, target in (links or {}).items():
+        (tmp_path / target.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (tmp_path / alias.lstrip("/")).symlink_to(target.rsplit("/", 1)[1])
+    return str(tmp_path).encode()
+
+
+def view(root, flags=_core.PV_MEMORY | _core.PV_CPUS | _core.PV_CGROUPS, memory=256 << 20, cpus=1.0):
+    sup = _core.Supervisor(_core.BACKEND_UNOTIFY)
+    sup.set_persona(flags, memory=memory if flags & _core.PV_MEMORY else 0,
+                    cpus=cpus if flags & _core.PV_CPUS else 0, host_root=root)
+    return sup
 
 
 V1_HOST = (_mi("/", "/sys/fs/cgroup/cpu", "cgroup", "rw,cpu") + _mi("/", "/sys/fs/cgroup/memory", "cgroup", "rw,memory")
@@ -190,56 +199,72 @@ V1_HOST = (_mi("/", "/sys/fs/cgroup/cpu", "cgroup", "rw,cpu") + _mi("/", "/sys/f
            + _mi("/", "/sys/fs/cgroup/unified", "cgroup2", "rw"))
 
 
-def test_layout_v1_hybrid_like_this_host():
-    h = FakeHost("9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n", V1_HOST)
-    assert cgroups.directories(h) == [
+def test_layout_v1_hybrid_like_this_host(tmp_path):
+    root = fake_host(tmp_path, "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n", V1_HOST)
+    assert view(root).persona_cgroup_dirs() == [
         (1, frozenset({"cpu"}), "/sys/fs/cgroup/cpu"),
         (1, frozenset({"memory"}), "/sys/fs/cgroup/memory/process_api/abc"),
         (2, frozenset(), "/sys/fs/cgroup/unified")]
 
 
-def test_layout_comounted_controllers_and_their_symlinks():
+def test_layout_comounted_controllers_and_their_symlinks(tmp_path):
     mi = _mi("/", "/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct")
-    h = FakeHost("2:cpu,cpuacct:/user.slice\n", mi,
-                 links={"/sys/fs/cgroup/cpu": "/sys/fs/cgroup/cpu,cpuacct"})
-    assert [d for _, _, d in cgroups.directories(h)] == [
+    root = fake_host(tmp_path, "2:cpu,cpuacct:/user.slice\n", mi,
+                     links={"/sys/fs/cgroup/cpu": "/sys/fs/cgroup/cpu,cpuacct"})
+    assert [d for _, _, d in view(root).persona_cgroup_dirs()] == [
         "/sys/fs/cgroup/cpu,cpuacct/user.slice", "/sys/fs/cgroup/cpu/user.slice"]
 
 
-def test_layout_v2_and_a_container_root():
-    h = FakeHost("0::/user.slice/session-1.scope\n", _mi("/", "/sys/fs/cgroup", "cgroup2", "rw,nsdelegate"))
-    assert cgroups.directories(h) == [(2, frozenset(), "/sys/fs/cgroup/user.slice/session-1.scope")]
+def test_layout_v2_and_a_container_root(tmp_path):
+    root = fake_host(tmp_path / "a", "0::/user.slice/session-1.scope\n",
+                     _mi("/", "/sys/fs/cgroup", "cgroup2", "rw,nsdelegate"))
+    assert view(root).persona_cgroup_dirs() == [(2, frozenset(), "/sys/fs/cgroup/user.slice/session-1.scope")]
     # a v1 container: the mount shows only the container's part of the hierarchy
     mi = _mi("/docker/abc", "/sys/fs/cgroup/memory", "cgroup", "ro,memory") + \
         _mi("/docker/abc", "/sys/fs/cgroup/cpu", "cgroup", "ro,cpu")
-    h = FakeHost("4:memory:/docker/abc/sub\n1:cpu:/elsewhere\n", mi)
-    assert cgroups.directories(h) == [(1, frozenset({"memory"}), "/sys/fs/cgroup/memory/sub")]
-    h = FakeHost("4:memory:/docker/abc\n", _mi("/docker/abc", "/sys/fs/cgroup/my\\040mem", "cgroup", "rw,memory"))
-    assert cgroups.directories(h) == [(1, frozenset({"memory"}), "/sys/fs/cgroup/my mem")]
+    root = fake_host(tmp_path / "b", "4:memory:/docker/abc/sub\n1:cpu:/elsewhere\n", mi)
+    assert view(root).persona_cgroup_dirs() == [(1, frozenset({"memory"}), "/sys/fs/cgroup/memory/sub")]
+    root = fake_host(tmp_path / "c", "4:memory:/docker/abc\n",
+                     _mi("/docker/abc", "/sys/fs/cgroup/my\\040mem", "cgroup", "rw,memory"))
+    assert view(root).persona_cgroup_dirs() == [(1, frozenset({"memory"}), "/sys/fs/cgroup/my mem")]
 
 
-def test_files_served_are_those_the_kernel_has_with_kernel_values():
+def test_files_served_are_those_the_kernel_has_with_kernel_values(tmp_path):
     d = "/sys/fs/cgroup/user.slice"
-    h = FakeHost("0::/user.slice\n", _mi("/", "/sys/fs/cgroup", "cgroup2", "rw"),
-                 present=[f"{d}/memory.max", f"{d}/memory.current", f"{d}/cpu.max", f"{d}/memory.swap.max"],
-                 contents={f"{d}/cpu.max": "max 50000\n"})
-    view = ResourceView(memory=(256 << 20) + 100, cpus=1.5, host_cpus=[0, 1, 2, 3])
-    view.usage_kb = lambda: 1000
-    got = {p: g() for p, g in cgroups.CgroupFiles(view, h).files().items()}
-    got = {p: (Path(f"/proc/self/fd/{v}").read_bytes() if isinstance(v, int) else v) for p, v in got.items()}
-    assert got == {f"{d}/memory.max": b"%d\n" % (256 << 20),       # rounded down to a page
-                   f"{d}/memory.current": b"1024000\n",
-                   f"{d}/memory.swap.max": b"0\n",
-                   f"{d}/cpu.max": b"75000 50000\n"}           # N x the cgroup's own period
+    root = fake_host(tmp_path, "0::/user.slice\n", _mi("/", "/sys/fs/cgroup", "cgroup2", "rw"),
+                     present=[f"{d}/memory.max", f"{d}/memory.current", f"{d}/cpu.max", f"{d}/memory.swap.max"],
+                     contents={f"{d}/cpu.max": "max 50000\n"})
+    sup = view(root, memory=(256 << 20) + 100, cpus=1.5)
+    got = {n: sup.persona_read(f"{d}/{n}".encode())
+           for n in ("memory.max", "memory.current", "memory.swap.max", "cpu.max", "memory.peak",
+                     "cpuset.cpus.effective", "memory.limit_in_bytes")}
+    ncpu = min(2, len(os.sched_getaffinity(0)))
+    assert got == {"memory.max": b"%d\n" % (256 << 20),       # rounded down to a page
+                   "memory.current": got["memory.current"],    # the sandbox's usage (this process's tree)
+                   "memory.swap.max": b"0\n",
+                   "cpu.max": b"75000 50000\n",             # N x the cgroup's own period
+                   "memory.peak": None, "cpuset.cpus.effective": None,   # not there: not served
+                   "memory.limit_in_bytes": None}            # a v1 name in a v2 directory
+    assert int(got["memory.current"]) % 1024 == 0 and ncpu >= 1
     # memory only: no cpu file
-    view = ResourceView(memory=256 << 20)
-    assert set(cgroups.CgroupFiles(view, h).files()) == {f"{d}/memory.max", f"{d}/memory.current",
-                                                         f"{d}/memory.swap.max"}
+    sup = view(root, flags=_core.PV_MEMORY | _core.PV_CGROUPS)
+    assert sup.persona_read(f"{d}/cpu.max".encode()) is None
+    assert sup.persona_read(f"{d}/memory.max".encode()) == b"%d\n" % (256 << 20)
+    # cgroups off (the OCI runtime): none
+    sup = view(root, flags=_core.PV_MEMORY)
+    assert sup.persona_read(f"{d}/memory.max".encode()) is None
 
 
-def test_python_reader_agrees_with_directories():
-    """The supervisor's idea of the directories is the reader's (same host files)."""
+def test_python_reader_agrees_with_the_views_directories():
+    """The view's idea of the directories is the reader's (same host files)."""
     got = subprocess.run(["python3", "-c", READER, "dirs"], capture_output=True, text=True, check=True)
-    mine = {d for _, _, d in cgroups.directories()}
+    mine = {d for _, _, d in view(b"").persona_cgroup_dirs()}
     for d in json.loads(got.stdout).values():
         assert d.rstrip("/") in mine
+
+
+def test_no_python_runs_for_the_cgroup_files():
+    pol = load_policy("default")
+    Personality(memory="256M", cpus=1).apply(pol)
+    sup = _core.Supervisor(_core.BACKEND_UNOTIFY)
+    assert apply_policy(pol, sup) == {}
