@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -445,3 +446,85 @@ def test_namespaces_not_listed_are_the_runtimes(bundle, state_root, cid, drop, t
     assert run_cli(state_root, "delete", "--force", cid).returncode == 0
     assert _mountinfo_under(rootfs) == before  # nothing left in the runtime's namespace
     assert leftovers(cid) == []
+
+
+def _memory_cgroup_dir(pid):
+    """The directory of pid's memory cgroup, as mounted here (v1 memory, else v2)."""
+    paths = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            paths["v2" if not ctrls else "v1" if "memory" in ctrls.split(",") else None] = path
+    with open("/proc/self/mountinfo") as f:
+        mounts = [ln.split(" - ") for ln in f]
+    for want, fstype in (("v1", "cgroup"), ("v2", "cgroup2")):
+        for left, right in mounts:
+            fs, _, opts = right.split()[:3]
+            root, point = left.split()[3:5]
+            if want in paths and fs == fstype and root == "/" and (fs == "cgroup2" or "memory" in opts.split(",")):
+                return point + paths[want]
+    return None
+
+
+@pytest.mark.parametrize("backend", ["unotify", "ptrace"])
+def test_container_limits_served_by_the_c_supervisor(bundle, state_root, cid, backend, tmp_path):
+    """A container with a memory limit and a CPU quota (the personality's view) is
+    supervised in C: no Python process stays alive for it, its init's tracer is
+    lxbrand-sup, free/nproc/cpuinfo show the limits, and its usage is its memory
+    cgroup's: memory a process outside its tree charges there shows in MemFree."""
+    x = tmp_path / "x"
+    x.mkdir()
+
+    def mutate(s):
+        s["linux"].setdefault("resources", {}).update(memory={"limit": 256 << 20},
+                                                       cpu={"quota": 100000, "period": 100000})
+        s["mounts"].append({"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]})
+    b = bundle(["sh", "-c", "head -1 /proc/meminfo; nproc; grep -c ^processor /proc/cpuinfo; "
+                            "free -m | awk '/^Mem:/ {print $2}'; grep MemFree /proc/meminfo; touch /x/ready; "
+                            "while [ ! -e /x/go ]; do sleep 0.05; done; grep MemFree /proc/meminfo"], mutate=mutate)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        r = run_cli(state_root, "--backend", backend, "create", "--bundle", str(b), cid,
+                    stdout=f, stderr=f, capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    hog = None
+    try:
+        assert run_cli(state_root, "start", cid).returncode == 0
+        deadline = time.monotonic() + 20
+        while not (x / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (x / "ready").exists(), out.read_text()
+        init = state_of(state_root, cid)["pid"]
+        with open(f"/proc/{init}/status") as f:
+            tracer = int(re.search(r"^TracerPid:\t(\d+)$", f.read(), re.M).group(1))
+        assert os.path.basename(os.readlink(f"/proc/{tracer}/exe")) == "lxbrand-sup"
+        pythons = []
+        for p in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    cmd = f.read()
+                exe = os.readlink(f"/proc/{p}/exe")
+            except OSError:
+                continue
+            if cid.encode() in cmd and "python" in os.path.basename(exe):
+                pythons.append((p, cmd))
+        assert pythons == []
+        cg = _memory_cgroup_dir(init)
+        assert cg and os.path.isdir(cg), cg
+        hog = subprocess.Popen([sys.executable, "-c",
+                                "import os, sys, time\n"
+                                "open(sys.argv[1] + '/cgroup.procs', 'w').write(str(os.getpid()))\n"
+                                "x = b'\\1' * (64 << 20)\nprint('held', flush=True)\ntime.sleep(30)\n", cg],
+                               stdout=subprocess.PIPE, text=True)
+        assert hog.stdout.readline() == "held\n"
+        (x / "go").touch()
+        wait_status(state_root, cid, "stopped", timeout=20)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+        run_cli(state_root, "delete", "--force", cid)
+    lines = out.read_text().splitlines()
+    assert lines[:4] == [f"{'MemTotal:':<16}{256 * 1024:>8} kB", "1", "1", "256"], lines
+    before, after = (int(ln.split()[1]) for ln in lines[4:6])
+    assert before - after >= 60 << 10, lines   # the hog's 64 MiB, charged to the container's cgroup
