@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <math.h> /* isfinite: a macro, no libm */
 #include <sched.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@
 /* What a served file holds. */
 enum what {
     F_MEMINFO, F_CPUINFO, F_CPURANGE, F_STAT, F_UPTIME, F_LOADAVG,
-    F_VERSION, F_OSRELEASE, F_KVERSION, F_HOSTNAME, F_DOMAINNAME, F_OSTYPE,
+    F_VERSION, F_IDENT, /* F_IDENT: one uname field and a newline */
     F_CG_LIMIT, F_CG_USAGE, F_CG_PEAK, F_CG_NOSWAP, F_CG_QUOTA, F_CG_MAX, F_CG_CPUS,
 };
 
@@ -72,21 +73,22 @@ static const struct fixed {
     const char *path;
     int what;
     uint32_t need; /* any of these flags */
+    size_t field;  /* F_IDENT: the uname field (offset in struct lx_utsname) */
 } FIXED[] = {
-    {"/proc/meminfo", F_MEMINFO, LX_PV_MEMORY},
-    {"/proc/cpuinfo", F_CPUINFO, LX_PV_CPUS},
-    {"/sys/devices/system/cpu/online", F_CPURANGE, LX_PV_CPUS},
-    {"/sys/devices/system/cpu/possible", F_CPURANGE, LX_PV_CPUS},
-    {"/sys/devices/system/cpu/present", F_CPURANGE, LX_PV_CPUS},
-    {"/proc/stat", F_STAT, RESOURCES},
-    {"/proc/uptime", F_UPTIME, RESOURCES},
-    {"/proc/loadavg", F_LOADAVG, RESOURCES},
-    {"/proc/version", F_VERSION, LX_PV_IDENTITY},
-    {"/proc/sys/kernel/osrelease", F_OSRELEASE, LX_PV_IDENTITY},
-    {"/proc/sys/kernel/version", F_KVERSION, LX_PV_IDENTITY},
-    {"/proc/sys/kernel/hostname", F_HOSTNAME, LX_PV_IDENTITY},
-    {"/proc/sys/kernel/domainname", F_DOMAINNAME, LX_PV_IDENTITY},
-    {"/proc/sys/kernel/ostype", F_OSTYPE, LX_PV_IDENTITY},
+    {"/proc/meminfo", F_MEMINFO, LX_PV_MEMORY, 0},
+    {"/proc/cpuinfo", F_CPUINFO, LX_PV_CPUS, 0},
+    {"/sys/devices/system/cpu/online", F_CPURANGE, LX_PV_CPUS, 0},
+    {"/sys/devices/system/cpu/possible", F_CPURANGE, LX_PV_CPUS, 0},
+    {"/sys/devices/system/cpu/present", F_CPURANGE, LX_PV_CPUS, 0},
+    {"/proc/stat", F_STAT, RESOURCES, 0},
+    {"/proc/uptime", F_UPTIME, RESOURCES, 0},
+    {"/proc/loadavg", F_LOADAVG, RESOURCES, 0},
+    {"/proc/version", F_VERSION, LX_PV_IDENTITY, 0},
+    {"/proc/sys/kernel/osrelease", F_IDENT, LX_PV_IDENTITY, offsetof(struct lx_utsname, release)},
+    {"/proc/sys/kernel/version", F_IDENT, LX_PV_IDENTITY, offsetof(struct lx_utsname, version)},
+    {"/proc/sys/kernel/hostname", F_IDENT, LX_PV_IDENTITY, offsetof(struct lx_utsname, nodename)},
+    {"/proc/sys/kernel/domainname", F_IDENT, LX_PV_IDENTITY, offsetof(struct lx_utsname, domainname)},
+    {"/proc/sys/kernel/ostype", F_IDENT, LX_PV_IDENTITY, offsetof(struct lx_utsname, sysname)},
 };
 #define NFIXED (sizeof(FIXED) / sizeof(FIXED[0]))
 
@@ -133,6 +135,7 @@ struct pv_file {
     char *path;         /* guest path: absolute, normal */
     const char *base;   /* its basename (in path) */
     int what;
+    size_t field;       /* F_IDENT: as struct fixed */
     int cg_version;     /* cgroup files: 1 or 2; 0 otherwise */
     char *cg_dir;       /* cgroup files: the directory */
     int snap_fd;        /* snapshot memfd, -1 if none */
@@ -157,6 +160,8 @@ struct lx_persona {
     int have_children;         /* /proc/PID/task/TID/children exists (CONFIG_PROC_CHILDREN) */
     int fd_dir;                /* this process's /proc/self/fd, for reopening snapshots */
     pid_t fd_dir_pid;
+    const char *bases[NFIXED + NCGFILES]; /* the basenames served (lx_persona_basenames) */
+    size_t nbases;
 };
 
 /* -- configuration -------------------------------------------------------------------- */
@@ -337,10 +342,14 @@ int lx_persona_set(struct lx_sup *s, const struct lx_persona_conf *conf, const c
     p->have_children = host_exists(p, children);
 
     for (size_t i = 0; i < NFIXED; i++)
-        if ((FIXED[i].need & conf->flags) && add_file(p, FIXED[i].path, FIXED[i].what, 0, NULL) < 0)
-            goto nomem;
+        if (FIXED[i].need & conf->flags) {
+            if (add_file(p, FIXED[i].path, FIXED[i].what, 0, NULL) < 0)
+                goto nomem;
+            p->files[p->nfiles - 1].field = FIXED[i].field;
+        }
     if (!(conf->flags & LX_PV_CGROUPS) || !(conf->flags & RESOURCES))
         p->cg_built = 1; /* no cgroup files to look for */
+    p->nbases = lx_persona_basenames(conf->flags, p->bases, sizeof(p->bases) / sizeof(p->bases[0]));
 
     persona_free(s->persona);
     s->persona = p;
@@ -348,6 +357,21 @@ int lx_persona_set(struct lx_sup *s, const struct lx_persona_conf *conf, const c
 nomem:
     persona_free(p);
     return -ENOMEM;
+}
+
+/* The directories of the cgroup a /proc/PID/cgroup file names, as our mountinfo
+ * mounts them (persona_cgroup.c). */
+static int cgroup_dirs(const struct lx_persona *p, const char *cgroup_file, struct lx_cg_dir **d, size_t *n)
+{
+    struct lx_buf cg = {0}, mi = {0};
+    int rc = read_host(p, cgroup_file, &cg);
+    if (rc == 0)
+        rc = read_host(p, "/proc/self/mountinfo", &mi);
+    if (rc == 0)
+        rc = lx_cg_dirs(TXT(cg), TXT(mi), p->host_root, d, n);
+    lx_buf_free(&cg);
+    lx_buf_free(&mi);
+    return rc;
 }
 
 /* -- the sandbox's usage ----------------------------------------------------------------- */
@@ -377,17 +401,10 @@ static int find_usage_dir(struct lx_sup *s, struct lx_persona *p)
         p->usage_dir = strdup(p->conf.usage_dir);
     } else {
         char path[64];
-        struct lx_buf cg = {0}, mi = {0};
         snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)(s->child > 0 ? s->child : getpid()));
-        int rc = read_host(p, path, &cg);
-        if (rc == 0)
-            rc = read_host(p, "/proc/self/mountinfo", &mi);
         struct lx_cg_dir *d = NULL;
         size_t n = 0;
-        if (rc == 0)
-            rc = lx_cg_dirs(TXT(cg), TXT(mi), p->host_root, &d, &n);
-        lx_buf_free(&cg);
-        lx_buf_free(&mi);
+        int rc = cgroup_dirs(p, path, &d, &n);
         if (rc < 0)
             return rc;
         const char *v1 = NULL, *v2 = NULL;
@@ -550,20 +567,8 @@ static int render(struct lx_sup *s, struct lx_persona *p, struct pv_file *f, str
         rc = lx_pv_proc_version(host.data ? TXT(host) : "", host.len, h.sysname, h.release, h.version, u, out);
         break;
     }
-    case F_OSRELEASE:
-        rc = lx_pv_printf(out, "%s\n", u->release);
-        break;
-    case F_KVERSION:
-        rc = lx_pv_printf(out, "%s\n", u->version);
-        break;
-    case F_HOSTNAME:
-        rc = lx_pv_printf(out, "%s\n", u->nodename);
-        break;
-    case F_DOMAINNAME:
-        rc = lx_pv_printf(out, "%s\n", u->domainname);
-        break;
-    case F_OSTYPE:
-        rc = lx_pv_printf(out, "%s\n", u->sysname);
+    case F_IDENT:
+        rc = lx_pv_printf(out, "%.*s\n", LX_UTS_LEN - 1, (const char *)u + f->field);
         break;
     case F_CG_LIMIT: {
         uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE); /* the kernel keeps limits in pages */
@@ -606,16 +611,9 @@ static int render(struct lx_sup *s, struct lx_persona *p, struct pv_file *f, str
 static int build_cgroup_files(struct lx_persona *p)
 {
     p->cg_built = 1;
-    struct lx_buf cg = {0}, mi = {0};
-    int rc = read_host(p, "/proc/self/cgroup", &cg);
-    if (rc == 0)
-        rc = read_host(p, "/proc/self/mountinfo", &mi);
     struct lx_cg_dir *d = NULL;
     size_t n = 0;
-    if (rc == 0)
-        rc = lx_cg_dirs(TXT(cg), TXT(mi), p->host_root, &d, &n);
-    lx_buf_free(&cg);
-    lx_buf_free(&mi);
+    int rc = cgroup_dirs(p, "/proc/self/cgroup", &d, &n);
     if (rc < 0)
         return rc == -ENOMEM ? rc : 0; /* no /proc/self/cgroup: nothing a reader could find either */
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -761,7 +759,7 @@ size_t lx_persona_basenames(uint32_t flags, const char **out, size_t cap)
         if (!dup && n++ < cap)
             out[n - 1] = b;
     }
-    for (size_t i = 0; (flags & LX_PV_CGROUPS) && i < NCGFILES; i++)
+    for (size_t i = 0; (flags & LX_PV_CGROUPS) && (flags & RESOURCES) && i < NCGFILES; i++)
         if ((cg_need(&CGFILES[i]) & flags) && n++ < cap)
             out[n - 1] = CGFILES[i].name;
     return n;
@@ -1105,16 +1103,9 @@ int lx_persona_cgroup_dirs(struct lx_sup *s, struct lx_buf *out)
     struct lx_persona *p = s->persona;
     if (!p)
         return -EINVAL;
-    struct lx_buf cg = {0}, mi = {0};
-    int rc = read_host(p, "/proc/self/cgroup", &cg);
-    if (rc == 0)
-        rc = read_host(p, "/proc/self/mountinfo", &mi);
     struct lx_cg_dir *d = NULL;
     size_t n = 0;
-    if (rc == 0)
-        rc = lx_cg_dirs(TXT(cg), TXT(mi), p->host_root, &d, &n);
-    lx_buf_free(&cg);
-    lx_buf_free(&mi);
+    int rc = cgroup_dirs(p, "/proc/self/cgroup", &d, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = lx_pv_printf(out, "%d ", d[i].version);
         const char *sep = "";
