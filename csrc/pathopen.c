@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "pathctx.h"
 #include "paths.h"
 #include "persona.h"
 #include "resolve.h"
@@ -48,75 +49,6 @@ struct open_req {
     uint64_t flags, mode, resolve; /* resolve: openat2's own RESOLVE_* flags */
     char path[LX_PATH_MAX + 1];
 };
-
-/* The acting part of one call: its view, and the credentials taken for it. */
-struct pc {
-    struct lx_sup *s;
-    struct lx_call *c;
-    struct lx_view *v;
-    struct lx_cred_state cred;
-    int denied;    /* the answer is a rule's denial (not the kernel's error) */
-};
-
-static int as_program(struct pc *p)
-{
-    return lx_creds_take(p->s, &p->v->cr, 0, &p->cred);
-}
-
-static void as_supervisor(struct pc *p)
-{
-    lx_creds_restore(p->s, &p->cred);
-}
-
-static int install(struct pc *p, int fd, int cloexec)
-{
-    struct lx_sup *s = p->s;
-    struct lx_call *c = p->c;
-    int rc = s->backend == LX_BACKEND_UNOTIFY ? lx_addfd(s, c->id, fd, 1, cloexec ? O_CLOEXEC : 0)
-                                              : lx_ptrace_addfd(s, c->tid, fd, cloexec);
-    c->sent = rc >= 0 && s->backend == LX_BACKEND_UNOTIFY; /* ADDFD_FLAG_SEND answered it */
-    return rc;
-}
-
-static unsigned ops_of(uint64_t flags)
-{
-    if (flags & O_PATH)
-        return LX_OP_STAT;
-    unsigned acc = flags & O_ACCMODE, ops = 0;
-    if (acc == O_RDONLY || acc == O_RDWR)
-        ops |= LX_OP_READ;
-    if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC))
-        ops |= LX_OP_WRITE;
-    return ops ? ops : LX_OP_READ;
-}
-
-static int check(struct pc *p, unsigned ops, const char *path, size_t n)
-{
-    int rc = lx_paths_check(p->s, ops, path, lx_match_len(path, n), p->c->pid);
-    p->denied = rc < 0;
-    return rc;
-}
-
-static int check_fd(struct pc *p, unsigned ops, int fd)
-{
-    char real[LX_PATH_MAX];
-    ssize_t n = lx_real_path(p->v, fd, real);
-    return n < 0 ? (int)n : check(p, ops, real, (size_t)n);
-}
-
-/* The mode bits a creating call asks for, under the program's umask: the
- * thread takes it for the call (its own fs_struct: lx_creds_own_fs). */
-static int with_umask(struct pc *p, mode_t *old)
-{
-    int m = lx_view_umask(p->c->tid);
-    if (m < 0)
-        return m;
-    int rc = lx_creds_own_fs();
-    if (rc < 0)
-        return rc;
-    *old = umask((mode_t)m);
-    return 0;
-}
 
 /* SECCOMP_IOCTL_NOTIF_ADDFD refuses O_PATH files (fget), so on unotify an
  * allowed O_PATH open gets the same inode opened read-only where that is
@@ -145,7 +77,7 @@ static int reopen(int pfd, uint64_t flags, mode_t mode)
 /* A new file under the resolved parent: decided on parent + name, created with
  * O_EXCL and O_NOFOLLOW (a name planted meanwhile is never followed out of the
  * directory).  EEXIST from a name that appeared meanwhile: *again = 1. */
-static int create(struct pc *p, int base, const char *gpath, uint64_t flags, uint64_t mode, uint64_t res, int probe,
+static int create(struct lx_pc *p, int base, const char *gpath, uint64_t flags, uint64_t mode, uint64_t res, int probe,
                   int *again)
 {
     char d[LX_PATH_MAX];
@@ -181,7 +113,7 @@ static int create(struct pc *p, int base, const char *gpath, uint64_t flags, uin
             strcpy(real + k + 1, namebuf);
             unsigned ops = LX_OP_CREATE |
                            (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) ? LX_OP_WRITE : 0);
-            rc = check(p, ops, real, strlen(real));
+            rc = lx_pc_check(p, ops, real, strlen(real));
         }
     }
     if (rc == 0 && probe) {
@@ -189,7 +121,7 @@ static int create(struct pc *p, int base, const char *gpath, uint64_t flags, uin
         dfd = -1;
     } else if (rc == 0) {
         mode_t old;
-        rc = with_umask(p, &old);
+        rc = lx_pc_umask(p, &old);
         if (rc == 0) {
             rc = openat(dfd, namebuf, (int)((flags | O_NOFOLLOW | O_CLOEXEC | O_EXCL) & ~(uint64_t)O_PATH),
                         (mode_t)(mode & 07777));
@@ -207,7 +139,7 @@ static int create(struct pc *p, int base, const char *gpath, uint64_t flags, uin
 /* The general way (the module comment): resolve, decide on what was reached,
  * open that.  probe: decide only, and return an O_PATH fd (nothing created or
  * truncated).  Returns a supervisor fd or -errno.  Runs as the program. */
-static int open_general(struct pc *p, int base, const char *gpath, uint64_t flags, uint64_t mode, uint64_t res,
+static int open_general(struct lx_pc *p, int base, const char *gpath, uint64_t flags, uint64_t mode, uint64_t res,
                         int probe)
 {
     int real_o_path = p->s->backend == LX_BACKEND_PTRACE; /* SCM_RIGHTS carries O_PATH files; ADDFD does not */
@@ -216,12 +148,12 @@ static int open_general(struct pc *p, int base, const char *gpath, uint64_t flag
             int d = lx_openat2(base, gpath, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, res);
             if (d < 0)
                 return d;
-            int rc = check_fd(p, LX_OP_CREATE, d);
+            int rc = lx_pc_check_fd(p, LX_OP_CREATE, d);
             if (rc == 0 && probe)
                 return d;
             if (rc == 0) {
                 mode_t old;
-                rc = with_umask(p, &old);
+                rc = lx_pc_umask(p, &old);
                 if (rc == 0) {
                     rc = reopen(d, flags & ~(uint64_t)O_PATH, (mode_t)(mode & 07777));
                     umask(old);
@@ -249,7 +181,7 @@ static int open_general(struct pc *p, int base, const char *gpath, uint64_t flag
         else if (S_ISLNK(st.st_mode) && !(flags & O_PATH))
             rc = -ELOOP; /* O_NOFOLLOW of a symlink */
         if (rc == 0)
-            rc = check_fd(p, ops_of(flags), pfd);
+            rc = lx_pc_check_fd(p, lx_open_ops(flags), pfd);
         if (rc == 0) {
             if (probe)
                 return pfd;
@@ -270,7 +202,7 @@ static int open_general(struct pc *p, int base, const char *gpath, uint64_t flag
 }
 
 /* Resolve, decide and open as the program would; a supervisor fd or -errno. */
-static int open_for(struct pc *p, struct open_req *r, int probe)
+static int open_for(struct lx_pc *p, struct open_req *r, int probe)
 {
     char g[LX_PATH_MAX];
     int base = p->v->root->fd, owned = -1;
@@ -298,32 +230,32 @@ static int open_for(struct pc *p, struct open_req *r, int probe)
         gpath = g;
         if (!probe && !their && !(r->flags & (O_CREAT | TMPFILE_BIT | O_PATH)) && !lx_has_dotdot(g)) {
             size_t m = lx_match_len(g, (size_t)n);
-            unsigned ops = ops_of(r->flags);
+            unsigned ops = lx_open_ops(r->flags);
             int denied = lx_is_supervisor_proc(g, m) ? EACCES : 0;
             for (unsigned op = 1; !denied && op <= LX_OP_EXEC; op <<= 1)
                 if (ops & op)
                     denied = lx_paths_decide(p->s->paths, op, g, m);
-            int rc = as_program(p);
+            int rc = lx_pc_as_program(p);
             if (rc < 0)
                 return rc;
             int fd = denied ? lx_openat2(base, g, O_PATH | O_CLOEXEC | (r->flags & (O_NOFOLLOW | O_DIRECTORY)), 0,
                                          OURS | RESOLVE_NO_SYMLINKS)
                             : lx_openat2(base, g, r->flags | O_CLOEXEC, r->mode, OURS | RESOLVE_NO_SYMLINKS);
-            as_supervisor(p);
+            lx_pc_as_supervisor(p);
             if (fd != -ELOOP) {
                 if (fd >= 0 && denied) {
                     close(fd);
-                    return check(p, ops, g, (size_t)n); /* logs and answers the denial */
+                    return lx_pc_check(p, ops, g, (size_t)n); /* logs and answers the denial */
                 }
                 return fd;
             }
             /* a symlink on the way: decide on where it leads */
         }
     }
-    int rc = as_program(p);
+    int rc = lx_pc_as_program(p);
     if (rc == 0) {
         rc = open_general(p, base, gpath, r->flags, r->mode, res, probe);
-        as_supervisor(p);
+        lx_pc_as_supervisor(p);
     }
     if (owned >= 0)
         close(owned);
@@ -399,7 +331,7 @@ static int upcall_wanted(struct lx_sup *s, const struct lx_action *a, const char
     return a->gate_arg && lx_gate_match(s, path);
 }
 
-static int do_open(struct pc *p, const struct lx_action *a)
+static int do_open(struct lx_pc *p, const struct lx_action *a)
 {
     struct lx_call *c = p->c;
     struct open_req r;
@@ -445,7 +377,7 @@ perform:;
         rc = fd;
         goto answer;
     }
-    rc = install(p, fd, (r.flags & O_CLOEXEC) != 0);
+    rc = lx_pc_install(p, fd, (r.flags & O_CLOEXEC) != 0);
     close(fd);
 answer:
     c->ret = rc;
@@ -455,7 +387,7 @@ answer:
 /* execve/execveat: the early answer.  The kernel reads the path again after
  * this, so this cannot be the enforcement: lx_paths_exec_ok checks what actually
  * runs, at PTRACE_EVENT_EXEC, before its first instruction (SECURITY.md). */
-static int do_exec(struct pc *p)
+static int do_exec(struct lx_pc *p)
 {
     struct lx_call *c = p->c;
     int dirfd = LX_AT_FDCWD;
@@ -486,19 +418,19 @@ static int do_exec(struct pc *p)
             c->ret = n;
             return 1;
         }
-        rc = as_program(p);
+        rc = lx_pc_as_program(p);
         if (rc < 0) {
             c->ret = rc;
             return 1;
         }
         fd = lx_openat2(p->v->root->fd, g, O_PATH | O_CLOEXEC, 0, OURS);
-        as_supervisor(p);
+        lx_pc_as_supervisor(p);
     }
     if (fd < 0) {
         c->ret = fd;
         return 1;
     }
-    rc = check_fd(p, LX_OP_EXEC, fd);
+    rc = lx_pc_check_fd(p, LX_OP_EXEC, fd);
     close(fd);
     if (rc < 0) {
         c->ret = rc;
@@ -510,7 +442,7 @@ static int do_exec(struct pc *p)
 
 int lx_path_call(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
-    struct pc p = {.s = s, .c = c};
+    struct lx_pc p = {.s = s, .c = c};
     if (!s->paths || !s->views) {
         c->ret = -ENOSYS;
         return 1;

@@ -298,15 +298,19 @@ static int read_status(pid_t tid, struct lx_view *e, const char *our_userns)
     char *st = slurp(path, NULL);
     if (!st)
         return errno == ENOENT ? -ESRCH : -errno;
-    unsigned long long v[4], cap, tgid, nstgid, nstid;
-    const char *uid = field(st, "Uid"), *gid = field(st, "Gid"), *ce = field(st, "CapEff");
+    unsigned long long v[6], cap, prm, tgid, nstgid, nstid;
+    const char *uid = field(st, "Uid"), *gid = field(st, "Gid"), *ce = field(st, "CapEff"), *cp = field(st, "CapPrm");
     int rc = 0;
-    if (!uid || !gid || !ce || number(uid, 1, 10, &v[0]) || number(uid, 3, 10, &v[1]) || number(gid, 1, 10, &v[2]) ||
-        number(gid, 3, 10, &v[3]) || number(ce, 0, 16, &cap) || !field(st, "Tgid") ||
+    if (!uid || !gid || !ce || !cp || number(uid, 1, 10, &v[0]) || number(uid, 3, 10, &v[1]) ||
+        number(gid, 1, 10, &v[2]) || number(gid, 3, 10, &v[3]) || number(uid, 0, 10, &v[4]) ||
+        number(gid, 0, 10, &v[5]) || number(ce, 0, 16, &cap) || number(cp, 0, 16, &prm) || !field(st, "Tgid") ||
         number(field(st, "Tgid"), 0, 10, &tgid)) {
         rc = -EIO;
         goto out;
     }
+    e->ruid = (uid_t)v[4];
+    e->rgid = (gid_t)v[5];
+    e->capprm = prm;
     e->cr.euid = (uid_t)v[0];
     e->cr.fsuid = (uid_t)v[1];
     e->cr.egid = (gid_t)v[2];
@@ -341,7 +345,7 @@ static int read_status(pid_t tid, struct lx_view *e, const char *our_userns)
         snprintf(link, sizeof(link), "/proc/%d/ns/user", (int)tid);
         ssize_t k = readlink(link, ns, sizeof(ns) - 1);
         if (k < 0 || (ns[k] = '\0', strcmp(ns, our_userns) != 0))
-            e->cr.capeff = 0;
+            e->cr.capeff = e->capprm = 0;
     }
 out:
     free(st);

@@ -50,6 +50,9 @@ struct lx_view {
     pid_t ns_tgid, ns_tid; /* its ids as its /proc shows them (/proc/self rewritten to these) */
     pid_t tgid;            /* its thread group, in ours */
     struct lx_creds cr;
+    uid_t ruid;            /* its real ids and permitted capabilities: access(2) checks */
+    gid_t rgid;            /* with these (pathctx.h, lx_pc_as_real) */
+    uint64_t capprm;
 };
 
 struct lx_views {

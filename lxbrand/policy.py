@@ -19,6 +19,8 @@ import tomllib
 
 from lxbrand import syscalls
 from lxbrand.errors import PolicyError
+# the rule tables' shared helpers (also the rule families'; re-exported here for API users)
+from lxbrand.rules.common import check_rule_table, parse_errno, rule_errno_and_comment  # noqa: F401
 
 ACTIONS = ("allow", "deny", "kill", "trace", "emulate")
 DEFAULT_ACTIONS = ("allow", "deny", "kill", "trace")
@@ -36,48 +38,6 @@ _PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), BUILTIN_
 def builtin_profiles():
     """Names of the profiles shipped with lxbrand (package data next to this file)."""
     return sorted(n[:-5] for n in os.listdir(_PROFILE_DIR) if n.endswith(".toml"))
-
-
-def check_rule_table(r, source, key, known, actions):
-    """The common shape of a rule table ([[network]], [[path]]): a table, only known
-    keys, and an action among `actions`, which is returned."""
-    if not isinstance(r, dict):
-        raise PolicyError(source, key, "expected a table")
-    for k in r:
-        if k not in known:
-            raise PolicyError(source, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
-    action = r.get("action")
-    if action not in actions:
-        raise PolicyError(source, f"{key}.action", f"expected one of {', '.join(actions)}, got {action!r}")
-    return action
-
-
-def rule_errno_and_comment(r, action, source, key):
-    """A rule table's `errno` (deny rules only; EACCES when absent) and `comment`."""
-    err = _errno.EACCES
-    if "errno" in r:
-        if action != "deny":
-            raise PolicyError(source, f"{key}.errno", "only a deny rule takes an errno")
-        err = parse_errno(r["errno"], source, f"{key}.errno")
-    comment = r.get("comment", "")
-    if not isinstance(comment, str):
-        raise PolicyError(source, f"{key}.comment", f"expected a string, got {comment!r}")
-    return err, comment
-
-
-def parse_errno(value, source="<api>", key="errno"):
-    if isinstance(value, bool):
-        raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {value!r}")
-    if isinstance(value, int):
-        if not 0 < value < 4096:
-            raise PolicyError(source, key, f"errno {value} is out of range 1..4095")
-        return value
-    if isinstance(value, str):
-        n = getattr(_errno, value.upper(), None)
-        if isinstance(n, int):
-            return n
-        raise PolicyError(source, key, f"unknown errno name {value!r} (use a name like \"EPERM\" or \"ENOSYS\")")
-    raise PolicyError(source, key, f"expected an errno name like \"EPERM\" or a number, got {type(value).__name__}")
 
 
 class Rule:
@@ -121,7 +81,7 @@ class Policy:
         self.identity = {}     # emulated uname fields
         self.source = source
         self.net = None        # lxbrand.handlers.net.NetPolicy once a network rule exists
-        self.paths = None      # lxbrand.handlers.paths.PathPolicy once a path rule exists
+        self.paths = None      # lxbrand.rules.paths.PathPolicy once a path rule exists
         if self.default not in DEFAULT_ACTIONS:
             raise PolicyError(self.source, "default",
                               f"unknown default action {self.default!r} (one of {', '.join(DEFAULT_ACTIONS)})")
@@ -255,8 +215,8 @@ class Policy:
         return self.net
 
     def path(self, action, paths, ops=None, errno=None, comment=""):
-        """A path rule (see lxbrand.handlers.paths): p.path("deny", ["/etc/shadow"], ops=["read"])."""
-        from lxbrand.handlers import paths as pathmod
+        """A path rule (see lxbrand.rules.paths): p.path("deny", ["/etc/shadow"], ops=["read"])."""
+        from lxbrand.rules import paths as pathmod
         rule = {"action": action, "paths": paths, "comment": comment}
         if ops is not None:
             rule["ops"] = ops
@@ -271,38 +231,27 @@ class Policy:
         self._path_policy().default = self._allow_or_deny("path_default", action)
 
     def _path_policy(self):
-        """Path rules: the open family, creat and exec decided and performed by the
-        engine (csrc/paths.h; the open pipeline's hooks, if any, see what the rules
-        allow), the other path calls by lxbrand.handlers.paths, and the calls that
-        would go around them refused."""
-        from lxbrand.handlers import paths as pathmod
+        """The [[path]] rule family, installed on first use (lxbrand.rules.paths)."""
         if self.paths is None:
-            pp = pathmod.PathPolicy(log=pathmod.stderr_log)
-            ps = pathmod.PathSyscalls(pp)
-            self._claim({**dict.fromkeys(pathmod.MODIFY, ps), **dict.fromkeys(pathmod.FD_WRITE, ps),
-                         **dict.fromkeys(pathmod.DIR_LIST, ps)},
-                        "path", "path policy (lxbrand.handlers.paths)")
-            self._claim_engine(("open", "openat", "openat2", "creat", "execve", "execveat"), "path",
-                               "path rules, decided and performed in C (csrc/paths.h)")
-            for name, why in pathmod.REFUSED.items():
-                if self.action_of(name).action not in ("deny", "kill"):
-                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM, comment=f"path rules: {why}")
-            self._watch()
+            from lxbrand.rules import paths
+            self.paths = paths.install(self)
             # a UNIX socket's path is a file: connect/send "write", bind "create"
-            self._net_handler().paths = pp
-            self.paths = pp
+            self._net_handler().paths = self.paths
         return self.paths
 
-    def _claim_engine(self, names, section, comment):
-        """Give syscalls to a rule family the engine performs (fast = "path"): as
-        _claim, but a handler the syscall already has (the open pipeline's) stays,
-        to see what the rules allow."""
+    # -- what rule families install (lxbrand.rules.*) -------------------------
+    def claim_engine(self, names, section, comment):
+        """Give syscalls to a rule family the engine decides and performs (Rule.fast =
+        section).  A deny or kill rule keeps its effect (the kernel answers first), and
+        so does a deny or kill default for a syscall without a rule; a handler that
+        sees what the engine allows (the open pipeline's) stays; any other rule of the
+        syscall conflicts with the section."""
         for name in names:
             r = self.rules.get(name)
             if r is not None and r.action in ("deny", "kill"):
                 continue
             if r is None and self.default in ("deny", "kill"):
-                continue
+                continue  # a deny-by-default policy (strict) that never allowed it: the section adds nothing
             keep = None
             if r is not None and r.action == "emulate" and getattr(r.handler, "sees_engine_calls", False):
                 keep = r.handler
@@ -311,7 +260,12 @@ class Policy:
                                                         f"[[{section}]] rules; remove one of them")
             self.rules[name] = Rule((name,), "emulate", fast=section, handler=keep, comment=comment)
 
-    def _watch(self):
+    def refuse(self, name, errno, comment):
+        """Deny a syscall a rule family cannot let run (unless already denied or killed)."""
+        if self.action_of(name).action not in ("deny", "kill"):
+            self.rules[name] = Rule((name,), "deny", errno=errno, comment=comment)
+
+    def watch_engine(self):
         """The calls that change what the engine keeps about a thread to act for it
         (its credentials, its root: csrc/view.h) trap, so it forgets; they run as
         they are (fast = "watch").  Only where they would otherwise run untrapped."""
@@ -459,7 +413,7 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
         # lxbrand.personality validates it (errors name personality.KEY).
         from lxbrand.personality import Personality
         Personality.from_dict(data.get("personality", {}), source, base_dir).apply(p)
-    _load_section(p, data, "path", "lxbrand.handlers.paths", p._path_policy, p.set_path_default)
+    _load_section(p, data, "path", "lxbrand.rules.paths", p._path_policy, p.set_path_default)
     return p
 
 

@@ -182,7 +182,7 @@ def _ports(source, key, value):
 
 def rule_from_dict(r, source, key):
     """Validate one [[network]] table into a NetRule."""
-    from lxbrand.policy import check_rule_table, rule_errno_and_comment
+    from lxbrand.rules.common import check_rule_table, rule_errno_and_comment
     action = check_rule_table(r, source, key, _RULE_KEYS, ACTIONS)
     ops = _strings(source, f"{key}.ops", r.get("ops", list(OPS)), "operations")
     for o in ops:
@@ -331,7 +331,7 @@ class NetPolicy:
         self.rules = list(rules)
         self.default = default
         self.log = log  # callable(str) for denials, or None
-        # [[path]] rules (a lxbrand.handlers.paths.PathPolicy), or None: a UNIX socket's
+        # [[path]] rules (a lxbrand.rules.paths.PathPolicy), or None: a UNIX socket's
         # path is a file too -- connect/send to it is judged "write" (the kernel wants
         # write permission on the socket file), bind "create"
         self.paths = None
@@ -492,7 +492,7 @@ class _Performer:
             if root_real != "/" and (cwd + "/").startswith(root_real + "/"):
                 cwd = cwd[len(root_real):] or "/"
             path = os.fsencode(cwd).rstrip(b"/") + b"/" + path
-        from lxbrand.handlers.paths import proc_self
+        from lxbrand.procfs import proc_self
         path = proc_self(pid, path)
 
         def guest(fd):

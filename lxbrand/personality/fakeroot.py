@@ -37,7 +37,7 @@ import re
 from lxbrand.handlers.files import AT_FDCWD, Serve, _sint
 from lxbrand.personality.fakeids import ROOT, FakeIds, caps_of
 from lxbrand.personality.rules import emulate
-from lxbrand.procfs import tgid as _tgid
+from lxbrand.procfs import proc_self, tgid as _tgid
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
@@ -95,8 +95,7 @@ class FakeRoot:
         tid = call.tid
         if path.startswith(b"/"):
             root = os.readlink(f"/proc/{tid}/root")
-            if path == b"/proc/self" or path.startswith(b"/proc/self/") or path.startswith(b"/proc/thread-self"):
-                path = _proc_self(call, path)
+            path = proc_self(tid, path)
             if root != "/":
                 # The guest's root through its magic link: right even in another mount
                 # namespace ("..": see DIVERGENCE.md).
@@ -409,13 +408,6 @@ def _in_sandbox(pid):
             return False
         pid = int(st[st.rindex(b")") + 2:].split()[1])
     return False
-
-
-def _proc_self(call, path):
-    tgid = _tgid(call.tid)
-    if path.startswith(b"/proc/thread-self"):
-        return b"/proc/%d/task/%d" % (tgid, call.tid) + path[len(b"/proc/thread-self"):]
-    return b"/proc/%d" % tgid + path[len(b"/proc/self"):]
 
 
 def _names():

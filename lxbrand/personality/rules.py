@@ -18,6 +18,10 @@ def emulate(policy, names, **kw):
         act = policy.action_of(n).action
         if act in ("deny", "kill"):
             continue
+        if r is not None and r.fast in ("path", "net"):
+            raise PolicyError(policy.source, n, f"governed by [[{'network' if r.fast == 'net' else 'path'}]] rules "
+                                                "(performed by the engine); the personality cannot also emulate it "
+                                                "(remove the rules or the personality option)")
         if r is not None and r.handler is not None and r.handler is not mine \
                 and not getattr(r.handler, "_lx_personality", False):
             raise PolicyError(policy.source, n, f"already emulated by {r.how()}; the personality needs this "

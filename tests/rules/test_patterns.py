@@ -84,7 +84,7 @@ rules = st.lists(st.tuples(st.sampled_from(["allow", "deny"]), st.sets(st.sample
                 min_size=1, max_size=5))
 def test_engine_decides_as_the_rules_say(rs, default, paths):
     """The compiled table decides every op on every path as the Python rules do."""
-    from lxbrand.handlers.paths import PathPolicy, PathRule
+    from lxbrand.rules.paths import PathPolicy, PathRule
     pp = PathPolicy([PathRule(a, ops, pats, err) for a, ops, pats, err in rs], default)
     sup = _core.Supervisor(_core.BACKEND_UNOTIFY)
     pp.compile(sup)

@@ -1,4 +1,4 @@
-"""Path rules over the rest of the path syscalls (lxbrand.handlers.paths.PathSyscalls):
+"""Path rules over the rest of the path syscalls (performed by the engine: csrc/pathcalls.c):
 statfs, inotify_add_watch, chdir, access/faccessat2, readlink(at), chmod/fchmodat2,
 chown/lchown/fchownat, utimes/utimensat, the xattr calls, name_to_handle_at,
 execveat(fd, ""), linkat(fd, ""), and the fd calls that change a file the program
@@ -385,7 +385,7 @@ def test_calls_around_the_rules_are_refused():
     """Every call in paths.REFUSED is denied (EPERM) by a policy with path rules,
     whatever the profile allowed, and the filter knows each name."""
     from lxbrand import syscalls
-    from lxbrand.handlers.paths import REFUSED
+    from lxbrand.rules.paths import REFUSED
     from lxbrand.policy import from_dict
     p = from_dict({"path": [{"action": "deny", "paths": ["/x"]}]}, "t.toml")
     for name in REFUSED:

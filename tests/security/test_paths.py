@@ -1,4 +1,4 @@
-"""Path policy ([[path]], lxbrand.handlers.paths) and the attacks on it: symlinks,
+"""Path policy ([[path]], lxbrand.rules.paths; csrc/pathopen.c) and the attacks on it: symlinks,
 "..", /proc/PID/root and other magic links, a second thread rewriting the path
 between check and use, a file swapped for a symlink between check and use,
 open_by_handle_at, creat(2), exec, and credentials (DAC, owner, umask).
