@@ -40,12 +40,8 @@ def start(g, cid, timeout=None):
         os.unlink(c.fifo)
     except FileNotFoundError:
         pass
-    try:
-        hooks.run("poststart", c.data.get("lxbrand", {}).get("hooks"), c.oci_state())
-    except OCIError as e:
-        # runtime-spec: a failing poststart hook is logged, the container keeps running
-        from lxbrand.oci import log
-        log.warning(str(e))
+    # runtime-spec: a failing poststart hook is logged, the others and the container go on
+    hooks.run_logged("poststart", c.data.get("lxbrand", {}).get("hooks"), c.oci_state())
     return c
 
 
