@@ -44,17 +44,13 @@
 #include <unistd.h>
 
 #include "../engine.h"
+#include "proc.h"
 #include "process.h"
 #include "runtime.h"
 
 struct exec_args {
     const char *id, *process, *pid_file, *console_socket;
     int detach;
-};
-
-struct bytes {
-    void *data;
-    size_t len;
 };
 
 static int parse_args(int argc, char **argv, struct exec_args *a)
@@ -92,7 +88,7 @@ static int parse_args(int argc, char **argv, struct exec_args *a)
     return a->id && a->process && rt_valid_id(a->id) ? 0 : RT_FALLBACK;
 }
 
-static int read_file(int dirfd, const char *name, struct bytes *b, int optional)
+static int read_file(int dirfd, const char *name, struct rt_bytes *b, int optional)
 {
     b->data = NULL;
     b->len = 0;
@@ -223,49 +219,18 @@ static int connect_socket(const char *path)
 
 /* ---- the child ------------------------------------------------------------------------ */
 
-struct child_ctx {
-    const struct rt_state *st;
-    const struct rt_process *p;
-    const char *path;         /* resolved executable (container path) */
-    char **envp;
-    int report_w, ready_w, go_r, console;
-    int backend;
-    struct bytes filter, seccomp;
-};
-
-static _Noreturn void child_fail(const struct child_ctx *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static _Noreturn void child_fail(const struct child_ctx *c, int code, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
-    va_end(ap);
-    msg[0] = 'E';
-    n = n < (int)sizeof(msg) - 1 ? n + 1 : (int)sizeof(msg) - 1;
-    if (c->report_w >= 0) {
-        if (write(c->report_w, msg, (size_t)n) < 0) { /* nobody to tell */ }
-    } else {
-        dprintf(2, "lxbrand: %s\n", msg + 1);
-    }
-    _exit(code);
-}
-
 static int same_ns(const char *ns, pid_t pid)
 {
-    char a[64];
+    char a[64], b[64];
     struct stat sa, sb;
     snprintf(a, sizeof a, "/proc/%d/ns/%s", (int)pid, ns);
-    char b[64];
     snprintf(b, sizeof b, "/proc/self/ns/%s", ns);
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
-static void join_ns(const struct child_ctx *c, const char *ns, int type)
+static void join_ns(struct rt_child *c, pid_t init, const char *ns, int type)
 {
     char path[64];
-    pid_t init = (pid_t)c->st->pid;
     if (same_ns(ns, init))
         return;
     snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)init, ns);
@@ -273,106 +238,21 @@ static void join_ns(const struct child_ctx *c, const char *ns, int type)
     if (fd < 0) {
         if (errno == ENOENT)
             return;
-        child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
+        rt_child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
     }
     if (setns(fd, type) < 0)
-        child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
+        rt_child_fail(c, 1, "joining the container's %s namespace: %s", ns, strerror(errno));
     close(fd);
 }
 
-/* the pty, allocated from the container's own devpts (after joining its mount namespace)
- * so that the process sees /dev/pts/N; the master goes to the shim over the socket */
-static void setup_console(const struct child_ctx *c)
+static _Noreturn void run_child(struct rt_child *c, const struct rt_state *st)
 {
-    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
-        child_fail(c, 1, "console: opening a pty in the container: %s", strerror(errno));
-    char name[64];
-    if (ptsname_r(master, name, sizeof name) != 0)
-        child_fail(c, 1, "console: ptsname: %s", strerror(errno));
-    int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0)
-        child_fail(c, 1, "console: opening %s: %s", name, strerror(errno));
-    if (c->p->rows || c->p->cols) {
-        struct winsize ws = {.ws_row = c->p->rows, .ws_col = c->p->cols};
-        ioctl(master, TIOCSWINSZ, &ws);
-    }
-    if (fchown(slave, c->p->uid, (gid_t)-1) < 0) { /* as runc: best effort */ }
-    char data[] = "/dev/ptmx";
-    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data) - 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &master, sizeof(int));
-    if (sendmsg(c->console, &mh, 0) < 0)
-        child_fail(c, 1, "console socket: sending the pty master: %s", strerror(errno));
-    close(master);
-    close(c->console);
-    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
-        child_fail(c, 1, "console: making %s the controlling terminal: %s", name, strerror(errno));
-    for (int fd = 0; fd < 3; fd++)
-        if (dup2(slave, fd) < 0)
-            child_fail(c, 1, "console: dup2: %s", strerror(errno));
-    if (slave > 2)
-        close(slave);
-}
-
-static void load_seccomp(const struct child_ctx *c)
-{
-    struct sock_fprog fp = {
-        .len = (unsigned short)(c->seccomp.len / sizeof(struct sock_filter)),
-        .filter = (struct sock_filter *)c->seccomp.data,
-    };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
-        child_fail(c, 1, "linux.seccomp: loading the filter failed: %s", strerror(errno));
-}
-
-/* setgroups/gid/uid, then capabilities, with the container's seccomp profile loaded in
- * between while CAP_SYS_ADMIN is still effective (init.py become_user, runc's order) */
-static void become_user(const struct child_ctx *c)
-{
-    const struct rt_process *p = c->p;
-    if (p->has_caps && rt_caps_drop_bounding(p->caps[RT_CAP_BOUNDING]) < 0)
-        child_fail(c, 1, "process.capabilities.bounding: %s", strerror(errno));
-    if (setgroups(p->ngids, p->gids) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
-        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid(p->uid, p->uid, p->uid) < 0 ||
-        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-        child_fail(c, 1, "process.user uid=%u gid=%u: %s", (unsigned)p->uid, (unsigned)p->gid, strerror(errno));
-    if (c->seccomp.len) {
-        if (p->uid != 0 && p->has_caps) {
-            uint64_t prm = rt_caps_permitted_now(); /* setresuid cleared the effective set */
-            rt_capset(prm, prm, 0);
-        }
-        load_seccomp(c);
-    }
-    if (p->has_caps && rt_caps_apply(p) < 0)
-        child_fail(c, 1, "process.capabilities: %s", strerror(errno));
-    if (p->umask >= 0)
-        umask((mode_t)p->umask);
-}
-
-static _Noreturn void run_child(struct child_ctx *c)
-{
-    const struct rt_process *p = c->p;
-    pid_t init = (pid_t)c->st->pid;
-    /* a container process starts with default dispositions and nothing blocked */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    for (int i = 0; i < c->st->ncg; i++) {
+    pid_t init = (pid_t)st->pid;
+    rt_child_signals();
+    for (int i = 0; i < st->ncg; i++) {
         /* a cgroup removed under us must not stop exec (as the Python runtime) */
         char path[PATH_MAX + 16];
-        snprintf(path, sizeof path, "%s/cgroup.procs", c->st->cg[i]);
+        snprintf(path, sizeof path, "%s/cgroup.procs", st->cg[i]);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd >= 0) {
             if (write(fd, "0", 1) < 0) { /* see above */ }
@@ -387,103 +267,35 @@ static _Noreturn void run_child(struct child_ctx *c)
         snprintf(path, sizeof path, "/proc/%d/ns/user", (int)init);
         user_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (user_fd < 0)
-            child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
+            rt_child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
     }
-    join_ns(c, "ipc", CLONE_NEWIPC);
-    join_ns(c, "uts", CLONE_NEWUTS);
-    join_ns(c, "net", CLONE_NEWNET);
-    join_ns(c, "cgroup", CLONE_NEWCGROUP);
-    join_ns(c, "mnt", CLONE_NEWNS);
+    join_ns(c, init, "ipc", CLONE_NEWIPC);
+    join_ns(c, init, "uts", CLONE_NEWUTS);
+    join_ns(c, init, "net", CLONE_NEWNET);
+    join_ns(c, init, "cgroup", CLONE_NEWCGROUP);
+    join_ns(c, init, "mnt", CLONE_NEWNS);
     if (c->console >= 0)
-        setup_console(c);
+        rt_child_console(c, NULL, 0);
     else if (setsid() < 0)
-        child_fail(c, 1, "setsid: %s", strerror(errno));
-    for (size_t i = 0; i < p->nrlimits; i++) {
-        struct rlimit rl = {(rlim_t)p->rlimits[i].soft, (rlim_t)p->rlimits[i].hard};
-        if (setrlimit(p->rlimits[i].resource, &rl) < 0)
-            child_fail(c, 1, "process.rlimits[%zu]: setrlimit soft=%llu hard=%llu: %s", i, p->rlimits[i].soft,
-                       p->rlimits[i].hard, strerror(errno));
-    }
-    if (p->has_oom) {
-        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || dprintf(fd, "%d", p->oom_score_adj) < 0)
-            child_fail(c, 1, "process.oomScoreAdj: %s", strerror(errno));
-        close(fd);
-    }
-    if (chdir(p->cwd) < 0)
-        child_fail(c, 1, "exec: chdir to cwd (\"%s\") set in config.json failed: %s", p->cwd, strerror(errno));
-    struct stat st;
-    if (stat(c->path, &st) < 0)
-        child_fail(c, 127, "exec: \"%s\": stat %s: %s", p->args[0], c->path, strerror(errno));
-    if (!S_ISREG(st.st_mode) || access(c->path, X_OK) < 0)
-        child_fail(c, 126, "exec: \"%s\": %s: permission denied", p->args[0], c->path);
-    if (write(c->report_w, "R", 1) != 1)
-        _exit(1); /* the runtime is gone: it kills the supervisor, which closes go */
-    close(c->report_w);
-    c->report_w = -1; /* from here, errors go to stderr: the process's, as after exec */
+        rt_child_fail(c, 1, "setsid: %s", strerror(errno));
+    rt_child_limits(c);
+    if (chdir(c->p->cwd) < 0)
+        rt_child_fail(c, 1, "exec: chdir to cwd (\"%s\") set in config.json failed: %s", c->p->cwd,
+                      strerror(errno));
+    rt_child_check_exe(c);
+    rt_child_ready(c);
     if (user_fd >= 0) {
         if (setns(user_fd, CLONE_NEWUSER) < 0)
-            child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
+            rt_child_fail(c, 1, "joining the container's user namespace: %s", strerror(errno));
         close(user_fd);
         /* become its root: the host's uid 0 is not mapped there */
         if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-            child_fail(c, 1, "linux.uidMappings: container uid and gid 0 must be mapped (%s)", strerror(errno));
+            rt_child_fail(c, 1, "linux.uidMappings: container uid and gid 0 must be mapped (%s)", strerror(errno));
     }
-    int rc = lx_child_filter(c->filter.data, c->filter.len, c->backend, c->ready_w, c->go_r, p->nnp, 0);
-    if (rc < 0)
-        child_fail(c, 1, "installing the seccomp filter: %s", strerror(-rc));
-    become_user(c);
-    if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(c, 1, "process.noNewPrivileges: %s", strerror(errno));
-    execve(c->path, (char *const *)p->args, c->envp);
-    int e = errno;
-    child_fail(c, e == ENOENT ? 127 : 126, "%s: %s", p->args[0],
-               e == ENOEXEC ? "cannot execute: Exec format error" : strerror(e));
+    rt_child_exec(c);
 }
 
 /* ---- the runtime's side --------------------------------------------------------------- */
-
-static pid_t start_supervisor(const struct rt_state *st, const char *id, pid_t pid, int blob_fd, int ready_r,
-                              int go_w, int ctl_r)
-{
-    char sup[PATH_MAX + 32], spid[16], sblob[16], sready[16], sgo[16], sctl[16];
-    const char *env = getenv("LXBRAND_SUP");
-    if (env && *env)
-        snprintf(sup, sizeof sup, "%s", env);
-    else
-        snprintf(sup, sizeof sup, "%s/lxbrand-sup", rt_self_dir());
-    if (access(sup, X_OK) < 0) {
-        rt_fail("exec: the C supervisor %s is missing (lxbrand install puts it beside the runtime)", sup);
-        return -1;
-    }
-    snprintf(spid, sizeof spid, "%d", (int)pid);
-    snprintf(sblob, sizeof sblob, "%d", blob_fd);
-    snprintf(sready, sizeof sready, "%d", ready_r);
-    snprintf(sgo, sizeof sgo, "%d", go_w);
-    snprintf(sctl, sizeof sctl, "%d", ctl_r);
-    pid_t s = fork();
-    if (s < 0) {
-        rt_fail("exec: fork: %s", strerror(errno));
-        return -1;
-    }
-    if (s == 0) {
-        int null = open("/dev/null", O_RDWR);
-        for (int fd = 0; fd < 3 && null >= 0; fd++)
-            dup2(null, fd);
-        if (null > 2)
-            close(null);
-        setsid();
-        int keep[] = {blob_fd, ready_r, go_w, ctl_r};
-        for (int i = 0; i < 4; i++)
-            fcntl(keep[i], F_SETFD, 0);
-        const char *argv[] = {sup, "--id", id, "--pid", spid, "--backend", st->engine, "--blob", sblob,
-                              "--ready", sready, "--go", sgo, "--ctl", sctl,
-                              G.log ? "--log" : NULL, G.log, "--log-format", G.log_format, NULL};
-        execv(sup, (char *const *)argv);
-        _exit(1);
-    }
-    return s;
-}
 
 static void kill_reap(pid_t pid)
 {
@@ -518,8 +330,7 @@ int rt_exec(int argc, char **argv)
     pid_t child = -1, sup = -1;
     char **envp = NULL;
     size_t nenv = 0;
-    struct child_ctx c = {.st = &st, .p = &p, .report_w = -1, .ready_w = -1, .go_r = -1, .console = -1,
-                          .backend = backend};
+    struct rt_child c = {.p = &p, .report_w = -1, .ready_w = -1, .go_r = -1, .console = -1, .backend = backend};
     char path[PATH_MAX], rootpath[64];
 
     dirfd = open(st.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -581,7 +392,7 @@ int rt_exec(int argc, char **argv)
         c.ready_w = ready[1];
         c.go_r = go[0];
         c.console = console;
-        run_child(&c);
+        run_child(&c, &st);
     }
     setns(ourns, CLONE_NEWPID);
     if (child < 0) {
@@ -596,7 +407,7 @@ int rt_exec(int argc, char **argv)
         close(console);
         console = -1;
     }
-    sup = start_supervisor(&st, a.id, child, blob_fd, ready[0], go[1], ctl[0]);
+    sup = rt_start_supervisor(st.engine, a.id, child, blob_fd, ready[0], go[1], ctl[0]);
     close(ready[0]);
     close(go[1]);
     close(ctl[0]);

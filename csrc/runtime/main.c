@@ -115,20 +115,30 @@ int main(int argc, char **argv)
             val = &G.log;
         else if (!strcmp(a, "--log-format"))
             val = &G.log_format;
+        else if (!strcmp(a, "--policy"))
+            val = &G.policy;
+        else if (!strcmp(a, "--backend"))
+            val = &G.backend;
         else if (!strncmp(a, "--root=", 7))
             G.root = a + 7;
         else if (!strncmp(a, "--log=", 6))
             G.log = a + 6;
         else if (!strncmp(a, "--log-format=", 13))
             G.log_format = a + 13;
-        else if (!strcmp(a, "--debug") || !strcmp(a, "--systemd-cgroup") || !strcmp(a, "--trace"))
+        else if (!strncmp(a, "--policy=", 9))
+            G.policy = a + 9;
+        else if (!strncmp(a, "--backend=", 10))
+            G.backend = a + 10;
+        else if (!strcmp(a, "--trace"))
+            G.trace = 1;
+        else if (!strcmp(a, "--systemd-cgroup"))
+            G.systemd_cgroup = 1;
+        else if (!strcmp(a, "--debug"))
             continue;
-        else if (!strcmp(a, "--policy") || !strcmp(a, "--backend") || !strcmp(a, "--criu") ||
-                 !strcmp(a, "--rootless") || !strcmp(a, "--trace-dir")) {
-            i++; /* their values only matter to create, and exec reads them from the state */
+        else if (!strcmp(a, "--criu") || !strcmp(a, "--rootless") || !strcmp(a, "--trace-dir")) {
+            i++; /* their values only matter to the Python verbs */
             continue;
-        } else if (!strncmp(a, "--policy=", 9) || !strncmp(a, "--backend=", 10) ||
-                   !strncmp(a, "--trace-dir=", 12))
+        } else if (!strncmp(a, "--trace-dir=", 12))
             continue;
         else
             rt_fallback();
@@ -141,8 +151,8 @@ int main(int argc, char **argv)
     if (i >= argc)
         rt_fallback();
     const char *verb = argv[i++];
-    if (!strcmp(verb, "exec")) {
-        int rc = rt_exec(argc - i, argv + i);
+    if (!strcmp(verb, "exec") || !strcmp(verb, "create")) {
+        int rc = !strcmp(verb, "exec") ? rt_exec(argc - i, argv + i) : rt_create(argc - i, argv + i);
         if (rc == RT_FALLBACK)
             rt_fallback();
         return rc;

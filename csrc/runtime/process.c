@@ -91,13 +91,25 @@ static int caps_of(json_t *caps, struct rt_process *p)
 
 int rt_process_load(const char *path, struct rt_process *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->umask = -1;
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root))
-        goto fallback;
-    p->json = root;
+    if (!root)
+        return RT_FALLBACK;
+    int rc = rt_process_parse(root, p);
+    if (rc == 0)
+        p->json = root; /* owned from here */
+    else
+        json_decref(root);
+    return rc;
+}
+
+int rt_process_parse(void *obj, struct rt_process *p)
+{
+    json_t *root = obj;
+    memset(p, 0, sizeof(*p));
+    p->umask = -1;
+    if (!json_is_object(root))
+        return RT_FALLBACK;
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {

@@ -36,6 +36,8 @@ enum { RT_CAP_BOUNDING, RT_CAP_EFFECTIVE, RT_CAP_PERMITTED, RT_CAP_INHERITABLE, 
  * an unknown capability or rlimit, a key this parser does not implement): it words
  * the error exactly, naming the key. */
 int rt_process_load(const char *path, struct rt_process *p);
+/* the same from a parsed object (a json_t * that outlives p: config.json's "process") */
+int rt_process_parse(void *obj, struct rt_process *p);
 void rt_process_free(struct rt_process *p);
 /* caps.c */
 int rt_cap_number(const char *name); /* -1 if unknown */

@@ -24,6 +24,10 @@ struct rt_globals {
     const char *root;       /* --root */
     const char *log;        /* --log: containerd shows the last error line of it */
     const char *log_format; /* text | json */
+    const char *policy;     /* --policy (runtimeArgs), or NULL */
+    const char *backend;    /* --backend, or NULL */
+    int trace;              /* --trace: recording needs the Python supervisor */
+    int systemd_cgroup;     /* --systemd-cgroup */
 };
 extern struct rt_globals G;
 
@@ -49,9 +53,14 @@ int rt_running(long pid, unsigned long long start);
 int rt_frozen(const struct rt_state *st);
 int rt_write_pid_file(const char *path, long pid);
 
+/* supervise.c: lxbrand-sup beside pid; its pid, or -1 after rt_fail */
+pid_t rt_start_supervisor(const char *backend, const char *id, pid_t pid, int blob_fd, int ready_r, int go_w,
+                          int ctl_r);
+
 /* verbs */
 int rt_start(const char *id);
 int rt_kill(const char *id, const char *sig);
 int rt_delete(const char *id, int force);
 int rt_exec(int argc, char **argv); /* argv: what follows the verb */
+int rt_create(int argc, char **argv);
 #endif

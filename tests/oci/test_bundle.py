@@ -528,3 +528,70 @@ def test_container_limits_served_by_the_c_supervisor(bundle, state_root, cid, ba
     assert lines[:4] == [f"{'MemTotal:':<16}{256 * 1024:>8} kB", "1", "1", "256"], lines
     before, after = (int(ln.split()[1]) for ln in lines[4:6])
     assert before - after >= 60 << 10, lines   # the hog's 64 MiB, charged to the container's cgroup
+
+
+def test_c_create_matches_python(c_launcher, bundle, state_root, tmp_path):
+    """create done in C (csrc/runtime/create.c) and by the Python reference
+    (LXBRAND_PYTHON=1) build the same container from a Docker-like config: the same view
+    from inside (mounts, /dev, ids, capabilities, seccomp filters, cgroup limits, hostname,
+    namespaces) and the same state; the first C create of a policy hands over to Python,
+    which fills the compiled-policy cache the next ones load."""
+    import uuid
+
+    def run(*args, py=False, **kw):
+        env = dict(os.environ, LXBRAND_PYTHON="1" if py else "0")
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.run([c_launcher, "--root", str(state_root), *args], text=True, timeout=60,
+                              env=env, **kw)
+
+    probe = ("hostname; id; cat /proc/self/status | grep -E '^(Cap|NoNewPrivs|Seccomp)'; ls /dev; "
+             "ls -la /dev/pts/ptmx /dev/null | cut -c1-10; cat /proc/self/mountinfo | cut -d' ' -f5,6 "
+             "| sort; ulimit -n; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.swappiness "
+             "2>/dev/null; echo $HOME; pwd; ls /proc | grep -vc '^[0-9]'")
+
+    def mutate(s):
+        s["hostname"] = "cdiff"
+        s["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["nosuid", "nodev", "mode=1777"]})
+        s["process"]["cwd"] = "/tmp/new/dir"  # made by init, as runc does
+        s["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]
+        s["process"]["oomScoreAdj"] = 100
+        s["linux"].setdefault("resources", {})["pids"] = {"limit": 77}
+        s["linux"]["resources"]["memory"] = {"swappiness": 10}
+        s["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                 "syscalls": [{"names": ["mknod", "mknodat"], "action": "SCMP_ACT_ERRNO",
+                                               "errnoRet": 1},
+                                              {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                                               "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+                                                        {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}]}]}
+        s["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0"}
+    b = bundle(["sh", "-c", probe], mutate=mutate)
+    outs = []
+    for py in (True, False, False):  # Python; C (a cache miss: Python again, filling it); C
+        cid = "t" + uuid.uuid4().hex[:10]
+        out = tmp_path / f"out-{cid}"
+        with open(out, "w") as f:
+            r = run("create", "--bundle", str(b), cid, py=py, stdout=f, stderr=f)
+        assert r.returncode == 0, out.read_text()
+        st = json.loads((state_root / cid / "state.json").read_text())
+        fast = (state_root / cid / "fast").read_text()
+        assert run("start", cid).returncode == 0
+        wait_status(state_root, cid, "stopped")
+        assert run("delete", cid).returncode == 0
+        assert leftovers(cid) == []
+        # the same but for the container id
+        st, fast = json.loads(json.dumps(st).replace(cid, "CID")), fast.replace(cid, "CID")
+        outs.append((out.read_text(), st, fast))
+    assert list((state_root / ".policy").iterdir()), "the C create did not get its policy cached"
+    (py_out, py_st, py_fast), _, (c_out, c_st, c_fast) = outs
+    assert c_out == py_out, (c_out, py_out)
+    lines = c_out.splitlines()
+    assert lines[0] == "cdiff" and "/tmp/new/dir" in lines and "512" in lines and "77" in lines, c_out
+    # the same state for the Python verbs and the C front end
+    for key in ("status", "bundle", "rootfs", "annotations"):
+        assert c_st[key] == py_st[key], key
+    for key in ("cgroups", "hooks", "engine"):
+        assert c_st["lxbrand"].get(key) == py_st["lxbrand"].get(key), key
+    strip = lambda f: [ln for ln in f.splitlines() if not ln.startswith(("pid ", "start ", "sup "))]  # noqa: E731
+    assert strip(c_fast) == strip(py_fast)

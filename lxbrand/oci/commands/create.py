@@ -190,6 +190,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         c.save_fast()
         if pid_file:
             write_pid_file(pid_file, init_pid)
+        _fill_policy_cache(policy, backend)
         return c
     except BaseException:
         for fd in (sock, maps_r, maps_w):
@@ -213,6 +214,25 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
             pass
         c.remove()
         raise
+
+
+# The runtime's C create (csrc/runtime/create.c) loads policies compiled here: on a miss it
+# hands the call to us naming the blob it wants (as lxrun's front end does, fastpath.py).
+POLICY_CACHE_ENV = "LXBRAND_POLICY_CACHE"
+
+
+def _fill_policy_cache(policy, backend):
+    """Write the compiled policy the C create asked for: the policy alone, without this
+    container's personality (the blob is shared by every container of that policy)."""
+    path = os.environ.pop(POLICY_CACHE_ENV, None)
+    if not path:
+        return
+    from lxbrand.fastpath import write_blob
+    from lxbrand.policy import load_policy
+    try:
+        write_blob(load_policy(policy), path, backend)
+    except Exception:  # noqa: BLE001 -- a cache: the next create compiles again
+        pass
 
 
 def _reap(pid):
