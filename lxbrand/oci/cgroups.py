@@ -14,13 +14,6 @@ import time
 
 from .errors import OCIError
 
-# Devices every container gets even if config.json does not list them (runc's AllowedDevices):
-# mknod of anything, the standard char devices, /dev/pts/* and /dev/ptmx.
-_DEFAULT_DEVICE_RULES = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm",
-                         "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm",
-                         "c 5:2 rwm"]
-
-
 def hierarchies():
     """{key: mountpoint} of the mounted cgroup hierarchies (first mount of each)."""
     out = {}
@@ -173,101 +166,11 @@ def _find(paths, ctrl):
 
 
 def apply(paths, res, v2_only=None):
-    """Write linux.resources into the cgroup files (v1 or v2, whichever holds each controller).
-    `v2_only`: whether the host is pure cgroup v2 (default: look at /sys/fs/cgroup)."""
-    if v2_only is None:
-        v2_only = is_v2_only()
-    v2 = paths.get("unified") if v2_only else None
-    mem = res.get("memory") or {}
-    cpu = res.get("cpu") or {}
-    pids = res.get("pids") or {}
-    blkio = res.get("blockIO") or {}
-    if v2:
-        _apply_v2(v2, mem, cpu, pids, blkio)
-        return
-    d = _find(paths, "memory")
-    if d and mem:
-        limit, swap = mem.get("limit"), mem.get("swap")
-        memsw = os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes"))
-        # raising: memsw first (it must stay >= limit); lowering: limit first
-        order = [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes", swap)]
-        if swap is not None and swap != -1 and limit is not None and limit != -1:
-            try:
-                with open(os.path.join(d, "memory.memsw.limit_in_bytes")) as f:
-                    cur = int(f.read())
-                if swap > cur:
-                    order.reverse()
-            except (OSError, ValueError):
-                pass
-        for name, val in order:
-            if val is None or (name.startswith("memory.memsw") and not memsw):
-                continue
-            _write(d, name, -1 if val == -1 else val)
-        if mem.get("reservation"):
-            _write(d, "memory.soft_limit_in_bytes", mem["reservation"])
-        if mem.get("disableOOMKiller"):
-            _write(d, "memory.oom_control", 1)
-        if mem.get("swappiness") is not None and 0 <= mem["swappiness"] <= 100:
-            _write(d, "memory.swappiness", mem["swappiness"])
-    d = _find(paths, "cpu")
-    if d and cpu:
-        if cpu.get("shares"):
-            _write(d, "cpu.shares", cpu["shares"])
-        if cpu.get("period"):
-            _write(d, "cpu.cfs_period_us", cpu["period"])
-        if cpu.get("quota"):
-            _write(d, "cpu.cfs_quota_us", cpu["quota"])
-    d = _find(paths, "cpuset")
-    if d:
-        if cpu.get("cpus"):
-            _write(d, "cpuset.cpus", cpu["cpus"])
-        if cpu.get("mems"):
-            _write(d, "cpuset.mems", cpu["mems"])
-    d = _find(paths, "pids")
-    if d and pids.get("limit") is not None:
-        _write(d, "pids.max", pids["limit"] if pids["limit"] > 0 else "max")
-    d = _find(paths, "blkio")
-    if d and blkio.get("weight") and os.path.exists(os.path.join(d, "blkio.weight")):
-        _write(d, "blkio.weight", blkio["weight"])
-    d = _find(paths, "devices")
-    if d and "devices" in res:
-        _apply_devices_v1(d, res["devices"])
-
-
-def _apply_devices_v1(d, rules):
-    for r in list(rules or ()) + [{"allow": True, "_raw": x} for x in _DEFAULT_DEVICE_RULES]:
-        if "_raw" in r:
-            line = r["_raw"]
-        else:
-            t = r.get("type") or "a"
-            maj = "*" if r.get("major") in (None, -1) else r["major"]
-            mnr = "*" if r.get("minor") in (None, -1) else r["minor"]
-            line = "a" if t == "a" else f"{t} {maj}:{mnr} {r.get('access') or 'rwm'}"
-        _write(d, "devices.allow" if r.get("allow") else "devices.deny", line)
-
-
-def _apply_v2(d, mem, cpu, pids, blkio):
-    if mem.get("limit") is not None:
-        _write(d, "memory.max", "max" if mem["limit"] == -1 else mem["limit"])
-        if mem.get("swap") is not None and os.path.exists(os.path.join(d, "memory.swap.max")):
-            sw = mem["swap"]
-            _write(d, "memory.swap.max", "max" if sw == -1 else max(sw - mem["limit"], 0))
-    if mem.get("reservation"):
-        _write(d, "memory.low", mem["reservation"])
-    if cpu.get("shares"):
-        # runc's conversion of v1 shares [2, 262144] to v2 weight [1, 10000]
-        _write(d, "cpu.weight", 1 + ((cpu["shares"] - 2) * 9999) // 262142)
-    if cpu.get("quota") or cpu.get("period"):
-        q = cpu.get("quota") or 0
-        _write(d, "cpu.max", f"{q if q > 0 else 'max'} {cpu.get('period') or 100000}")
-    if cpu.get("cpus"):
-        _write(d, "cpuset.cpus", cpu["cpus"])
-    if cpu.get("mems"):
-        _write(d, "cpuset.mems", cpu["mems"])
-    if pids.get("limit") is not None:
-        _write(d, "pids.max", pids["limit"] if pids["limit"] > 0 else "max")
-    if blkio.get("weight") and os.path.exists(os.path.join(d, "io.weight")):
-        _write(d, "io.weight", blkio["weight"])
+    """Write linux.resources into the cgroup files (lxbrand/oci/resources.py); a limit this
+    host cannot apply is an OCIError naming the field.  `v2_only`: whether the host is pure
+    cgroup v2 (default: look at /sys/fs/cgroup)."""
+    from . import resources
+    resources.apply(paths, res, is_v2_only() if v2_only is None else v2_only)
 
 
 def attach(paths, pid=0):
