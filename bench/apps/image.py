@@ -161,7 +161,18 @@ def build(builder: Builder | None = None, rebuild: bool = False) -> str:
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     b.say(f"built {ref}")
+    _prune(b, ref)
     return ref
+
+
+def _prune(b: Builder, keep: str) -> None:
+    """Remove the images of older recipes (~750 MB each); only our repository's tags."""
+    r = b.run([b.docker, "image", "ls", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
+              timeout=60)
+    old = [t for t in (r.stdout or b"").decode().split() if t.startswith(REPOSITORY + ":")
+           and t != keep] if r.returncode == 0 else []
+    if old:
+        b.run([b.docker, "rmi", *old], timeout=300)
 
 
 def _step(b: Builder, what: str, argv: list[str]) -> None:

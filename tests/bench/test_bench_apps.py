@@ -473,6 +473,17 @@ def test_image_is_keyed_by_its_recipe_and_reused(monkeypatch):
         I.build(bare)
 
 
+def test_older_recipes_images_are_pruned_and_only_ours():
+    calls = []
+
+    def run(argv, **kw):
+        calls.append(argv)
+        out = b"lxbench-apps:old1\nlxbench-apps:new\nlxbench-apps:old2\n" if "ls" in argv else b""
+        return subprocess.CompletedProcess(argv, 0, out, b"")
+    I._prune(I.Builder(run=run), "lxbench-apps:new")
+    assert calls[-1] == ["docker", "rmi", "lxbench-apps:old1", "lxbench-apps:old2"]
+
+
 def test_suite_from_only_and_apps_output_dir():
     ns, opts = parse(["--only", "redis,nginx-4k-c16", "--quick"])
     assert opts.suite == "apps" and opts.out.name == "apps"
