@@ -35,9 +35,10 @@ def _run(argv: list[str], timeout: float = 60, input: bytes | None = None
 def _docker_err(r: subprocess.CompletedProcess) -> str:
     """docker's complaint without its closing "Run 'docker run --help'" hint."""
     text = (r.stderr or b"").decode(errors="replace")
-    lines = [ln.strip() for ln in text.splitlines()
+    lines = [ln.strip().removeprefix("docker: ") for ln in text.splitlines()
              if ln.strip() and not ln.startswith("Run 'docker")]
-    return " | ".join(lines)[-400:] if lines else _err(r)
+    # The runtime's own words come last, after containerd's wrapping of them.
+    return " | ".join(lines)[-300:] if lines else _err(r)
 
 
 class DockerError(RuntimeError):
@@ -59,7 +60,10 @@ class Docker:
         except subprocess.TimeoutExpired:
             raise DockerError(f"`{shlex.join(argv[:6])} ...` timed out after {timeout:.0f} s")
         if check and r.returncode != 0:
-            raise DockerError(f"`{shlex.join(argv[:10])}` failed: {_docker_err(r)}")
+            what = ["docker", args[0]] if args else ["docker"]
+            if "--runtime" in args[:-1]:
+                what += ["--runtime", args[args.index("--runtime") + 1]]
+            raise DockerError(f"`{shlex.join(what)}` failed: {_docker_err(r)}")
         return r
 
     def start(self, runner: "AppRunner", image: str, command: list[str], name: str,

@@ -67,6 +67,18 @@ def resummarize(doc: dict) -> dict:
     return doc
 
 
+def _grouped_failures(doc: dict) -> dict:
+    """DOC with the failures of one runner that share a reason and a count (an app's rows all
+    fail together) folded into one line: `redis-set, redis-get / lxbrand: ...`."""
+    groups: dict[tuple, list[str]] = {}
+    for s in doc["summary"]:
+        if s["failed"]:
+            groups.setdefault((s["runner"], s["failed"], s["reason"]), []).append(s["workload"])
+    folded = [{"workload": ", ".join(ws), "runner": r, "failed": n, "reason": why}
+              for (r, n, why), ws in groups.items()]
+    return dict(doc, summary=folded)
+
+
 def _cols(doc: dict) -> list[str]:
     present = {s["runner"] for s in doc["summary"]}
     return [r["name"] for r in doc["runners"] if r["name"] in present]
@@ -171,7 +183,7 @@ def markdown(doc: dict) -> str:
             "median)", ""]
     out += _table([w["name"] for w in rows], cols, scell)
 
-    out += closing_sections(doc, "Failed rounds")
+    out += closing_sections(_grouped_failures(doc), "Failed rounds")
     return "\n".join(out) + "\n"
 
 

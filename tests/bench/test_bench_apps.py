@@ -377,7 +377,7 @@ def test_rounds_rotate_check_every_round_and_close_every_container(tmp_path):
                       finished="2026-12-04T10:01:00", image="lxbench-apps:x")
     md = R.markdown(doc)
     assert "| **toy-a** a | req/s | 100 | FAIL | FAIL | 100 (1.00×) |" in md
-    assert "- toy-a / b: 1 failed: toy: wrong answer" in md
+    assert "- toy-a, toy-b / b: 1 failed: toy: wrong answer" in md       # an app's rows fold
 
 
 # --- processes of a container -----------------------------------------------------------------
