@@ -56,10 +56,11 @@ int lx_blob_import(struct lx_sup *s, const void *buf, size_t len);
 /* The header only (uname fields the caller merges itself); NULL if too short. */
 const struct lx_blob *lx_blob_header(const void *buf, size_t len);
 /* blobcache.c: the cache of compiled policies for the C programs.  The path of the blob
- * for policy `spec` (a built-in name or a .toml path) in `dir`, named by the build and the
- * file's identity (0, or -1 if the file cannot be found); its bytes if it is there, owned
- * by us, not writable by others and well-formed (NULL otherwise). */
-int lx_policy_cache_path(const char *dir, const char *spec, char *out, size_t cap);
+ * for policy `spec` (a built-in name or a .toml path) in `dir`, named by the build, the
+ * file's identity and `variant` (what else it was compiled with, e.g. the shape of a
+ * personality; "" for the policy alone) (0, or -1 if the file cannot be found); its bytes
+ * if it is there, owned by us, not writable by others and well-formed (NULL otherwise). */
+int lx_policy_cache_path(const char *dir, const char *spec, const char *variant, char *out, size_t cap);
 void *lx_policy_cache_load(const char *dir, const char *path, size_t *len);
 
 /* s->uts: the running host's uname (as seen from this process's UTS namespace)

@@ -34,9 +34,11 @@ static int safe_owned(const struct stat *st)
     return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
-int lx_policy_cache_path(const char *dir, const char *spec, char *out, size_t cap)
+int lx_policy_cache_path(const char *dir, const char *spec, const char *variant, char *out, size_t cap)
 {
     uint64_t h = fnv(0xcbf29ce484222325ull, LX_BUILD_ID, sizeof(LX_BUILD_ID));
+    if (variant && *variant)
+        h = fnv(h, variant, strlen(variant) + 1); /* what else the blob was compiled with */
     size_t len = strlen(spec);
     int builtin = !strchr(spec, '/') && !(len > 5 && strcmp(spec + len - 5, ".toml") == 0);
     if (builtin) {

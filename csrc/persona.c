@@ -1067,6 +1067,14 @@ struct pv_wire {
     double cpus, start;
 };
 
+int lx_persona_conf_get(const struct lx_sup *s, struct lx_persona_conf *out)
+{
+    if (!s->persona)
+        return -ENOENT;
+    *out = s->persona->conf;
+    return 0;
+}
+
 int lx_persona_export(const struct lx_sup *s, struct lx_buf *out)
 {
     const struct lx_persona *p = s->persona;

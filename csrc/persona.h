@@ -55,6 +55,9 @@ struct lx_persona; /* persona.c */
  * standing for "/" for every host file the view reads (tests inject a host). */
 int lx_persona_set(struct lx_sup *s, const struct lx_persona_conf *conf, const char *host_root);
 void lx_persona_free(struct lx_sup *s);
+/* the configuration in force (-ENOENT: no view): the OCI runtime's C create takes a
+ * cached policy's view and sets this container's limits in it */
+int lx_persona_conf_get(const struct lx_sup *s, struct lx_persona_conf *out);
 
 /* LX_ACT_PERSONA: answer the call (1, c->ret set) or let it continue natively (0). */
 int lx_persona_decide(struct lx_sup *s, struct lx_call *c);

@@ -80,7 +80,7 @@ static int cache_path(const char *spec, char *out, size_t cap, char *dir, size_t
         snprintf(dir, dcap, "%s/.cache/lxbrand", home);
     else
         return -1;
-    return lx_policy_cache_path(dir, spec, out, cap);
+    return lx_policy_cache_path(dir, spec, "", out, cap);
 }
 
 /* execvp(3)'s search; returns a malloc'd path or NULL */

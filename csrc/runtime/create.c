@@ -36,6 +36,7 @@
 
 #include "../blob.h"
 #include "../engine.h"
+#include "../persona.h"
 #include "cgroups.h"
 #include "proc.h"
 #include "rootfs.h"
@@ -461,6 +462,35 @@ static int save_state(const struct create_args *a, const struct rt_spec *s, cons
     return write_file(dir, "fast", fast, (size_t)n, 0600);
 }
 
+/* This container's limits in the cached policy's view (compiled by Python for a container
+ * of the same shape: personality/view.py's flags for an OCI container), and the blob the
+ * supervisor loads made again with them. */
+static int set_view(struct lx_sup *sup, const struct rt_spec *s, void **blob, size_t *len)
+{
+    struct lx_persona_conf conf;
+    int have = lx_persona_conf_get(sup, &conf) == 0;
+    if (!s->memory && !(s->cpus > 0))
+        return have ? -1 : 0; /* a view nobody asked for: not a blob of ours */
+    uint32_t want = LX_PV_USAGE_CGROUP | (s->memory ? LX_PV_MEMORY : 0) | (s->cpus > 0 ? LX_PV_CPUS : 0);
+    if (!have || (conf.flags & ~(uint32_t)LX_PV_IDENTITY) != want)
+        return -1;
+    conf.memory = s->memory;
+    conf.cpus = s->cpus;
+    conf.start = 0;          /* when the supervisor configures it: the container's start */
+    conf.usage_dir[0] = '\0'; /* the memory cgroup init is in, found at the first sample */
+    if (lx_persona_set(sup, &conf, "") < 0)
+        return -1;
+    const struct lx_blob *h = lx_blob_header(*blob, *len);
+    void *out = NULL;
+    ssize_t n = h ? lx_blob_export(sup, h->uts_mask, &out) : -1;
+    if (n < 0)
+        return -1;
+    free(*blob);
+    *blob = out;
+    *len = (size_t)n;
+    return 0;
+}
+
 int rt_create(int argc, char **argv)
 {
     struct create_args a;
@@ -474,11 +504,14 @@ int rt_create(int argc, char **argv)
     const char *policy = G.policy ? G.policy : "default";
     const char *backend = G.backend ? G.backend : "unotify";
     int be = !strcmp(backend, "unotify") ? LX_BACKEND_UNOTIFY : !strcmp(backend, "ptrace") ? LX_BACKEND_PTRACE : -1;
-    char cache_dir[PATH_MAX], cache[PATH_MAX + 64];
+    char cache_dir[PATH_MAX], cache[PATH_MAX + 64] = "", variant[64];
     snprintf(cache_dir, sizeof cache_dir, "%s/.policy", G.root);
+    /* the personality's shape decides what traps: a blob per shape, this container's
+     * limits set in its view below */
+    snprintf(variant, sizeof variant, "oci-view:memory=%d,cpus=%d", s.memory > 0, s.cpus > 0);
     size_t blob_len = 0;
     void *blob = NULL;
-    if (be < 0 || lx_policy_cache_path(cache_dir, policy, cache, sizeof cache) < 0 ||
+    if (be < 0 || lx_policy_cache_path(cache_dir, policy, variant, cache, sizeof cache) < 0 ||
         !(blob = lx_policy_cache_load(cache_dir, cache, &blob_len))) {
         rt_spec_free(&s);
         if (be >= 0 && cache[0])
@@ -489,7 +522,8 @@ int rt_create(int argc, char **argv)
     lx_sup_init(&sup, be);
     void *prog = NULL;
     size_t prog_len = 0;
-    if (lx_blob_import(&sup, blob, blob_len) < 0 || lx_filter_compile(&sup, &prog, &prog_len) < 0) {
+    if (lx_blob_import(&sup, blob, blob_len) < 0 || set_view(&sup, &s, &blob, &blob_len) < 0 ||
+        lx_filter_compile(&sup, &prog, &prog_len) < 0) {
         free(blob);
         rt_spec_free(&s);
         return RT_FALLBACK;

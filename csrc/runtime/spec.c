@@ -67,24 +67,58 @@ static const char **str_list(json_t *arr, int abs, int *bad)
 
 static const char *const NS_NAMES[RT_NS_N] = {"pid", "network", "mount", "ipc", "uts", "cgroup"};
 
-/* would Python's Personality.from_oci() give this container a view to serve?  (its memory
- * limit, CPU quota or cpuset, an lxbrand annotation) -- then create is Python's */
-static int wants_personality(json_t *resources, json_t *annotations)
+/* "0-3,6" -> 5; -1 if malformed */
+static int cpu_count(const char *list)
+{
+    int n = 0;
+    while (*list) {
+        char *end;
+        long lo = strtol(list, &end, 10), hi = lo;
+        if (end == list)
+            return -1;
+        if (*end == '-') {
+            const char *q = end + 1;
+            hi = strtol(q, &end, 10);
+            if (end == q || hi < lo)
+                return -1;
+        }
+        n += (int)(hi - lo + 1);
+        list = end;
+        if (*list == ',')
+            list++;
+        else if (*list && !strchr(" \t\n", *list))
+            return -1;
+        while (*list && strchr(" \t\n", *list))
+            list++;
+    }
+    return n;
+}
+
+/* The view Python's Personality.from_oci() would give this container (personality/
+ * __init__.py): its memory limit, and its CPU quota (quota/period) or cpuset size.  An
+ * lxbrand annotation (policy, backend, trace, personality, fake root, kernel release)
+ * is validated and applied by Python: 0, or -1 for Python's. */
+static int personality_of(json_t *resources, json_t *annotations, struct rt_spec *s)
 {
     json_t *mem = json_object_get(resources, "memory"), *cpu = json_object_get(resources, "cpu");
     json_t *limit = json_object_get(mem, "limit"), *quota = json_object_get(cpu, "quota");
-    json_t *cpus = json_object_get(cpu, "cpus");
-    if (json_is_integer(limit) && json_integer_value(limit) > 0)
-        return 1;
-    if (json_is_integer(quota) && json_integer_value(quota) > 0)
-        return 1;
-    if (json_is_string(cpus) && strspn(json_string_value(cpus), " \t\n") != strlen(json_string_value(cpus)))
-        return 1;
+    json_t *period = json_object_get(cpu, "period"), *cpus = json_object_get(cpu, "cpus");
     const char *k;
     json_t *v;
     json_object_foreach(annotations, k, v) {
         if (!strncmp(k, "org.lxbrand.", 12))
-            return 1; /* policy, backend, trace, personality...: validated and applied by Python */
+            return -1;
+    }
+    if (json_is_integer(limit) && json_integer_value(limit) > 0)
+        s->memory = (uint64_t)json_integer_value(limit);
+    long long p = json_is_integer(period) && json_integer_value(period) > 0 ? json_integer_value(period) : 100000;
+    if (json_is_integer(quota) && json_integer_value(quota) > 0) {
+        s->cpus = (double)json_integer_value(quota) / (double)p;
+    } else if (json_is_string(cpus) && strspn(json_string_value(cpus), " \t\n") != strlen(json_string_value(cpus))) {
+        int n = cpu_count(json_string_value(cpus));
+        if (n <= 0)
+            return -1;
+        s->cpus = n;
     }
     return 0;
 }
@@ -188,8 +222,10 @@ int rt_spec_load(const char *bundle, struct rt_spec *s)
     if (res && !json_is_object(res))
         goto fallback;
     s->resources = res;
-    if (wants_personality(res, ann))
+    if (personality_of(res, ann, s) < 0)
         goto fallback;
+    if (s->hostname && *s->hostname && !s->ns[RT_NS_UTS].wanted)
+        goto fallback; /* the identity's files would show it (a hostname without a UTS namespace) */
     json_t *sc = json_object_get(lnx, "seccomp");
     if (sc && !json_is_null(sc)) {
         if (!json_is_object(sc))

@@ -50,6 +50,8 @@ struct rt_spec {
     size_t ndevices;
     void *sysctl;                /* linux.sysctl (json_t) or NULL */
     const char *propagation;     /* linux.rootfsPropagation or NULL */
+    uint64_t memory;             /* the personality's view: a memory limit (0: none) */
+    double cpus;                 /* and a CPU count (0: none) */
 };
 
 /* 0, RT_FALLBACK (Python's to judge), never an error of its own */

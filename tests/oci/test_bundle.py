@@ -595,3 +595,42 @@ def test_c_create_matches_python(c_launcher, bundle, state_root, tmp_path):
         assert c_st["lxbrand"].get(key) == py_st["lxbrand"].get(key), key
     strip = lambda f: [ln for ln in f.splitlines() if not ln.startswith(("pid ", "start ", "sup "))]  # noqa: E731
     assert strip(c_fast) == strip(py_fast)
+
+
+def test_c_create_with_limits(c_launcher, bundle, state_root, tmp_path):
+    """A container with a memory limit and a CPU quota (the personality's view) is created
+    in C once the policy of that shape is cached: its own limits are set in the cached
+    view (two containers, two limits), with no Python at all (LXBRAND_PY=/bin/false makes
+    any fallback fail)."""
+    import uuid
+
+    def make(mem_mib, quota):
+        def mutate(s):
+            res = s["linux"].setdefault("resources", {})
+            res["memory"] = {"limit": mem_mib << 20}
+            res["cpu"] = {"quota": quota, "period": 100000}
+        return bundle(["sh", "-c", "head -1 /proc/meminfo; nproc"], mutate=mutate)
+
+    def run(*args, env=None):
+        return subprocess.run([c_launcher, "--root", str(state_root), *args], text=True, timeout=60,
+                              env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+
+    def once(b, env=None):
+        cid = "t" + uuid.uuid4().hex[:10]
+        out = tmp_path / f"out-{cid}"
+        with open(out, "w") as f:
+            r = subprocess.run([c_launcher, "--root", str(state_root), "create", "--bundle", str(b), cid],
+                               stdout=f, stderr=f, timeout=60, env=dict(os.environ, **(env or {})))
+        assert r.returncode == 0, out.read_text()
+        assert run("start", cid).returncode == 0
+        wait_status(state_root, cid, "stopped")
+        assert run("delete", cid).returncode == 0
+        assert leftovers(cid) == []
+        return out.read_text().split()
+
+    first = once(make(256, 100000))            # a cache miss: Python creates, fills the cache
+    assert first == ["MemTotal:", str(256 * 1024), "kB", "1"], first
+    no_python = {"LXBRAND_PY": "/bin/false"}   # from here, a fallback would fail
+    assert once(make(128, 150000), no_python) == ["MemTotal:", str(128 * 1024), "kB", "2"]  # 1.5 shown as 2
+    assert once(make(512, 100000), no_python) == ["MemTotal:", str(512 * 1024), "kB", "1"]

@@ -190,7 +190,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         c.save_fast()
         if pid_file:
             write_pid_file(pid_file, init_pid)
-        _fill_policy_cache(policy, backend)
+        _fill_policy_cache(sb.policy, backend)
         return c
     except BaseException:
         for fd in (sock, maps_r, maps_w):
@@ -222,15 +222,15 @@ POLICY_CACHE_ENV = "LXBRAND_POLICY_CACHE"
 
 
 def _fill_policy_cache(policy, backend):
-    """Write the compiled policy the C create asked for: the policy alone, without this
-    container's personality (the blob is shared by every container of that policy)."""
+    """Write the compiled policy the C create asked for: this container's (with its
+    personality, if it shows limits: the C create sets each container's own limits in the
+    view of a blob compiled for a container of the same shape)."""
     path = os.environ.pop(POLICY_CACHE_ENV, None)
     if not path:
         return
     from lxbrand.fastpath import write_blob
-    from lxbrand.policy import load_policy
     try:
-        write_blob(load_policy(policy), path, backend)
+        write_blob(policy, path, backend)
     except Exception:  # noqa: BLE001 -- a cache: the next create compiles again
         pass
 
