@@ -173,6 +173,8 @@ int main(int argc, char **argv)
     int rc = RT_FALLBACK;
     if (!strcmp(verb, "start") && npos == 1)
         rc = rt_start(pos[0]);
+    else if (!strcmp(verb, "state") && npos == 1)
+        rc = rt_state(pos[0]);
     else if (!strcmp(verb, "kill") && npos == 2)
         rc = rt_kill(pos[0], pos[1]);
     else if (!strcmp(verb, "delete") && npos == 1)

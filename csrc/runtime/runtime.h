@@ -3,8 +3,8 @@
  * The verbs that need no Python are answered here in C, from what `create` (Python, the
  * reference implementation of every verb) left in the container's state directory; any
  * other verb, flag or case is handed to the Python runtime unchanged (rt_fallback).  One
- * file per verb (start.c, kill.c, delete.c, exec.c), the state directory's files in
- * state.c, process.json in process.c.
+ * file per verb (create.c, start.c, state_verb.c, kill.c, delete.c, exec.c), the state
+ * directory's files in state.c, process.json in process.c, config.json in spec.c.
  *
  * Error convention: a verb returns its exit status (0, or 1 after rt_fail printed and
  * logged the message); RT_FALLBACK hands the call to Python, which words the error or
@@ -63,4 +63,5 @@ int rt_kill(const char *id, const char *sig);
 int rt_delete(const char *id, int force);
 int rt_exec(int argc, char **argv); /* argv: what follows the verb */
 int rt_create(int argc, char **argv);
+int rt_state(const char *id);
 #endif

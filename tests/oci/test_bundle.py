@@ -634,3 +634,37 @@ def test_c_create_with_limits(c_launcher, bundle, state_root, tmp_path):
     no_python = {"LXBRAND_PY": "/bin/false"}   # from here, a fallback would fail
     assert once(make(128, 150000), no_python) == ["MemTotal:", str(128 * 1024), "kB", "2"]  # 1.5 shown as 2
     assert once(make(512, 100000), no_python) == ["MemTotal:", str(512 * 1024), "kB", "1"]
+
+
+def test_c_state_matches_python(c_launcher, bundle, state_root, cid):
+    """state, answered in C (csrc/runtime/state_verb.c), prints what the Python reference
+    prints in every status: the same JSON, the same keys in the same order, indented alike
+    (jansson writes \\u00E9 where Python writes \\u00e9)."""
+    def state(py):
+        r = subprocess.run([c_launcher, "--root", str(state_root), "state", cid], capture_output=True,
+                           text=True, timeout=60, env=dict(os.environ, LXBRAND_PYTHON="1" if py else "0"))
+        return r.returncode, r.stdout, r.stderr
+    def mutate(s):
+        s["annotations"] = {"org.example.note": "caf\u00e9 \"quoted\""}
+    b = bundle(["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"], mutate=mutate)
+    r = subprocess.run([c_launcher, "--root", str(state_root), "create", "--bundle", str(b), cid],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0
+    seen = []
+    for step in ("created", "running", "paused", "stopped"):
+        if step == "running":
+            assert run_cli(state_root, "start", cid).returncode == 0
+        elif step == "paused":
+            assert run_cli(state_root, "pause", cid).returncode == 0
+        elif step == "stopped":
+            assert run_cli(state_root, "resume", cid).returncode == 0
+            assert run_cli(state_root, "kill", cid, "TERM").returncode == 0
+            wait_status(state_root, cid, "stopped")
+        c, p = state(False), state(True)
+        assert c[0] == p[0] == 0 and c[2] == p[2], (step, c, p)
+        assert json.loads(c[1]) == json.loads(p[1]) and c[1].lower() == p[1].lower(), (step, c, p)
+        seen.append(json.loads(c[1])["status"])
+    assert seen == ["created", "running", "paused", "stopped"]
+    assert state(False)[0] == 0 and run_cli(state_root, "delete", cid).returncode == 0
+    c, p = state(False), state(True)
+    assert c[0] == p[0] == 1 and c[2] == p[2] and "does not exist" in c[2]
