@@ -867,7 +867,8 @@ int lx_persona_open(struct lx_sup *s, struct lx_call *c, const char *path, int d
     } else if ((resolve & RESOLVE_BENEATH) && path[0] == '/') {
         return 0; /* the kernel answers EXDEV */
     }
-    char dir[PATH_MAX] = "/", guest[PATH_MAX];
+    char dir[PATH_MAX], guest[PATH_MAX];
+    dir[0] = '/', dir[1] = '\0'; /* an absolute path needs no base: no 4 KiB to clear */
     if (rel[0] != '/') {
         char link[32];
         if (dirfd == AT_FDCWD)

@@ -14,6 +14,12 @@
  * trapped call of kind LX_ACT_PERSONA, or an open the open pipeline's gate or its
  * Python hooks hand over (lx_persona_open).
  *
+ * A C consumer of a blob (lxrun's front end, the container supervisor): lx_blob_import
+ * configures the view from the blob's LX_SEC_PERSONA section; the identity files show
+ * s->uts, so fill the uname fields the blob leaves to the host (lx_blob_apply_uts)
+ * before the program runs; a container's usage is read from the memory cgroup of
+ * s->child (set by lx_supervise / lx_supervise_attached).
+ *
  * Threads: the view is used by the thread that decides calls (the notify thread on
  * unotify, the tracer on ptrace), one call at a time; it takes no lock. */
 #ifndef LX_PERSONA_H
