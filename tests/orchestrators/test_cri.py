@@ -74,6 +74,8 @@ def log_lines(path):
     """The CRI log file's messages: each line is `TIME STREAM P|F MESSAGE` (the CRI logging
     format); the time differs between runs, the rest must not."""
     out = []
+    if not os.path.exists(path):
+        return out
     for line in open(path).read().splitlines():
         _, stream, tag, msg = line.split(" ", 3)
         out.append((stream, tag, msg))
@@ -419,9 +421,13 @@ def restarted(cri, pods, tmp_path, handler):
     r["pod"] = cri.pod_status(pod_id).status.state
     cri.remove_container(first)
     r["listed"] = sorted(c.metadata.attempt for c in cri.list_containers(pod_id))
-    time.sleep(0.2)
-    r["logs"] = [[m for _, _, m in log_lines(os.path.join(cfg.log_directory, f"app_{i}.log"))]
-                 for i in (0, 1)]
+    deadline = time.monotonic() + 10      # containerd writes the log files as output comes
+    while True:
+        r["logs"] = [[m for _, _, m in log_lines(os.path.join(cfg.log_directory, f"app_{i}.log"))]
+                     for i in (0, 1)]
+        if all(r["logs"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     cri.remove_pod_fully(pod_id)
     return r
 
