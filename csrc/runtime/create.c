@@ -179,6 +179,7 @@ static char *home_of(const struct rt_spec *s)
 
 struct init_ctx {
     struct rt_child c;
+    int builder_w;   /* the builder's own report to create: "P<init pid>" or "E<error>" */
     const struct rt_spec *s;
     const struct rt_cgroups *cg;
     const char *id, *fifo;
@@ -321,6 +322,9 @@ static _Noreturn void run_builder(struct init_ctx *x)
 {
     struct rt_child *c = &x->c;
     const struct rt_spec *s = x->s;
+    /* our errors go on our own pipe: init's may follow ours at any moment on its */
+    int init_report = c->report_w;
+    c->report_w = x->builder_w;
     if (setsid() < 0)
         rt_child_fail(c, 1, "setsid: %s", strerror(errno));
     enter_ns(c, &s->ns[RT_NS_NET], CLONE_NEWNET, "network");
@@ -350,11 +354,14 @@ static _Noreturn void run_builder(struct init_ctx *x)
     pid_t init = fork();
     if (init < 0)
         rt_child_fail(c, 1, "fork: %s", strerror(errno));
-    if (init == 0)
+    if (init == 0) {
+        close(x->builder_w);
+        c->report_w = init_report;
         run_init(x);
+    }
     char msg[32];
     int n = snprintf(msg, sizeof msg, "P%d", (int)init);
-    if (write(c->report_w, msg, (size_t)n) != n)
+    if (write(x->builder_w, msg, (size_t)n) != n)
         _exit(1);
     _exit(0);
 }
@@ -537,7 +544,7 @@ int rt_create(int argc, char **argv)
     }
     /* from here on, the errors are ours to report, and everything made is undone */
     int rc = 1, report[2] = {-1, -1}, ready[2] = {-1, -1}, go[2] = {-1, -1}, ctl[2] = {-1, -1};
-    int gate[2] = {-1, -1}, console = -1, blob_fd = -1, made_dir = 0;
+    int gate[2] = {-1, -1}, bld[2] = {-1, -1}, console = -1, blob_fd = -1, made_dir = 0;
     pid_t builder = -1, init = -1, supervisor = -1;
     char dir[PATH_MAX], fifo[PATH_MAX + 16], path[PATH_MAX], created[64], err[4096];
     static struct rt_cgroups cg;
@@ -562,6 +569,12 @@ int rt_create(int argc, char **argv)
     if (!has_home)
         envp[nenv] = home_of(&s);
     snprintf(dir, sizeof dir, "%s/%s", G.root, a.id);
+    for (char *q = dir + 1; *q; q++) /* mkdir -p of --root (0711, as the Python runtime) */
+        if (*q == '/' && q < dir + strlen(G.root)) {
+            *q = '\0';
+            mkdir(dir, 0711);
+            *q = '/';
+        }
     mkdir(G.root, 0711);
     if (mkdir(dir, 0711) < 0) {
         if (errno == EEXIST)
@@ -593,7 +606,7 @@ int rt_create(int argc, char **argv)
         }
     }
     if (pipe2(report, O_CLOEXEC) || pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC) ||
-        (runtime_hooks && pipe2(gate, O_CLOEXEC))) {
+        pipe2(bld, O_CLOEXEC) || (runtime_hooks && pipe2(gate, O_CLOEXEC))) {
         rt_fail("pipe: %s", strerror(errno));
         goto out;
     }
@@ -604,6 +617,7 @@ int rt_create(int argc, char **argv)
     x.gate_r = gate[0];
     x.no_pivot = a.no_pivot;
     x.no_new_keyring = a.no_new_keyring;
+    x.builder_w = bld[1];
     x.c = (struct rt_child){.p = &s.proc, .path = path, .envp = envp, .report_w = report[1], .ready_w = ready[1],
                             .go_r = go[0], .console = console, .backend = lx_child_backend(&sup),
                             .filter = {prog, prog_len}, .seccomp = seccomp};
@@ -614,6 +628,7 @@ int rt_create(int argc, char **argv)
         close(go[1]);
         close(ctl[0]);
         close(ctl[1]);
+        close(bld[0]);
         if (gate[1] >= 0)
             close(gate[1]);
         run_builder(&x);
@@ -625,7 +640,8 @@ int rt_create(int argc, char **argv)
     close(report[1]);
     close(ready[1]);
     close(go[0]);
-    report[1] = ready[1] = go[0] = -1;
+    close(bld[1]);
+    report[1] = ready[1] = go[0] = bld[1] = -1;
     if (gate[0] >= 0) {
         close(gate[0]);
         gate[0] = -1;
@@ -635,7 +651,7 @@ int rt_create(int argc, char **argv)
         console = -1;
     }
     /* the builder says init's pid (or an error) and exits */
-    n = read(report[0], msg, sizeof msg - 1);
+    n = read(bld[0], msg, sizeof msg - 1);
     while (waitpid(builder, NULL, 0) < 0 && errno == EINTR) {
     }
     builder = -1;
@@ -710,8 +726,8 @@ int rt_create(int argc, char **argv)
     rc = 0;
 out:
     for (int i = 0; i < 2; i++) {
-        int *fds[] = {&report[i], &ready[i], &go[i], &ctl[i], &gate[i]};
-        for (int k = 0; k < 5; k++)
+        int *fds[] = {&report[i], &ready[i], &go[i], &ctl[i], &gate[i], &bld[i]};
+        for (int k = 0; k < 6; k++)
             if (*fds[k] >= 0)
                 close(*fds[k]); /* ctl closed without 'c': the supervisor kills the tree */
     }

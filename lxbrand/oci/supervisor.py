@@ -91,8 +91,14 @@ def make_sandbox(policy_name, backend, trace_file=None, spec=None):
 
 
 def sup_binary():
-    """The C supervisor (csrc/launcher/lxsup.c), installed beside the console scripts."""
-    cand = os.environ.get(SUP_ENV) or os.path.join(sysconfig.get_path("scripts"), "lxbrand-sup")
+    """The C supervisor (csrc/launcher/lxsup.c): $LXBRAND_SUP, else the one beside the
+    runtime we were started as (`lxbrand install` puts lxbrand-sup beside
+    lxbrand-runtime.py, as the C front end finds it: one build for both paths), else the
+    one beside the console scripts."""
+    import sys
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "lxbrand-sup")
+    cand = os.environ.get(SUP_ENV) or (beside if os.access(beside, os.X_OK) else
+                                       os.path.join(sysconfig.get_path("scripts"), "lxbrand-sup"))
     if not os.access(cand, os.X_OK):
         cand = shutil.which("lxbrand-sup") or cand
     if not os.access(cand, os.X_OK):
