@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "net.h"
 #include "paths.h"
 #include "persona.h"
 #include "view.h"
@@ -138,6 +139,8 @@ int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
     switch (a->kind) {
     case LX_ACT_PATH:
         return lx_path_call(s, c, a);
+    case LX_ACT_NET:
+        return lx_net_call(s, c, a);
     case LX_ACT_WATCH:
         c->cont = 1; /* lx_observe forgot what it may change */
         return 0;

@@ -13,6 +13,8 @@
 #include <sys/utsname.h>
 
 #include "blob.h"
+#include "net.h"
+#include "paths.h"
 #include "persona.h"
 
 int lx_buf_put(struct lx_buf *b, const void *p, size_t n)
@@ -49,6 +51,8 @@ struct lx_section_ops {
 };
 
 static const struct lx_section_ops SECTIONS[] = {
+    {LX_SEC_PATHS, lx_paths_export, lx_paths_import},
+    {LX_SEC_NET, lx_net_export, lx_net_import},
     {LX_SEC_PERSONA, lx_persona_export, lx_persona_import},
 };
 

@@ -169,7 +169,7 @@ int lx_paths_import(struct lx_sup *s, const uint8_t *p, size_t len)
 {
     const uint8_t *q = p, *end = p + len;
     uint32_t nrules;
-    if (len < 6)
+    if (len < 6 || q[0] > 1 || q[1] > 1)
         return -EINVAL;
     int rc = lx_paths_new(s, q[0], q[1]);
     if (rc < 0)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "net.h"
 #include "paths.h"
 #include "tids.h"
 #include "view.h"
@@ -440,6 +441,7 @@ static int run_loop(struct lx_sup *s, int rc)
         handle_event(s, tid, st);
     }
     lx_unotify_stop(s);
+    lx_net_stop(s); /* blocking connects answered from threads of their own */
     lx_flush(s);
     free(s->pend);
     s->pend = NULL;

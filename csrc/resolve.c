@@ -12,10 +12,6 @@
 #include "resolve.h"
 #include "view.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL /* pidfd_open(2), Linux 6.9: a pidfd of a thread, not only of a leader */
-#endif
-
 ssize_t lx_read_path(struct lx_call *c, uint64_t addr, char *buf)
 {
     if (!addr)
@@ -185,25 +181,15 @@ int lx_take_fd(struct lx_sup *s, struct lx_call *c, int fd)
     }
     if (fd < 0)
         return -EBADF;
-    int pidfd = (int)syscall(SYS_pidfd_open, c->tid, PIDFD_THREAD);
-    if (pidfd < 0 && errno == EINVAL) {
-        /* before Linux 6.9: the thread group's leader (threads share the fd table) */
-        int err;
-        struct lx_view *v = lx_view_get(s, c->tid, &err);
-        if (!v)
-            return err;
-        pidfd = (int)syscall(SYS_pidfd_open, v->tgid, 0);
-    }
+    int err;
+    struct lx_view *v = lx_view_get(s, c->tid, &err);
+    if (!v)
+        return err;
+    int pidfd = lx_view_pidfd(s, v, c->id);
     if (pidfd < 0)
-        return -ESRCH;
-    if (!lx_id_valid(s, c->id)) {
-        close(pidfd); /* the pid named another process when we opened it */
-        return -ESRCH;
-    }
+        return pidfd;
     int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    int err = errno;
-    close(pidfd);
-    return got < 0 ? -err : got;
+    return got < 0 ? -errno : got;
 }
 
 int lx_is_supervisor_proc(const char *guest, size_t n)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "net.h"
 #include "paths.h"
 #include "persona.h"
 #include "view.h"
@@ -29,6 +30,7 @@ void lx_sup_free(struct lx_sup *s)
     s->gate = NULL;
     s->ngate = 0;
     lx_paths_free(s);
+    lx_net_free(s);
     lx_views_free(s);
     lx_persona_free(s);
     free(s->recs);

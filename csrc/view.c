@@ -52,6 +52,8 @@ static void root_put(struct lx_views *vs, struct lx_root *r)
 
 static void drop(struct lx_views *vs, struct lx_view *e)
 {
+    if (e->pidfd >= 0)
+        close(e->pidfd);
     root_put(vs, e->root);
     lx_creds_free(&e->cr);
     memset(e, 0, sizeof(*e));
@@ -315,7 +317,7 @@ static int read_status(pid_t tid, struct lx_view *e, const char *our_userns)
     e->cr.fsuid = (uid_t)v[1];
     e->cr.egid = (gid_t)v[2];
     e->cr.fsgid = (gid_t)v[3];
-    e->cr.capeff = cap;
+    e->cr.capeff = e->capeff_own = cap;
     e->tgid = (pid_t)tgid;
     /* its own pid namespace's ids: the last of NStgid/NSpid (Linux 4.1; before, ours) */
     const char *a = field(st, "NStgid"), *b = field(st, "NSpid");
@@ -402,9 +404,9 @@ static int read_root(struct lx_views *vs, pid_t tid, struct lx_view *e)
  * (proc(5)): ours when the program shares our /proc, its own in a container's. */
 static int our_proc(const struct lx_root *r)
 {
+    /* compared, never assumed from the root's path: /proc/PID/root of a process in
+     * another mount namespace reads "/" (its path from that namespace's root) */
     struct stat mine, theirs;
-    if (r->len == 0)
-        return 1;
     return stat("/proc", &mine) == 0 && fstatat(r->fd, "proc", &theirs, AT_SYMLINK_NOFOLLOW) == 0 &&
            mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
 }
@@ -423,6 +425,7 @@ struct lx_view *lx_view_get(struct lx_sup *s, pid_t tid, int *err)
     struct lx_view fresh;
     memset(&fresh, 0, sizeof(fresh));
     fresh.tid = tid;
+    fresh.pidfd = -1;
     int rc = read_status(tid, &fresh, vs->userns);
     if (rc == 0)
         rc = read_root(vs, tid, &fresh);
@@ -444,6 +447,27 @@ struct lx_view *lx_view_get(struct lx_sup *s, pid_t tid, int *err)
     vs->tab[i] = fresh;
     vs->n++;
     return &vs->tab[i];
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* pidfd_open(2), Linux 6.9: a pidfd of a thread, not only of a leader */
+#endif
+
+int lx_view_pidfd(struct lx_sup *s, struct lx_view *v, uint64_t id)
+{
+    if (v->pidfd >= 0)
+        return v->pidfd;
+    int fd = (int)syscall(SYS_pidfd_open, v->tid, PIDFD_THREAD);
+    if (fd < 0 && errno == EINVAL) /* before Linux 6.9: the leader (threads share the fd table) */
+        fd = (int)syscall(SYS_pidfd_open, v->tgid, 0);
+    if (fd < 0)
+        return -ESRCH;
+    if (!lx_id_valid(s, id)) {
+        close(fd); /* the tid named another task by the time we opened it */
+        return -ESRCH;
+    }
+    v->pidfd = fd;
+    return fd;
 }
 
 int lx_view_umask(pid_t tid)

@@ -53,6 +53,8 @@ struct lx_view {
     uid_t ruid;            /* its real ids and permitted capabilities: access(2) checks */
     gid_t rgid;            /* with these (pathctx.h, lx_pc_as_real) */
     uint64_t capprm;
+    uint64_t capeff_own;   /* its effective capabilities as they count in its own user namespace */
+    int pidfd;             /* a pidfd of the thread (pidfd_getfd), -1 until needed */
 };
 
 struct lx_views {
@@ -81,6 +83,10 @@ void lx_views_forget(struct lx_sup *s, pid_t tid);
 void lx_views_note(struct lx_sup *s, int nr, pid_t tid);
 /* Is nr a call that may change a view?  (the policy layer traps these: LX_ACT_WATCH) */
 int lx_views_watched(int nr);
+/* A pidfd of the view's thread, opened on first use and kept (a pidfd names its
+ * task for good: no reuse); -errno if it is gone.  `id`: the notification the
+ * thread waits in (unotify), proving the tid still names it when opened. */
+int lx_view_pidfd(struct lx_sup *s, struct lx_view *v, uint64_t id);
 /* The thread's umask now (creating calls), or -errno */
 int lx_view_umask(pid_t tid);
 

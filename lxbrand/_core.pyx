@@ -6,7 +6,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport errno
 from libc.stdlib cimport free, malloc, calloc
 from libc.string cimport memset, strncpy
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from posix.types cimport pid_t
 
 cimport lxbrand._engine as E
@@ -438,6 +438,79 @@ cdef class Supervisor:
                 free(globs)
                 free(data)
                 free(lens)
+
+    def set_net_rules(self, bint default_allow, rules, bint log=True, bint refuse_sctp=False):
+        """The compiled [[network]] rules (lxbrand.rules.net): rules is a list of
+        (allow, ops, errno, family, cidrs, ports, path_globs, abstract_globs): cidrs
+        as (is_v6, prefix length, 16 address bytes), ports as (lo, hi), globs as
+        csrc/match.h token bytes.  refuse_sctp: the policy has [[network]] rules of
+        its own (the filter then refuses SCTP sockets)."""
+        rc = E.lx_net_new(self.s, default_allow, log, refuse_sctp)
+        if rc < 0:
+            raise _oserror(rc, "network rules")
+        cdef E.lx_cidr *cidr
+        cdef uint16_t *ports
+        cdef const void **pd
+        cdef const void **ad
+        cdef size_t *pl
+        cdef size_t *al
+        for allow, ops, err, family, nets, prts, paths, abstracts in rules:
+            cidr = <E.lx_cidr *>calloc(len(nets) + 1, sizeof(E.lx_cidr))
+            ports = <uint16_t *>calloc(2 * len(prts) + 1, sizeof(uint16_t))
+            pd = <const void **>calloc(len(paths) + 1, sizeof(void *))
+            ad = <const void **>calloc(len(abstracts) + 1, sizeof(void *))
+            pl = <size_t *>calloc(len(paths) + 1, sizeof(size_t))
+            al = <size_t *>calloc(len(abstracts) + 1, sizeof(size_t))
+            keep = [bytes(x) for x in paths] + [bytes(x) for x in abstracts]
+            try:
+                if not (cidr and ports and pd and ad and pl and al):
+                    raise MemoryError()
+                for i, (v6, plen, addr) in enumerate(nets):
+                    cidr[i].v6 = 1 if v6 else 0
+                    cidr[i].plen = plen
+                    for k in range(16):
+                        cidr[i].addr[k] = addr[k]
+                for i, (lo, hi) in enumerate(prts):
+                    ports[2 * i] = lo
+                    ports[2 * i + 1] = hi
+                for i in range(len(paths)):
+                    pd[i] = <const char *>keep[i]
+                    pl[i] = len(keep[i])
+                for i in range(len(abstracts)):
+                    ad[i] = <const char *>keep[len(paths) + i]
+                    al[i] = len(keep[len(paths) + i])
+                rc = E.lx_net_add(self.s, allow, ops, err, family, len(nets), cidr, len(prts), ports,
+                                  len(paths), pd, pl, len(abstracts), ad, al)
+                if rc < 0:
+                    raise _oserror(rc, "network rule")
+            finally:
+                free(cidr)
+                free(ports)
+                free(pd)
+                free(ad)
+                free(pl)
+                free(al)
+
+    def net_decide(self, int op, int family, bytes ip=b"", int port=0, path=None, abstract=None):
+        """The compiled rules' verdict for op on an address: 0 (allowed) or the errno.
+        family as the engine parses addresses (AF_INET also for v4-mapped IPv6).  For tests."""
+        if self.s.net == NULL:
+            raise ValueError("no network rules")
+        cdef E.lx_sockaddr a
+        memset(&a, 0, sizeof(a))
+        a.family = family
+        for k in range(min(len(ip), 16)):
+            a.ip[k] = ip[k]
+        a.port = port
+        cdef bytes p = path if path is not None else b""
+        cdef bytes ab = abstract if abstract is not None else b""
+        if path is not None:
+            a.path = <const char *>p
+            a.plen = len(p)
+        if abstract is not None:
+            a.abstract = <const uint8_t *><const char *>ab
+            a.alen = len(ab)
+        return E.lx_net_decide(self.s.net, op, &a)
 
     def path_decide(self, int op, bytes path):
         """The compiled rules' verdict for op on path: 0 (allowed) or the errno.  For tests."""

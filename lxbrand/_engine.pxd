@@ -1,5 +1,5 @@
 # C declarations of the engine (csrc/engine.h) for the Cython binding.
-from libc.stdint cimport uint8_t, int32_t, uint32_t, int64_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, int32_t, uint32_t, int64_t, uint64_t
 from posix.types cimport pid_t
 
 cdef extern from "engine.h" nogil:
@@ -71,6 +71,7 @@ cdef extern from "engine.h" nogil:
     struct lx_sup:
         int backend
         void *paths
+        void *net
         lx_action table[512]
         lx_action dflt
         lx_utsname uts
@@ -130,6 +131,26 @@ cdef extern from "paths.h" nogil:
     int lx_paths_add(lx_sup *s, int allow, unsigned ops, int err, uint32_t npat, const uint8_t *globs,
                      const void *const *data, const size_t *lens)
     int lx_paths_decide(const void *r, unsigned op, const char *path, size_t n)
+
+cdef extern from "net.h" nogil:
+    struct lx_cidr:
+        uint8_t v6
+        uint8_t plen
+        uint8_t addr[16]
+    struct lx_sockaddr:
+        int family
+        uint8_t ip[16]
+        uint16_t port
+        const char *path
+        size_t plen
+        const uint8_t *abstract
+        size_t alen
+    int lx_net_new(lx_sup *s, int default_allow, int log, int refuse_sctp)
+    int lx_net_add(lx_sup *s, int allow, unsigned ops, int err, int family, uint32_t ncidr,
+                   const lx_cidr *cidr, uint32_t nports, const uint16_t *ports, uint32_t npaths,
+                   const void *const *paths, const size_t *plens, uint32_t nabs, const void *const *abs,
+                   const size_t *alens)
+    int lx_net_decide(const void *n, unsigned op, const lx_sockaddr *a)
 
 cdef extern from "view.h" nogil:
     int lx_views_watched(int nr)

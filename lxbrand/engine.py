@@ -148,6 +148,8 @@ def apply_policy(policy, sup, recording=False):
                 sup.set_gate(sc.nr, _GATED_PATH_ARG[name], sorted(names))
     if policy.paths is not None:
         policy.paths.compile(sup)
+    if policy.net is not None:
+        policy.net.compile(sup)
     if policy.paths is not None or policy.net is not None:
         # Rules that judge arguments must not be gone around by a syscall this
         # build cannot name (newer than libseccomp's table, e.g. setxattrat on a

@@ -17,9 +17,11 @@ from lxbrand import engine
 ENV = "LXRUN_CACHE_FILE"
 # Policy attributes that, when set, mean the policy needs the Python layer at run
 # time.  A feature that attaches anything to a Policy outside its rules table
-# must be listed here (or give the policy a handler), or lxrun's C front end
-# would run without it.  The personality says itself (needs_python).
-NEEDS_PYTHON_ATTRS = ("net", "paths")
+# must be listed here (or give the policy a handler, or compile itself into a
+# section of the blob), or lxrun's C front end would run without it.  The
+# personality says itself (needs_python); [[path]] and [[network]] rules are
+# compiled into the blob (csrc/paths.h, csrc/net.h: LX_SEC_PATHS, LX_SEC_NET).
+NEEDS_PYTHON_ATTRS = ()
 
 
 def table_only(policy):

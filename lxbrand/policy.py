@@ -80,7 +80,7 @@ class Policy:
         self.rules = {}        # syscall name -> Rule (last set wins)
         self.identity = {}     # emulated uname fields
         self.source = source
-        self.net = None        # lxbrand.handlers.net.NetPolicy once a network rule exists
+        self.net = None        # lxbrand.rules.net.NetPolicy once a network or path rule exists
         self.paths = None      # lxbrand.rules.paths.PathPolicy once a path rule exists
         if self.default not in DEFAULT_ACTIONS:
             raise PolicyError(self.source, "default",
@@ -155,9 +155,9 @@ class Policy:
             self.emulate("uname", fast="uname", comment="emulated kernel identity")
 
     def network(self, action, comment="", **keys):
-        """A network rule (see lxbrand.handlers.net): p.network("allow", family="inet",
+        """A network rule (see lxbrand.rules.net): p.network("allow", family="inet",
         cidr=["127.0.0.0/8"], ports=[80], ops=["connect"]).  Rules are tried in order."""
-        from lxbrand.handlers import net
+        from lxbrand.rules import net
         n = len(self.net.rules) + 1 if self.net else 1
         rule = net.rule_from_dict(dict(keys, action=action, comment=comment), self.source, f"network[{n}]")
         self._net_policy().add(rule)
@@ -171,47 +171,15 @@ class Policy:
             raise PolicyError(self.source, key, f"expected \"allow\" or \"deny\", got {action!r}")
         return action
 
-    def _claim(self, handlers, section, comment):
-        """Give each syscall of `handlers` ({name: handler}) to a rule section's handler
-        ("network", "path"): a deny or kill rule keeps its effect (the kernel answers
-        first), and so does a deny or kill default for a syscall without a rule; any
-        other rule of the syscall conflicts with the section."""
-        for name, handler in handlers.items():
-            r = self.rules.get(name)
-            if r is not None and r.action in ("deny", "kill"):
-                continue
-            if r is None and self.default in ("deny", "kill"):
-                continue  # a deny-by-default policy (strict) that never allowed it: the section adds nothing
-            if r is not None and r.action != "allow":
-                raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
-                                                        f"[[{section}]] rules; remove one of them")
-            self.rules[name] = Rule((name,), "emulate", handler=handler, comment=comment)
-
-    def _net_handler(self):
-        """Trap the socket calls that carry addresses into the network handler (unless
-        a rule already denies or kills them in the kernel).  Path rules need it too:
-        a UNIX socket's path is a file."""
-        from lxbrand.handlers import net
+    def _net_policy(self, rules_section=True):
+        """The [[network]] rule family, installed on first use (lxbrand.rules.net).
+        Path rules install it too, without rules of its own (rules_section=False): a
+        UNIX socket's path is a file."""
+        from lxbrand.rules import net
         if self.net is None:
-            self.net = net.NetPolicy(log=net.stderr_log)
-            self._claim(dict.fromkeys(net.NET_SYSCALLS, self.net), "network",
-                        "network policy (lxbrand.handlers.net)")
-        return self.net
-
-    def _net_policy(self):
-        """The network handler, and io_uring refused (its IORING_OP_CONNECT/SENDMSG
-        would go around it) and SCTP sockets (they connect through setsockopt)."""
-        from lxbrand.handlers import net
-        if self.net is None or not getattr(self.net, "_rules_section", False):
-            self._net_handler()._rules_section = True
-            for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
-                if self.action_of(name).action not in ("deny", "kill"):
-                    self.rules[name] = Rule((name,), "deny", errno=_errno.EPERM,
-                                            comment="io_uring could connect and send around the network policy")
-            r = self.rules.get("socket")
-            if (r is None or r.action == "allow") and self.action_of("socket").action not in ("deny", "kill"):
-                self.rules["socket"] = Rule(("socket",), "emulate", handler=net.socket_handler,
-                                            comment="SCTP sockets connect through setsockopt, around the network policy")
+            self.net = net.install(self, rules_section)
+        elif rules_section and not self.net.rules_section:
+            self.net = net.install(self, True)  # rules of its own now: io_uring refused, SCTP too
         return self.net
 
     def path(self, action, paths, ops=None, errno=None, comment=""):
@@ -235,8 +203,8 @@ class Policy:
         if self.paths is None:
             from lxbrand.rules import paths
             self.paths = paths.install(self)
-            # a UNIX socket's path is a file: connect/send "write", bind "create"
-            self._net_handler().paths = self.paths
+            # a UNIX socket's path is a file: connect/send "write", bind "create" (csrc/net.c)
+            self._net_policy(rules_section=False)
         return self.paths
 
     # -- what rule families install (lxbrand.rules.*) -------------------------
@@ -255,7 +223,7 @@ class Policy:
             keep = None
             if r is not None and r.action == "emulate" and getattr(r.handler, "sees_engine_calls", False):
                 keep = r.handler
-            elif r is not None and r.action != "allow" and r.fast != section:
+            elif r is not None and r.action != "allow" and r.fast not in (section, "watch"):
                 raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
                                                         f"[[{section}]] rules; remove one of them")
             self.rules[name] = Rule((name,), "emulate", fast=section, handler=keep, comment=comment)
@@ -402,7 +370,7 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
                 raise
             raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
     p.source = source
-    _load_section(p, data, "network", "lxbrand.handlers.net", p._net_policy, p.set_network_default)
+    _load_section(p, data, "network", "lxbrand.rules.net", p._net_policy, p.set_network_default)
     ident = data.get("identity", {})
     if not isinstance(ident, dict):
         raise PolicyError(source, "identity", "expected a table")

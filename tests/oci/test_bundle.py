@@ -668,3 +668,62 @@ def test_c_state_matches_python(c_launcher, bundle, state_root, cid):
     assert state(False)[0] == 0 and run_cli(state_root, "delete", cid).returncode == 0
     c, p = state(False), state(True)
     assert c[0] == p[0] == 1 and c[2] == p[2] and "does not exist" in c[2]
+
+
+@pytest.mark.parametrize("backend", ["unotify", "ptrace"])
+def test_path_and_network_rules_served_by_the_c_supervisor(bundle, state_root, cid, backend, tmp_path):
+    """A container whose policy has only [[path]] and [[network]] rules is supervised by
+    lxbrand-sup from the compiled blob (csrc/blob.h LX_SEC_PATHS/LX_SEC_NET), with no
+    Python alive for it, and the rules hold inside it: a denied file, a hidden one, an
+    allowed write, a denied UDP send."""
+    x = tmp_path / "x"
+    x.mkdir()
+    pol = tmp_path / "rules.toml"
+    pol.write_text('path_default = "allow"\nnetwork_default = "deny"\n'
+                   '[[path]]\naction = "deny"\npaths = ["/etc/group"]\nops = ["read"]\n'
+                   '[[path]]\naction = "deny"\npaths = ["/etc/hosts*"]\nerrno = "ENOENT"\n'
+                   '[[network]]\naction = "allow"\nfamily = "unix"\n')
+
+    def mutate(s):
+        s["mounts"].append({"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]})
+    b = bundle(["sh", "-c", "cat /etc/group >/dev/null 2>&1 || echo group refused; "
+                            "ls /etc | grep -c '^hosts' ; echo made > /x/f && cat /x/f; "
+                            "nc 127.0.0.1 1 </dev/null 2>&1 | head -1; touch /x/ready; "
+                            "while [ ! -e /x/go ]; do sleep 0.05; done"], mutate=mutate)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        r = run_cli(state_root, "--backend", backend, "--policy", str(pol), "create", "--bundle", str(b), cid,
+                    stdout=f, stderr=f, capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    try:
+        assert run_cli(state_root, "start", cid).returncode == 0
+        deadline = time.monotonic() + 20
+        while not (x / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (x / "ready").exists(), out.read_text()
+        init = state_of(state_root, cid)["pid"]
+        with open(f"/proc/{init}/status") as f:
+            tracer = int(re.search(r"^TracerPid:\t(\d+)$", f.read(), re.M).group(1))
+        assert os.path.basename(os.readlink(f"/proc/{tracer}/exe")) == "lxbrand-sup"
+        pythons = []
+        for p in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    cmd = f.read()
+                exe = os.readlink(f"/proc/{p}/exe")
+            except OSError:
+                continue
+            if cid.encode() in cmd and "python" in os.path.basename(exe):
+                pythons.append((p, cmd))
+        assert pythons == []
+    finally:
+        (x / "go").touch()
+        deadline = time.monotonic() + 20
+        while run_cli(state_root, "state", cid).returncode == 0 and \
+                json.loads(run_cli(state_root, "state", cid).stdout)["status"] == "running" and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        run_cli(state_root, "delete", "--force", cid)
+    lines = out.read_text().splitlines()
+    assert lines[:3] == ["group refused", "0", "made"], lines
+    assert "Permission denied" in lines[3], lines  # connect to 127.0.0.1: the network rules deny it

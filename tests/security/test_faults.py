@@ -157,22 +157,25 @@ def test_failing_handler_denies_and_reports(backend, progs, tmp_path, handler, m
     assert r.returncode == 0
 
 
-def test_network_handler_failure_fails_closed(backend, tmp_path):
-    """A bug inside the network handler denies the call (the program's connect fails)."""
+def test_open_hook_failure_under_path_rules_fails_closed(backend, tmp_path):
+    """Under [[path]] rules the engine decides and performs opens in C and hands the
+    opens an open-pipeline hook asked for to Python: a bug in that hook denies the
+    open (EPERM) and is reported; the other opens go on."""
     code = textwrap.dedent(f"""
-        import socket, sys
+        import sys
         from lxbrand import Sandbox, load_policy
-        from lxbrand.handlers import net
-        def broken(*a, **k):
-            raise RuntimeError("bug in the network handler")
-        net.parse_sockaddr = broken
+        from lxbrand.handlers import files
         p = load_policy("default")
-        p.network("deny", cidr=["10.0.0.0/8"])
+        p.path("deny", ["/nonexistent-secret"], ops=["read"])
+        def broken(req):
+            raise RuntimeError("bug in an open hook")
+        files.pipeline(p).add(broken, names={{"hosts"}})
         st = Sandbox(p, backend="{backend}").run([sys.executable, "-c",
-            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\n"
-            "try:\\n s.connect(('127.0.0.1', 9))\\nexcept OSError as e: print('connect', e.errno)\\nelse: print('connected')"])
+            "import os\\n"
+            "try:\\n open('/etc/hosts').read()\\nexcept OSError as e: print('hosts', e.errno)\\nelse: print('hosts read')\\n"
+            "print('passwd', len(open('/etc/passwd').read()) > 0)"])
         print("exit", st.code)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.stdout.splitlines() == ["connect 1", "exit 0"], r.stderr
-    assert "bug in the network handler" in r.stderr
+    assert r.stdout.splitlines() == ["hosts 1", "passwd True", "exit 0"], r.stderr
+    assert "bug in an open hook" in r.stderr

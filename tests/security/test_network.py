@@ -1,4 +1,4 @@
-"""Network policy ([[network]], lxbrand.handlers.net) on both backends: allowed
+"""Network policy ([[network]], lxbrand.rules.net; csrc/net.c) on both backends: allowed
 calls work on the program's own socket, denied ones fail with the rule's errno
 and reach nobody, and a second thread rewriting the address between the check
 and the use never gets through (read once, performed by the supervisor).
