@@ -92,6 +92,7 @@ struct lx_tidtab; /* ptrace.c */
 struct lx_paths;  /* paths.h */
 struct lx_net;    /* net.h */
 struct lx_views;  /* view.h */
+struct lx_chan;   /* inject.c */
 struct lx_persona; /* persona.h */
 
 struct lx_sup {
@@ -116,6 +117,9 @@ struct lx_sup {
     struct lx_paths *paths;
     struct lx_net *net;
     struct lx_views *views;
+    struct lx_chan *chans;            /* inject.c: fd channels kept in tracee processes (ptrace) */
+    pid_t self;                       /* the supervisor's pid while it supervises (getpid is a syscall) */
+    size_t nchans;
     /* after every execve (PTRACE_EVENT_EXEC, before the new image runs an
      * instruction): <0 kills the task.  NULL: no check. */
     int (*exec_check)(void *ctx, pid_t tid);
@@ -218,6 +222,7 @@ int lx_supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int go_fd
  * must be in the PTRACE_EVENT_SECCOMP stop being handled (tracer thread only);
  * returns the tracee's new fd number or -errno.  The caller answers the call. */
 int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec);
+void lx_inject_free(struct lx_sup *s); /* closes the kept channels */
 /* ptrace.c: keep a wait status taken for another task, for the loop (0 or -ENOMEM) */
 int lx_wait_defer(struct lx_sup *s, pid_t tid, int status);
 

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -92,6 +93,9 @@ struct inj {
     int first;                    /* the next call rewrites the stopped one */
     int held_stop;                /* a stop arrived meanwhile: send SIGSTOP after */
 };
+
+/* Did the tracee die while a call ran in it (its status went to the main loop)? */
+static int s_gone(const struct inj *j);
 
 /* The tracee died while we waited on it: hand its status to the main loop. */
 static int gone(struct inj *j, int st)
@@ -221,6 +225,16 @@ static pid_t tgid_of(pid_t tid)
     return tgid;
 }
 
+static pid_t self_pid(struct lx_sup *s)
+{
+    return s->self ? s->self : getpid();
+}
+
+static int s_gone(const struct inj *j)
+{
+    return j->s->gone_tid == j->tid;
+}
+
 static int take(pid_t tid, int fd)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
@@ -270,6 +284,186 @@ static int send_fd(int sock, int fd)
     return sendmsg(sock, &m, MSG_DONTWAIT) == 1 ? 0 : -errno;
 }
 
+/* -- the kept channel ------------------------------------------------------------
+ *
+ * Creating a socketpair in the tracee for every hand-over costs four injected
+ * syscalls with two stops each.  So the first hand-over into a process leaves the
+ * receiving end in it, moved to a high number (below min(RLIMIT_NOFILE, 1024),
+ * close-on-exec), and keeps its other end and a copy of the receiving end here;
+ * each later hand-over sends the fd and rewrites the trapped call itself into
+ * recvmsg on that number -- one extra stop.  Before using the number, kcmp proves
+ * it still names our socket (the program may have closed or replaced it: then a
+ * new channel is made); the received fd is proved with kcmp as before, and a
+ * message left queued by a failed try is drained.  The rewritten call is the
+ * trapped one, run from its seccomp stop: the tracee does not return to user
+ * mode before its exit stop, so no signal handler can run in between and the
+ * mask need not change.  Its scratch memory is below the red zone, which the
+ * x86_64 ABI lets any signal frame overwrite: the program keeps nothing there,
+ * so it is not saved and restored either.  The program sees one more socket
+ * among its fds (DIVERGENCE.md). */
+struct lx_chan {
+    int send;  /* our end */
+    int recv;  /* our copy of the tracee's end */
+    int num;   /* the tracee's number for it */
+};
+
+#define LX_CHANS 16
+
+static void chan_close(struct lx_chan *c)
+{
+    close(c->send);
+    close(c->recv);
+}
+
+void lx_inject_free(struct lx_sup *s)
+{
+    struct lx_chan *c = s->chans;
+    for (size_t i = 0; c && i < s->nchans; i++)
+        chan_close(&c[i]);
+    free(c);
+    s->chans = NULL;
+    s->nchans = 0;
+}
+
+static int names_ours(struct lx_sup *s, pid_t tid, int mine, int theirs)
+{
+    return syscall(SYS_kcmp, self_pid(s), tid, KCMP_FILE, mine, theirs) == 0;
+}
+
+/* The channel the tracee's fd table holds (moved to the front), or NULL. */
+static struct lx_chan *chan_find(struct lx_sup *s, pid_t tid)
+{
+    struct lx_chan *c = s->chans;
+    for (size_t i = 0; c && i < s->nchans; i++) {
+        if (!names_ours(s, tid, c[i].recv, c[i].num))
+            continue;
+        if (i) {
+            struct lx_chan t = c[i];
+            memmove(c + 1, c, i * sizeof(*c));
+            c[0] = t;
+        }
+        return &c[0];
+    }
+    return NULL;
+}
+
+static struct lx_chan *chan_keep(struct lx_sup *s, int send, int recv, int num)
+{
+    struct lx_chan *c = s->chans;
+    if (!c) {
+        c = calloc(LX_CHANS, sizeof(*c));
+        if (!c)
+            return NULL;
+        s->chans = c;
+    }
+    if (s->nchans == LX_CHANS)
+        chan_close(&c[--s->nchans]); /* the least recently used: its process is likely gone */
+    memmove(c + 1, c, s->nchans * sizeof(*c));
+    c[0] = (struct lx_chan){send, recv, num};
+    s->nchans++;
+    return &c[0];
+}
+
+/* Drop what a failed try left queued for the tracee. */
+static void drain(int recv_copy)
+{
+    char byte;
+    union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } ctl;
+    for (int i = 0; i < 8; i++) {
+        struct iovec iov = {&byte, 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        if (recvmsg(recv_copy, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) < 0)
+            return;
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+            if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+                for (size_t k = 0; k < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
+                    close(((int *)CMSG_DATA(h))[k]);
+    }
+}
+
+/* The tracee runs recvmsg(num, scratch, MSG_DONTWAIT) and gets `fd` (sent first):
+ * its number, proved, or -errno. */
+static int receive(struct inj *j, int num, int send, int recv_copy, int fd, int cloexec)
+{
+    uint64_t at = ((j->regs.rsp - 128 - sizeof(struct scratch)) & ~(uint64_t)15);
+    struct scratch sc;
+    int64_t r;
+    int rc = send_fd(send, fd);
+    if (rc < 0)
+        return rc;
+    memset(&sc, 0, sizeof(sc));
+    sc.iov.iov_base = (void *)(uintptr_t)(at + offsetof(struct scratch, byte));
+    sc.iov.iov_len = 1;
+    sc.msg.msg_iov = (void *)(uintptr_t)(at + offsetof(struct scratch, iov));
+    sc.msg.msg_iovlen = 1;
+    sc.msg.msg_control = (void *)(uintptr_t)(at + offsetof(struct scratch, ctl));
+    sc.msg.msg_controllen = sizeof(sc.ctl.buf);
+    sc.sv[0] = sc.sv[1] = -1;
+    if (lx_mem_write(j->tid, at, &sc, sizeof(sc)) < 0) {
+        drain(recv_copy);
+        return -EFAULT;
+    }
+    rc = run(j, SYS_recvmsg, (uint64_t)num, at + offsetof(struct scratch, msg),
+             MSG_DONTWAIT | (cloexec ? MSG_CMSG_CLOEXEC : 0), 0, &r);
+    if (rc < 0)
+        return rc; /* dead, or killed */
+    if (r != 1 || lx_mem_read(j->tid, at, &sc, sizeof(sc)) != (ssize_t)sizeof(sc) ||
+        sc.ctl.h.cmsg_level != SOL_SOCKET || sc.ctl.h.cmsg_type != SCM_RIGHTS ||
+        sc.ctl.h.cmsg_len != CMSG_LEN(sizeof(int))) {
+        drain(recv_copy);
+        return r < 0 ? (int)r : -EIO;
+    }
+    int got;
+    memcpy(&got, CMSG_DATA(&sc.ctl.h), sizeof(int));
+    /* the number is the tracee's own memory: check it names our file */
+    if (syscall(SYS_kcmp, self_pid(j->s), j->tid, KCMP_FILE, fd, got) != 0 && errno != ENOSYS)
+        return -EIO;
+    return got;
+}
+
+/* A new channel into the tracee's process (signals blocked, from the injection
+ * below): its kept record, or NULL (then a pair serves this one hand-over). */
+static struct lx_chan *chan_make(struct inj *j, uint64_t at)
+{
+    int64_t r;
+    int sv[2], a = -1, b = -1, num = -1;
+    struct rlimit rl;
+    if (prlimit(j->tid, RLIMIT_NOFILE, NULL, &rl) < 0 || rl.rlim_cur < 64)
+        return NULL;
+    int high = (int)((rl.rlim_cur < 1024 ? rl.rlim_cur : 1024) - 1);
+    if (run(j, SYS_socketpair, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, at + offsetof(struct scratch, sv), &r) < 0 ||
+        r < 0 || lx_mem_read(j->tid, at, sv, sizeof(sv)) != (ssize_t)sizeof(sv))
+        return NULL;
+    a = take(j->tid, sv[1]);
+    b = take(j->tid, sv[0]);
+    if (a >= 0 && b >= 0 && paired(b, a)) {
+        /* the tracee's end to a number of its own, far from what open(2) hands out */
+        for (int want = high; want >= high - 32 && num < 0; want -= 8)
+            if (run(j, SYS_fcntl, (uint64_t)sv[1], F_DUPFD_CLOEXEC, (uint64_t)want, 0, &r) == 0 && r >= 0)
+                num = (int)r;
+    }
+    if (s_gone(j))
+        goto fail;
+    /* the pair's own numbers go back to the program */
+    for (int i = 0; i < 2; i++)
+        if (run(j, SYS_close, (uint64_t)sv[i], 0, 0, 0, &r) < 0)
+            goto fail;
+    if (num < 0 || !names_ours(j->s, j->tid, a, num)) {
+        if (num >= 0)
+            run(j, SYS_close, (uint64_t)num, 0, 0, 0, &r);
+        goto fail;
+    }
+    struct lx_chan *c = chan_keep(j->s, b, a, num);
+    if (c)
+        return c;
+fail:
+    if (a >= 0)
+        close(a);
+    if (b >= 0)
+        close(b);
+    return NULL;
+}
+
 int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
 {
     struct inj j = {.s = s, .tid = tid, .first = 1};
@@ -277,6 +471,18 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
         return -EOPNOTSUPP;
     if (ptrace(PTRACE_GETREGS, tid, 0, &j.regs) < 0)
         return -errno;
+
+    /* 0. the kept channel: the trapped call becomes the recvmsg */
+    struct lx_chan *ch = chan_find(s, tid);
+    if (ch) {
+        int got = receive(&j, ch->num, ch->send, ch->recv, fd, cloexec);
+        if (got >= 0 || s_gone(&j)) {
+            if (!s_gone(&j))
+                ptrace(PTRACE_SETREGS, tid, 0, &j.regs); /* at its exit stop: the caller answers */
+            return got;
+        }
+        /* it failed after the call ran: the injection below (signals blocked) takes over */
+    }
 
     uint64_t mask0, all = ~0ull;
     if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask0), &mask0) < 0)
@@ -290,6 +496,19 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
     int rc, sv[2] = {-1, -1}, a = -1, b = -1, got = -1;
     int64_t r;
 
+    if (!ch) {
+        ch = chan_make(&j, at);
+        if (s_gone(&j)) {
+            rc = -ESRCH;
+            goto out;
+        }
+        if (ch) {
+            rc = receive(&j, ch->num, ch->send, ch->recv, fd, cloexec);
+            goto out;
+        }
+    }
+
+    /* no channel: a pair for this hand-over alone */
     /* 1. the pair */
     rc = run(&j, SYS_socketpair, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, at + offsetof(struct scratch, sv), &r);
     if (rc < 0)
@@ -354,7 +573,7 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
     }
     memcpy(&got, CMSG_DATA(&sc.ctl.h), sizeof(int));
     /* the number is the tracee's own memory: check it names our file */
-    if (syscall(SYS_kcmp, getpid(), tid, KCMP_FILE, fd, got) != 0 && errno != ENOSYS) {
+    if (syscall(SYS_kcmp, self_pid(s), tid, KCMP_FILE, fd, got) != 0 && errno != ENOSYS) {
         got = -1;
         rc = -EIO;
         goto out;

@@ -231,7 +231,7 @@ static int open_for(struct lx_pc *p, struct open_req *r, int probe)
         if (!probe && !their && !(r->flags & (O_CREAT | TMPFILE_BIT | O_PATH)) && !lx_has_dotdot(g)) {
             size_t m = lx_match_len(g, (size_t)n);
             unsigned ops = lx_open_ops(r->flags);
-            int denied = lx_is_supervisor_proc(g, m) ? EACCES : 0;
+            int denied = lx_is_supervisor_proc(p->s, g, m) ? EACCES : 0;
             for (unsigned op = 1; !denied && op <= LX_OP_EXEC; op <<= 1)
                 if (ops & op)
                     denied = lx_paths_decide(p->s->paths, op, g, m);

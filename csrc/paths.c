@@ -111,7 +111,7 @@ static const char *op_name(unsigned op)
 
 int lx_paths_check(struct lx_sup *s, unsigned ops, const char *path, size_t n, pid_t pid)
 {
-    if (lx_is_supervisor_proc(path, n))
+    if (lx_is_supervisor_proc(s, path, n))
         return -EACCES;
     /* in the order Python's policy layer names them: read, write, create, stat, exec */
     for (unsigned op = 1; op <= LX_OP_EXEC; op <<= 1) {

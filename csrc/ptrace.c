@@ -614,8 +614,9 @@ static int supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int g
     return run_loop(s, rc);
 }
 
-static int undumpable_begin(void)
+static int undumpable_begin(struct lx_sup *s)
 {
+    s->self = getpid();
     int was = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     return was;
@@ -634,7 +635,7 @@ int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
      * so a program running as our user cannot write our memory or take our
      * listener fd (Yama is not on every host; it is not on the development VM).
      * A root program still can: SECURITY.md. */
-    int was = undumpable_begin();
+    int was = undumpable_begin(s);
     int rc = supervise(s, child, ready_fd, go_fd);
     undumpable_end(was);
     return rc;
@@ -642,7 +643,7 @@ int lx_supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 
 int lx_supervise_attached(struct lx_sup *s, pid_t child, int ready_fd, int go_fd, int ctl_fd)
 {
-    int was = undumpable_begin();
+    int was = undumpable_begin(s);
     int rc = supervise_attached(s, child, ready_fd, go_fd, ctl_fd);
     undumpable_end(was);
     return rc;

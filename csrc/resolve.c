@@ -192,9 +192,9 @@ int lx_take_fd(struct lx_sup *s, struct lx_call *c, int fd)
     return got < 0 ? -errno : got;
 }
 
-int lx_is_supervisor_proc(const char *guest, size_t n)
+int lx_is_supervisor_proc(const struct lx_sup *s, const char *guest, size_t n)
 {
     char me[32];
-    int k = snprintf(me, sizeof(me), "/proc/%d", (int)getpid());
+    int k = snprintf(me, sizeof(me), "/proc/%d", (int)(s->self ? s->self : getpid()));
     return n >= (size_t)k && !memcmp(guest, me, (size_t)k) && (n == (size_t)k || guest[k] == '/');
 }

@@ -51,5 +51,5 @@ int lx_take_fd(struct lx_sup *s, struct lx_call *c, int fd);
 /* Is it the supervisor's own /proc/PID (or below)?  /proc lets a process into
  * its own entries whatever its credentials, and the supervisor opens for the
  * program: never on its behalf. */
-int lx_is_supervisor_proc(const char *guest, size_t n);
+int lx_is_supervisor_proc(const struct lx_sup *s, const char *guest, size_t n);
 #endif

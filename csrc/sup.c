@@ -32,6 +32,7 @@ void lx_sup_free(struct lx_sup *s)
     lx_paths_free(s);
     lx_net_free(s);
     lx_views_free(s);
+    lx_inject_free(s);
     lx_persona_free(s);
     free(s->recs);
     s->recs = NULL;

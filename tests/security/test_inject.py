@@ -119,3 +119,54 @@ def _cpu_ticks(pid):
     except OSError:
         return None
     return total
+
+
+CHANNEL = r"""
+import os, sys
+d = sys.argv[1]
+def read(p):
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        return os.read(fd, 100).decode().strip()
+    finally:
+        os.close(fd)
+def sockets():
+    out = []
+    for f in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{f}").startswith("socket:"):
+                out.append(int(f))
+        except OSError:
+            pass
+    return out
+print(read(f"{d}/ok"))
+for fd in sockets():            # what closefrom(3) would do: the kept channel goes
+    os.close(fd)
+print(read(f"{d}/ok"))
+null = os.open("/dev/null", os.O_RDONLY)
+for fd in sockets():            # another file dup2()ed onto its number
+    os.dup2(null, fd)
+print(read(f"{d}/ok"))
+pid = os.fork()
+if pid == 0:                    # the child shares the channel with its parent
+    print("child", read(f"{d}/ok"), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+try:
+    read(f"{d}/secret")
+except OSError as e:
+    print("secret", e.errno)
+fd = os.open(f"{d}/ok", os.O_RDONLY)
+print("lowest", fd == min(set(range(3, 64)) - {int(f) for f in os.listdir("/proc/self/fd")} | {fd}))
+"""
+
+
+def test_the_kept_channel_survives_what_the_program_does_to_it(backend, files):
+    """The ptrace hand-over keeps a socket in each process (inject.c): a program that
+    closes it, or dup2()s another file onto its number, gets a new one at its next
+    open; a forked child uses its parent's; opens still get the lowest free number.
+    The same program on unotify (no channel) is the reference."""
+    d, pol = files
+    r = run_lxrun(["--backend", backend, "--policy", pol], ["python3", "-c", CHANNEL, str(d)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == ["fine", "fine", "fine", "child fine", "secret 13", "lowest True"], r.stdout
