@@ -80,14 +80,18 @@ def test_process_settings():
     try:
         with open(f"{vol}/f", "w") as f:
             f.write("from host\n")
+        os.chown(vol, 1000, 1000)  # the container's user owns the volume: its write must land there
         r = drun("-e", "FOO=bar", "-w", "/tmp", "--user", "1000:1000", "-v", f"{vol}:/data",
-                 "--read-only", IMAGE, "sh", "-c",
+                 "-v", f"{vol}:/ro:ro", "--read-only", IMAGE, "sh", "-c",
                  "echo $FOO; pwd; id -u; cat /data/f; touch /x 2>/dev/null || echo rofs; "
-                 "echo out > /data/g")
-        assert r.stdout.split("\n")[:5] == ["bar", "/tmp", "1000", "from host", "rofs"], \
+                 "touch /ro/h 2>/dev/null || echo rovol; echo out > /data/g")
+        assert r.stdout.split("\n")[:6] == ["bar", "/tmp", "1000", "from host", "rofs", "rovol"], \
             (r.stdout, r.stderr)
-        # the bind mount is writable (by uid 1000 only if the dir allows it: it does not)
-        assert r.returncode != 0 or os.path.exists(f"{vol}/g")
+        # the bind mount is writable, through the same directory mounted read-only it is not
+        assert r.returncode == 0, r.stderr
+        with open(f"{vol}/g") as f:
+            assert f.read() == "out\n"
+        assert not os.path.exists(f"{vol}/h")
     finally:
         subprocess.run(["rm", "-rf", vol])
 
@@ -112,20 +116,32 @@ def test_detached_logs_exec_stop(name):
     assert st["ExitCode"] == 5 and "got TERM" in docker("logs", name).stdout
 
 
+def _cgroup_version():
+    """Docker's cgroup version on this host ("1" or "2"): which files a container shows."""
+    v = docker("info", "--format", "{{.CgroupVersion}}", check=True).stdout.strip()
+    assert v in ("1", "2"), f"docker info: unexpected CgroupVersion {v!r}"
+    return v
+
+
+# The limit files a container reads, per cgroup version (the container's cgroup is mounted
+# at /sys/fs/cgroup: per controller on v1, one unified directory on v2 -- as runc mounts it).
+CPU_FILES = {"1": ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+             "2": ("/sys/fs/cgroup/cpu.max",)}
+MEMORY_FILE = {"1": "/sys/fs/cgroup/memory/memory.limit_in_bytes", "2": "/sys/fs/cgroup/memory.max"}
+
+
 def test_pause_update_rm(name):
+    v = _cgroup_version()
     docker("run", f"--runtime={RUNTIME}", "-d", "--name", name, "--cpus", "0.5", IMAGE,
            "sleep", "60", check=True)
-    r = docker("exec", name, "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
-               "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    if r.returncode == 0:  # cgroup v1 layout (v2: cpu.max)
-        assert r.stdout.split() == ["50000", "100000"]
+    r = docker("exec", name, "cat", *CPU_FILES[v])
+    assert (r.returncode, r.stdout.split()) == (0, ["50000", "100000"]), (v, r.stdout, r.stderr)
     docker("pause", name, check=True)
     assert json.loads(docker("inspect", name).stdout)[0]["State"]["Status"] == "paused"
     docker("unpause", name, check=True)
     docker("update", "--memory", "100m", "--memory-swap", "200m", name, check=True)
-    r = docker("exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-    if r.returncode == 0:
-        assert r.stdout.strip() == str(100 * 2**20)
+    r = docker("exec", name, "cat", MEMORY_FILE[v])
+    assert (r.returncode, r.stdout.strip()) == (0, str(100 * 2**20)), (v, r.stdout, r.stderr)
     docker("rm", "-f", name, check=True)
     assert docker("inspect", name).returncode != 0
 

@@ -84,10 +84,28 @@ def test_systemd_cgroup_path():
         cgroups._systemd_path("nocolons")
 
 
-def test_cgroup_resolve_absolute():
-    paths = cgroups.resolve("/docker/xyz", "xyz")
-    for key, d in paths.items():
-        assert d.endswith("/docker/xyz"), (key, d)
+# The cgroup mounts of a v1 host with the hybrid cgroup2 (as this machine's), and of a
+# v2-only host: resolve() is decided from these alone (hierarchies, own_cgroups).
+V1_MOUNTS = {"cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct", "memory": "/sys/fs/cgroup/memory",
+             "name=systemd": "/sys/fs/cgroup/systemd", "unified": "/sys/fs/cgroup/unified"}
+V1_OWN = {"cpu": "/user.slice", "cpuacct": "/user.slice", "memory": "/user.slice/session-1.scope",
+          "name=systemd": "/user.slice/session-1.scope", "unified": "/user.slice/session-1.scope"}
+
+
+@pytest.mark.parametrize("mounts, own", [(V1_MOUNTS, V1_OWN),
+                                         ({"unified": "/sys/fs/cgroup"}, {"unified": "/init.scope"})])
+def test_cgroup_resolve(monkeypatch, mounts, own):
+    monkeypatch.setattr(cgroups, "hierarchies", lambda: dict(mounts))
+    monkeypatch.setattr(cgroups, "own_cgroups", lambda: dict(own))
+    # an absolute cgroupsPath is under each hierarchy's root, whatever our own cgroups
+    assert cgroups.resolve("/docker/xyz", "xyz") == {k: f"{m}/docker/xyz" for k, m in mounts.items()}
+    # a relative one (and none: lxbrand/ID) is under the runtime's own cgroup of that hierarchy
+    rel = {k: os.path.normpath(f"{m}/{own[k.split(',')[0]]}/pods/xyz") for k, m in mounts.items()}
+    assert cgroups.resolve("pods/xyz", "xyz") == rel
+    assert cgroups.resolve("", "abc") == {k: d.replace("pods/xyz", "lxbrand/abc") for k, d in rel.items()}
+    # --systemd-cgroup: slice:prefix:name, absolute from each root
+    assert cgroups.resolve("system.slice:docker:xyz", "xyz", systemd=True) == \
+        {k: f"{m}/system.slice/docker-xyz.scope" for k, m in mounts.items()}
 
 
 def test_seccomp_profile_compiles():

@@ -5,11 +5,11 @@ import json
 import os
 import string
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lxbrand.errors import PolicyError
+from lxbrand.oci import config as oci
 from lxbrand.policy import Policy, from_dict, load_policy
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,7 +107,6 @@ def test_random_policy_files_give_policy_errors(tmp_path_factory, text):
     assert os.listdir(d) == ["fuzz.toml"], "loading a policy left files behind"
 
 
-oci = pytest.importorskip("lxbrand.oci.config", reason="the OCI runtime (lxbrand/oci/config.py) is not in this tree")
 
 OCI_KEYS = ["ociVersion", "root", "process", "hostname", "mounts", "hooks", "linux", "annotations", "bogus"]
 PROC_KEYS = ["terminal", "args", "env", "cwd", "user", "capabilities", "rlimits", "bogus"]
