@@ -7,6 +7,7 @@ name syscalls.
 import hashlib
 import os
 import stat
+import sys
 from glob import glob
 
 from Cython.Build import cythonize
@@ -19,12 +20,28 @@ except ImportError:  # setuptools < 69: distutils' command (setuptools' own copy
 ENGINE_SOURCES = sorted(glob("csrc/*.c"))
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
 
+# What the binding offers Python is written in these two files: the build records their
+# digest, and lxbrand._core refuses to load beside other versions of them (a stale build:
+# the sources changed since, e.g. after a pull, and the module must be rebuilt).
+BINDING_SOURCES = ["lxbrand/_core.pyx", "lxbrand/_engine.pxd"]
+
+
+def binding_digest():
+    """sha256 over each file's name and bytes, as lxbrand._core._binding_digest computes it."""
+    h = hashlib.sha256()
+    for f in BINDING_SOURCES:
+        with open(f, "rb") as fh:
+            h.update(os.path.basename(f).encode() + b"\0" + fh.read())
+    return h.hexdigest()
+
+
 core = Extension(
     "lxbrand._core",
     sources=["lxbrand/_core.pyx"] + ENGINE_SOURCES,
     include_dirs=["csrc"],
     libraries=["seccomp", "pthread"],
     extra_compile_args=CFLAGS,
+    define_macros=[("LX_BINDING_DIGEST", f'"{binding_digest()}"')],
 )
 
 
@@ -66,7 +83,10 @@ class build_lxrun(build_scripts):
         customize_compiler(cc)
         objdir = os.path.join("build", "lxrun-obj")  # never inside build_dir: that is installed
         macros = [("LX_BUILD_ID", f'"{build_id()}"'),
-                  ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"')]
+                  ("LX_PROFILE_DIR", f'"{os.path.abspath("lxbrand/profiles")}"'),
+                  # lxrun's fallback to the Python implementation: this interpreter, which
+                  # has lxbrand's dependencies, not the first python3 on the program's PATH
+                  ("LX_PYTHON", f'"{sys.executable}"')]
         engine = cc.compile(ENGINE_SOURCES, output_dir=objdir, include_dirs=["csrc"], macros=macros,
                             extra_preargs=CFLAGS)
         for name, (srcs, libs) in EXECUTABLES.items():

@@ -23,6 +23,14 @@ int lx_id_valid(struct lx_sup *s, uint64_t id)
     return ioctl(s->notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+int lx_install_fd(struct lx_sup *s, struct lx_call *c, int fd, int cloexec)
+{
+    int rc = s->backend == LX_BACKEND_UNOTIFY ? lx_addfd(s, c->id, fd, 1, cloexec ? O_CLOEXEC : 0)
+                                              : lx_ptrace_addfd(s, c->tid, fd, cloexec);
+    c->sent = rc >= 0 && s->backend == LX_BACKEND_UNOTIFY;
+    return rc;
+}
+
 int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
     switch (a->kind) {

@@ -225,6 +225,11 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec);
 void lx_inject_free(struct lx_sup *s); /* closes the kept channels */
 /* ptrace.c: keep a wait status taken for another task, for the loop (0 or -ENOMEM) */
 int lx_wait_defer(struct lx_sup *s, pid_t tid, int status);
+/* actions.c: install the supervisor's `fd` in the caller of `c` as the call's result,
+ * whichever the backend: ADDFD + SECCOMP_ADDFD_FLAG_SEND on unotify (which answers the
+ * call: c->sent), lx_ptrace_addfd on ptrace (the caller answers it with c->ret).  The
+ * new fd number (the lowest free one, as open(2)'s) or -errno; `fd` stays ours. */
+int lx_install_fd(struct lx_sup *s, struct lx_call *c, int fd, int cloexec);
 
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);

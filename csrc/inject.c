@@ -50,9 +50,6 @@
 
 #include "engine.h"
 
-#ifndef PTRACE_GET_SYSCALL_INFO
-#define PTRACE_GET_SYSCALL_INFO 0x420e
-#endif
 #ifndef PTRACE_GETSIGMASK
 #define PTRACE_GETSIGMASK 0x420a
 #define PTRACE_SETSIGMASK 0x420b
@@ -61,17 +58,6 @@
 #define PIDFD_THREAD O_EXCL
 #endif
 #define KCMP_FILE 0
-
-struct sysinfo_hdr { /* the head of struct ptrace_syscall_info (see ptrace.c) */
-    uint8_t op;
-    uint8_t pad[3];
-    uint32_t arch;
-    uint64_t ip, sp;
-    union {
-        struct { uint64_t nr, args[6]; } entry;
-        struct { int64_t rval; uint8_t is_error; } exit;
-    };
-};
 
 /* The scratch area just below the tracee's red zone: the x86_64 ABI lets a
  * signal frame (over 1 KiB) be written below rsp - 128 at any moment, so the
@@ -169,17 +155,17 @@ static int run(struct inj *j, long nr, uint64_t a0, uint64_t a1, uint64_t a2, ui
         int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
         int resume_sig = 0;
         if (sig == (SIGTRAP | 0x80)) {
-            struct sysinfo_hdr info;
+            struct __ptrace_syscall_info info; /* glibc's <sys/ptrace.h>, as in ptrace.c */
             memset(&info, 0, sizeof(info));
             if (ptrace(PTRACE_GET_SYSCALL_INFO, j->tid, sizeof(info), &info) < 0)
                 return -errno;
-            if (info.op == 1) {        /* entry: it must be our call at our instruction */
-                if (entered || info.entry.nr != (uint64_t)nr || info.ip != j->regs.rip) {
+            if (info.op == PTRACE_SYSCALL_INFO_ENTRY) { /* it must be our call at our instruction */
+                if (entered || info.entry.nr != (uint64_t)nr || info.instruction_pointer != j->regs.rip) {
                     kill_tracee(j);    /* the code at ip changed under us */
                     return -EIO;
                 }
                 entered = 1;
-            } else if (info.op == 2) { /* exit: done */
+            } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) { /* done */
                 if (!entered) {
                     kill_tracee(j);
                     return -EIO;

@@ -38,16 +38,6 @@ void lx_pc_as_supervisor(struct lx_pc *p)
     lx_creds_restore(p->s, &p->cred);
 }
 
-int lx_pc_install(struct lx_pc *p, int fd, int cloexec)
-{
-    struct lx_sup *s = p->s;
-    struct lx_call *c = p->c;
-    int rc = s->backend == LX_BACKEND_UNOTIFY ? lx_addfd(s, c->id, fd, 1, cloexec ? O_CLOEXEC : 0)
-                                              : lx_ptrace_addfd(s, c->tid, fd, cloexec);
-    c->sent = rc >= 0 && s->backend == LX_BACKEND_UNOTIFY; /* ADDFD_FLAG_SEND answered it */
-    return rc;
-}
-
 unsigned lx_open_ops(uint64_t flags)
 {
     if (flags & O_PATH)

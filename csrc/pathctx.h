@@ -26,9 +26,6 @@ int lx_pc_as_program(struct lx_pc *p);
  * real uid is 0, none otherwise (fs/open.c, do_faccessat's override) */
 int lx_pc_as_real(struct lx_pc *p);
 void lx_pc_as_supervisor(struct lx_pc *p);
-/* Install a supervisor fd as the call's result (ADDFD+SEND; inject.c on ptrace):
- * the new fd number or -errno */
-int lx_pc_install(struct lx_pc *p, int fd, int cloexec);
 /* Decide ops on a path in the program's view (trailing '/' ignored): 0 or -errno,
  * p->denied set when the rules said no */
 int lx_pc_check(struct lx_pc *p, unsigned ops, const char *path, size_t n);

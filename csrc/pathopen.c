@@ -377,7 +377,7 @@ perform:;
         rc = fd;
         goto answer;
     }
-    rc = lx_pc_install(p, fd, (r.flags & O_CLOEXEC) != 0);
+    rc = lx_install_fd(p->s, p->c, fd, (r.flags & O_CLOEXEC) != 0);
     close(fd);
 answer:
     c->ret = rc;

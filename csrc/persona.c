@@ -898,11 +898,8 @@ int lx_persona_open(struct lx_sup *s, struct lx_call *c, const char *path, int d
         return 1;
     }
     int cloexec = (flags & O_CLOEXEC) != 0;
-    int rc = s->backend == LX_BACKEND_UNOTIFY ? lx_addfd(s, c->id, fd, 1, cloexec ? O_CLOEXEC : 0)
-                                              : lx_ptrace_addfd(s, c->tid, fd, cloexec);
+    c->ret = lx_install_fd(s, c, fd, cloexec);
     close(fd);
-    c->ret = rc;
-    c->sent = rc >= 0 && s->backend == LX_BACKEND_UNOTIFY; /* ADDFD_FLAG_SEND answered it */
     return 1;
 }
 

@@ -34,26 +34,8 @@
 #include "tids.h"
 #include "view.h"
 
-#ifndef PTRACE_GET_SYSCALL_INFO
-#define PTRACE_GET_SYSCALL_INFO 0x420e
-#endif
-#define LX_SYSCALL_INFO_ENTRY 1
-#define LX_SYSCALL_INFO_EXIT 2
-
-/* struct ptrace_syscall_info from <linux/ptrace.h> (5.3), which cannot be
- * included beside glibc's <sys/ptrace.h>. */
-struct lx_syscall_info {
-    uint8_t op;
-    uint8_t pad[3];
-    uint32_t arch;
-    uint64_t instruction_pointer;
-    uint64_t stack_pointer;
-    union {
-        struct { uint64_t nr; uint64_t args[6]; } entry;
-        struct { int64_t rval; uint8_t is_error; } exit;
-        struct { uint64_t nr; uint64_t args[6]; uint32_t ret_data; } seccomp;
-    };
-};
+/* PTRACE_GET_SYSCALL_INFO (Linux 5.3) and its struct __ptrace_syscall_info come from
+ * glibc's <sys/ptrace.h> (2.32 and later), the one declaration ptrace.c and inject.c share. */
 
 static long resume(pid_t tid, const struct lx_tstate *t, int sig)
 {
@@ -205,13 +187,13 @@ static int take_listener(struct lx_sup *s, pid_t child, int go_fd, int stopped)
         }
         int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
         if (sig == (SIGTRAP | 0x80)) {
-            struct lx_syscall_info info;
+            struct __ptrace_syscall_info info;
             memset(&info, 0, sizeof(info));
             if (ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof(info), &info) < 0)
                 return -errno;
-            if (info.op == LX_SYSCALL_INFO_ENTRY) {
+            if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
                 last_nr = info.entry.nr;
-            } else if (info.op == LX_SYSCALL_INFO_EXIT && last_nr == SYS_seccomp && info.exit.rval >= 0) {
+            } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && last_nr == SYS_seccomp && info.exit.rval >= 0) {
                 int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
                 if (pidfd < 0)
                     return -errno;

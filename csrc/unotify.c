@@ -18,7 +18,8 @@
 
 /* Linux 6.6, commit 48a1084a8b74 ("seccomp: add the synchronous mode for
  * seccomp_unotify"): the woken task and the supervisor run on the same CPU,
- * worth ~6x per trap on this machine (DESIGN.md). Not in older uapi headers. */
+ * worth ~6x per trap on the development machine (bench/floor/unotify.c measures it: the
+ * unotify-nosync floor of `python -m bench`). Not in older uapi headers. */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
 #endif

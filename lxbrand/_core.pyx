@@ -19,6 +19,7 @@ cdef extern from "Python.h":
     PyThreadState *PyEval_SaveThread() nogil
     void PyEval_RestoreThread(PyThreadState *) nogil
 
+import errno as _errno
 import os
 
 ALLOW = E.LX_ACT_ALLOW
@@ -43,7 +44,41 @@ PV_USAGE_CGROUP = E.LX_PV_USAGE_CGROUP
 BACKEND_UNOTIFY = E.LX_BACKEND_UNOTIFY
 BACKEND_PTRACE = E.LX_BACKEND_PTRACE
 NR_MAX = E.LX_NR_MAX
-ABI_VERSION = 1
+
+cdef extern from *:
+    # setup.py's binding_digest() of the sources this module was built from
+    const char *LX_BINDING_DIGEST
+BUILT_FROM = (<bytes>LX_BINDING_DIGEST).decode()
+
+
+def _binding_digest(srcdir):
+    """setup.py's binding_digest() of the sources in srcdir, or None where they are
+    not installed (a wheel without them)."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in ("_core.pyx", "_engine.pxd"):
+        try:
+            with open(os.path.join(srcdir, name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read())
+        except FileNotFoundError:
+            return None
+    return h.hexdigest()
+
+
+def _refuse_stale_build():
+    """A module built from other binding sources than those beside it is stale: Python
+    code written for the new ones would meet missing functions and wrong constants at
+    run time, so it is refused here, with what to do (psutil refuses a mismatched
+    build at import the same way)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    now = _binding_digest(here)
+    if now is not None and now != BUILT_FROM:
+        raise ImportError(f"lxbrand._core ({__file__}) was built from other versions of _core.pyx and "
+                          f"_engine.pxd than those in {here}: rebuild it "
+                          f"(python3 setup.py build_ext --inplace, or pip install -e .)")
+
+
+_refuse_stale_build()
 
 #: returned by a handler to let the call run natively
 CONTINUE = object()
@@ -210,12 +245,12 @@ cdef class Call:
         caller runs socketpair/recvmsg/close with register-only decisive
         arguments (csrc/inject.c), so it can be asked once per call, with send."""
         self._check()
-        if self._c.backend == E.LX_BACKEND_PTRACE:
-            if not send:
-                raise OSError(22, "on ptrace an installed fd is the call's result: addfd(send=True)")
-            rc = E.lx_ptrace_addfd(self._c.sup, self._c.tid, fd, cloexec)
+        if send:
+            rc = E.lx_install_fd(self._c.sup, self._c, fd, cloexec)  # per backend, in C
+        elif self._c.backend == E.LX_BACKEND_PTRACE:
+            raise OSError(_errno.EINVAL, "on ptrace an installed fd is the call's result: addfd(send=True)")
         else:
-            rc = E.lx_addfd(self._c.sup, self._c.id, fd, send, os.O_CLOEXEC if cloexec else 0)
+            rc = E.lx_addfd(self._c.sup, self._c.id, fd, 0, os.O_CLOEXEC if cloexec else 0)
         if rc < 0:
             raise _oserror(rc)
         if send:
@@ -244,7 +279,7 @@ cdef class Call:
         goes on with other calls meanwhile.  The handler's return value is ignored."""
         self._check()
         if self._c.backend != E.LX_BACKEND_UNOTIFY:
-            raise OSError(95, "deferring an answer needs the unotify backend")
+            raise OSError(_errno.EOPNOTSUPP, "deferring an answer needs the unotify backend")
         cdef Deferred d = Deferred.__new__(Deferred)
         d.owner = self._owner
         d.id = self._c.id
@@ -256,7 +291,7 @@ cdef class Call:
         The kernel checks the rewritten call against the filter again."""
         self._check()
         if self._c.backend != E.LX_BACKEND_PTRACE:
-            raise OSError(95, "rewriting a call needs the ptrace backend")
+            raise OSError(_errno.EOPNOTSUPP, "rewriting a call needs the ptrace backend")
         self._c.nr = nr
         if args is not None:
             for i, a in enumerate(args):

@@ -111,6 +111,7 @@ cdef extern from "engine.h" nogil:
     int lx_addfd(lx_sup *s, uint64_t id, int srcfd, int send, unsigned int newfd_flags)
     int lx_notify_send(lx_sup *s, uint64_t id, int64_t ret)
     int lx_ptrace_addfd(lx_sup *s, pid_t tid, int fd, int cloexec)
+    int lx_install_fd(lx_sup *s, lx_call *c, int fd, int cloexec)
     int lx_supervise_attached(lx_sup *s, int child, int ready_fd, int go_fd, int ctl_fd)
     int lx_supervise(lx_sup *s, pid_t child, int ready_fd, int go_fd)
     void lx_signals_install(lx_sup *s)

@@ -69,11 +69,12 @@ class SupervisorError(LxError):
 
 
 def resolve_program(prog, env):
-    """Find prog as execvp(3) would, using the program's PATH."""
+    """Find prog as execvp(3) would, using the program's PATH (without one, the
+    search path of confstr(_CS_PATH), as execvp(3) and lxrun's C front end use)."""
     if "/" in prog:
         path = prog
     else:
-        path = _which(prog, env.get("PATH", os.defpath))
+        path = _which(prog, env["PATH"] if "PATH" in env else _default_path())
         if path is None:
             raise LaunchError(f"{prog}: command not found", EXIT_NOT_FOUND)
     if not os.path.exists(path):
@@ -81,6 +82,13 @@ def resolve_program(prog, env):
     if os.path.isdir(path):
         raise LaunchError(f"{prog}: Is a directory", EXIT_CANNOT_EXEC)
     return path
+
+
+def _default_path():
+    try:
+        return os.confstr("CS_PATH") or os.defpath
+    except (ValueError, OSError):
+        return os.defpath
 
 
 def _which(prog, search):
@@ -274,7 +282,7 @@ class Sandbox:
         if err:
             status = ExitStatus.from_wait(st) if st is not None else ExitStatus(code=EXIT_CANNOT_EXEC)
             raise LaunchError(err.decode(errors="replace"), status.shell_code)
-        if rc < 0 and rc != -10:  # -ECHILD: the child died before it was ready (reported through err)
+        if rc < 0 and rc != -errno.ECHILD:  # the child died before it was ready (reported through err)
             raise SupervisorError(f"supervisor failed: {os.strerror(-rc)}; the program was killed")
         if st is None:
             raise SupervisorError("the program's exit status is unknown")

@@ -279,3 +279,30 @@ def test_any_catchable_signal_is_forwarded(backend, frontend, signame, tmp_path)
     out, _ = p.communicate(timeout=30)
     assert out == f"got {int(sig)}\n"
     assert p.returncode == 0
+
+
+def test_stale_build_is_refused(tmp_path):
+    """lxbrand._core loads beside the binding sources it was built from, and refuses to
+    load beside others (the sources changed since: rebuild), saying what to do."""
+    import shutil
+    from lxbrand import _core
+    here = os.path.dirname(_core.__file__)
+    pkg = tmp_path / "lxbrand"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(_core.__file__, pkg)
+    for name in ("_core.pyx", "_engine.pxd"):
+        shutil.copy(os.path.join(here, name), pkg)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    load = [sys.executable, "-c", "import lxbrand._core as c; print(c.__file__, c.BUILT_FROM)"]
+    r = subprocess.run(load, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == [str(pkg / os.path.basename(_core.__file__)), _core.BUILT_FROM], r.stderr
+    with open(pkg / "_engine.pxd", "a") as f:
+        f.write("\n# changed after the build\n")
+    r = subprocess.run(load, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode != 0 and "ImportError" in r.stderr and "rebuild it" in r.stderr, r.stderr
+    # installed without its sources (a wheel): nothing to compare with, it loads
+    for name in ("_core.pyx", "_engine.pxd"):
+        (pkg / name).unlink()
+    r = subprocess.run(load, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -52,7 +52,8 @@ static void exec_python(const char *cache_file)
             }
         }
     }
-    /* no sibling script: the module through whatever python3 is on PATH */
+    /* no sibling script: the module, through the interpreter lxbrand was built for
+     * (setup.py's LX_PYTHON), else whatever python3 is on the program's PATH */
     int argc = 0;
     while (g_argv[argc])
         argc++;
@@ -64,6 +65,11 @@ static void exec_python(const char *cache_file)
     v[2] = "lxbrand.cli.lxrun";
     for (int i = 1; i < argc; i++)
         v[i + 2] = g_argv[i];
+#ifdef LX_PYTHON
+    v[0] = LX_PYTHON; /* Python finds its prefix from argv[0]: not through the program's PATH */
+    execv(LX_PYTHON, v);
+    v[0] = "python3";
+#endif
     execvp("python3", v);
     fprintf(stderr, "lxrun: cannot start the Python implementation (lxrun-py or python3 -m lxbrand.cli.lxrun): %s\n",
             strerror(errno));
@@ -83,25 +89,36 @@ static int cache_path(const char *spec, char *out, size_t cap, char *dir, size_t
     return lx_policy_cache_path(dir, spec, "", out, cap);
 }
 
-/* execvp(3)'s search; returns a malloc'd path or NULL */
+/* execvp(3)'s search, as lxbrand.engine.resolve_program does it; returns a malloc'd
+ * path or NULL.  Without PATH, execvp searches confstr(_CS_PATH) (execvp(3)), and so
+ * does the Python reference (os.confstr("CS_PATH")): tests/test_frontend.py runs both. */
 static char *which(const char *prog)
 {
     if (strchr(prog, '/'))
         return strdup(prog);
     const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/bin:/usr/bin";
-    char buf[PATH_MAX];
-    while (*path) {
-        const char *end = strchrnul(path, ':');
-        size_t dl = (size_t)(end - path);
-        snprintf(buf, sizeof(buf), "%.*s/%s", (int)dl, dl ? path : ".", prog);
-        struct stat st;
-        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
-            return strdup(buf);
-        path = *end ? end + 1 : end;
+    char cs_path[PATH_MAX];
+    if (!path) {
+        size_t n = confstr(_CS_PATH, cs_path, sizeof(cs_path));
+        if (n == 0 || n > sizeof(cs_path))
+            return NULL; /* the Python reference explains */
+        path = cs_path;
     }
-    return NULL;
+    char buf[PATH_MAX];
+    for (const char *p = path;; ) { /* every entry, the empty ones too: "", "a:", ":a", "a::b" */
+        const char *end = strchrnul(p, ':');
+        size_t dl = (size_t)(end - p);
+        /* an empty entry is the cwd (execvp(3)); a name too long for PATH_MAX is no file */
+        int n = dl ? snprintf(buf, sizeof(buf), "%.*s/%s", (int)dl, p, prog)
+                   : snprintf(buf, sizeof(buf), "./%s", prog);
+        struct stat st;
+        if (n > 0 && (size_t)n < sizeof(buf) && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(buf, X_OK) == 0)
+            return strdup(buf);
+        if (!*end)
+            return NULL;
+        p = end + 1;
+    }
 }
 
 /* 1: a 64-bit x86_64 ELF, a script whose interpreter is one, or a format the

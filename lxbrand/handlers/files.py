@@ -2,7 +2,7 @@
 
     pipe = files.pipeline(policy)          # one per policy, installed on first use
     pipe.add(hook, names={"remapped"})     # names: basenames the hook may care about (None: all)
-    pipe.add(path_rule, first=True)        # security rules (issue 6) go before cosmetic ones
+    pipe.add(hook, first=True)             # a hook that must decide before the others
     pipe.add_in_c(names, tag)              # files the engine's view serves (csrc/persona.c)
 
 For each trapped open the pipeline:
