@@ -203,7 +203,7 @@ def closing_sections(doc: dict, failed: str = "Failed runs") -> list[str]:
     return out
 
 
-# The engine's targets (issue 2), as ratios measured in one run: (what, numerator, denominator,
+# The engine's targets, as ratios measured in one run: (what, numerator, denominator,
 # comparison, bound). A cell is (workload, runner). Reported, never asserted: timing here is noisy.
 TARGETS = [
     ("untrapped syscall, unotify: ≤ 1.05× native",
@@ -240,7 +240,7 @@ def targets_section(idx: dict) -> list[str]:
         rows.append(f"| {label} | {fmt_ratio(r)} | {'yes' if met else '**no**'} |")
     if not rows:
         return []
-    return ["", "## The engine's targets (issue 2), from this run", "",
+    return ["", "## The engine's targets, from this run", "",
             "Informational: ratios of medians from this run; noisy, never a test.", "",
             "| target | measured | met |", "|---|---:|---|", *rows]
 

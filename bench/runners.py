@@ -151,7 +151,7 @@ class Lxrun(Runner):
     hint = ("pip install -e . in the lxbrand checkout (Debian: gcc python3-dev libseccomp-dev; "
             "pip: Cython)")
 
-    # Issue 2's "policy that traps only identity syscalls": uname answered in C (the
+    # The "policy that traps only identity syscalls" of the targets: uname answered in C (the
     # engine's fast action) and the uid/gid getters trapped and recorded.  Not
     # --kernel-release: that switches on the whole LX personality, which also traps
     # every open to serve /proc/version (measured apart, see README).

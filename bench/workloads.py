@@ -211,16 +211,16 @@ WORKLOADS: list[Workload] = [
     Workload("open-path", "openat+close loop under a [[path]] rule",
              lambda c: [c.bins["loop"], "openat", str(c.size(2_000, 20_000)), OPEN_PATH],
              metric="per_op", unit="µs/pair", sections=PATH_RULES,
-             note="issue 14's target: ≤ 10 µs (unotify), ≤ 25 µs (ptrace); lxrun decides and opens, "
+             note="target: ≤ 10 µs (unotify), ≤ 25 µs (ptrace); lxrun decides and opens, "
                   "other runners open natively"),
     Workload("stat-path", "stat loop under a [[path]] rule",
              lambda c: [c.bins["loop"], "stat", str(c.size(2_000, 20_000)), OPEN_PATH],
              metric="per_op", unit="µs/call", sections=PATH_RULES,
-             note="issue 14's target: ≤ 8 µs (unotify)"),
+             note="target: ≤ 8 µs (unotify)"),
     Workload("connect-net", "UDP socket+connect+close loop under a [[network]] allow rule",
              lambda c: [c.bins["loop"], "connect", str(c.size(2_000, 20_000))],
              metric="per_op", unit="µs/pair", sections=NET_RULES,
-             note="issue 14's target: ≤ 15 µs (unotify); lxrun judges the address and connects"),
+             note="target: ≤ 15 µs (unotify); lxrun judges the address and connects"),
     Workload("forkexec", "fork+exec storm",
              lambda c: [c.bins["forkexec"], c.bins["true"], str(c.size(50, 300))],
              metric="per_op", unit="µs/fork", container=True),
@@ -237,19 +237,19 @@ WORKLOADS: list[Workload] = [
              lambda c: [c.bins["forkexec"], shutil.which("free") or "/usr/bin/free",
                         str(c.size(50, 200)), "-m"],
              metric="per_op", unit="µs/run", lxrun_args=("--memory", "256M", "--cpus", "1"),
-             note="issue 3's personality target (≤1.2× native): lxrun runners serve /proc/meminfo "
+             note="the personality's target (≤1.2× native): lxrun runners serve /proc/meminfo "
                   "from the limits and trap every open; free's output (which differs) is dropped"),
     Workload("mix", "python imports + find + tar",
              _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
              prepare=_prepare_files,
-             note="the mix DESIGN.md sets the bar with (~0.2 s natively)"),
+             note="the mix the engine's speed bar is set with (~0.2 s natively)"),
     Workload("python-path", "python3 -I: start-up + 10 stdlib imports, under a [[path]] rule",
              lambda c: [c.python, "-I", "-c", PY_IMPORTS], sections=PATH_RULES,
-             note="issue 14's target: ≤ 1.3× native"),
+             note="target: ≤ 1.3× native"),
     Workload("mix-path", "python imports + find + tar, under a [[path]] rule",
              _sh(lambda c: f"{c.python} -I -c \"{PY_IMPORTS}\"; " + _tree_cmd(c)),
              prepare=_prepare_files, sections=PATH_RULES,
-             note="issue 14's target: ≤ 1.3× native"),
+             note="target: ≤ 1.3× native"),
 ]
 
 # Workloads kept in modules of their own (they bring their runners): imported here, last, as

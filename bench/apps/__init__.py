@@ -1,5 +1,5 @@
 """`python -m bench --suite apps`: the numbers people choose a sandbox by — real servers in
-containers under every Docker runtime, side by side with runc (issue 13).
+containers under every Docker runtime, side by side with runc.
 
 Modules, one per concern:
   image      the one image, from Debian packages (debootstrap + chroot apt-get + docker import),
@@ -8,7 +8,7 @@ Modules, one per concern:
   workloads  the apps, how each is loaded and how each answer is checked
   loadgen    the load generators' output (redis-benchmark, ab, pgbench), read and checked
   resp       a minimal Redis client for the redis checks
-  procs      the processes of a container (issue 10's definition), their PSS and CPU time
+  procs      the processes of a container (shim, runtime, supervisor, container), their PSS and CPU time
   method     warm-up, interleaved rotated rounds, failures per row
   report     Markdown and the PNG chart from the JSON document
   harness    one run from start to finish

@@ -164,7 +164,7 @@ class AppRunner(Runner):
         super().__init__()
         self.name, self.want, self.description, self.hint = name, runtime, description, hint
         self.args = args                 # more `docker run` flags (lxbrand-limits: the limits)
-        self.density = density           # issue 10's density rows run this runner
+        self.density = density           # the density rows run this runner
         self.runtime: str | None = None
         self.runtime_args: list[str] = []
         self.image: str | None = None
@@ -175,7 +175,7 @@ class AppRunner(Runner):
             return override if override in runtimes else None
         if self.want == "runsc":
             # gVisor may be registered under several names; the ptrace platform is what
-            # the issue compares (no KVM here), so prefer a runtime whose args say ptrace.
+            # is the one compared (no KVM here), so prefer a runtime whose args say ptrace.
             cands = sorted((r for r in runtimes if "runsc" in r),
                            key=lambda r: "ptrace" not in (r + " ".join(
                                (runtimes[r] or {}).get("runtimeArgs") or [])))
@@ -219,7 +219,7 @@ class AppRunner(Runner):
 
 
 LIMITS = ("--memory", "1g", "--cpus", "2")
-# Issue 10's density definition: "lxbrand with --memory 256m --cpus 1".
+# The density rows' limits: lxbrand with --memory 256m --cpus 1 (the personality's view on).
 DENSITY_LIMITS = ("--memory", "256m", "--cpus", "1")
 _REGISTER = ("`lxbrand install --runtime-name {0}{1}` (or bash .ci/setup-docker.sh), "
              "then reload dockerd")

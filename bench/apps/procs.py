@@ -1,4 +1,4 @@
-"""The processes that belong to a container, and what they cost (issue 10's definition).
+"""The processes that belong to a container, and what they cost.
 
 A container's processes are those in its cgroup plus those whose command line names its id:
 the containerd shim (`-id ID`), the runtime, a supervisor (lxbrand), gVisor's sandbox and
@@ -60,7 +60,7 @@ class Proc:
         return out
 
     def members(self, cid: str, init_pid: int | None) -> set[int]:
-        """Issue 10's process set of container CID (whose init is INIT_PID)."""
+        """The process set of container CID (whose init is INIT_PID), as the module says."""
         found = self.cgroup_procs(init_pid, cid) if init_pid else set()
         if init_pid and not found and cid in self.cmdline(init_pid):
             found.add(init_pid)

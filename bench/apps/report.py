@@ -124,7 +124,7 @@ def markdown(doc: dict) -> str:
         cells = [_cell(idx.get((w["name"], c)), c == ref) for c in cols]
         out.append(f"| **{w['name']}** {w['title']} | {w['unit']} | " + " | ".join(cells) + " |")
     out += ["", "`·`: does not apply (density runs runc, runsc, lxbrand and lxbrand-limits, as "
-            "issue 10 defines it); FAIL: see below."]
+            "bench/apps/docker.py defines them); FAIL: see below."]
 
     lat = [w for w in rows if any("p99_ms" in (idx.get((w["name"], c)) or {}).get("extra", {})
                                   for c in cols)]

@@ -121,7 +121,7 @@ class App:
     name = ""
     title = ""
     rows: tuple[Row, ...] = ()
-    runners: str = "all"          # "all" or "density" (issue 10's density runners)
+    runners: str = "all"          # "all" or "density" (runc, runsc, lxbrand, lxbrand-limits)
     server = True                 # a server container per runner, hit by a load generator
     warmup = True                 # a short round first, checked, not counted
     tools: tuple[str, ...] = ()   # load generators it needs on the host
@@ -498,7 +498,7 @@ class RunApp(App):
 
     def round(self, h, ctx, warmup):
         return {"docker-run": _timed(1 if warmup else ctx.size(3, 10), "docker run",
-                                     # issue 10's definition: Docker's default network
+                                     # as users run it: Docker's default network
                                      lambda: ctx.docker.run_rm(h.runner, ctx.image, ["true"],
                                                                network=None))}
 

@@ -1,4 +1,4 @@
-"""The container is the container (issue 10): what Docker and every ops tool see of an lxbrand
+"""The container is the container: what Docker and every ops tool see of an lxbrand
 container is what they see of a runc one, with the real dockerd.
 
 State.Pid names the container's init (its own pid and mount namespaces, NSpid ending in 1);
@@ -20,7 +20,7 @@ from test_docker import IMAGE, RUNTIME, _why, docker  # noqa: F401 -- the same s
 
 pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
 
-# how many random supervisor kills the trial makes (the issue's figure is 100: run with
+# how many random supervisor kills the trial makes (a thorough run makes 100:
 # LXBRAND_KILL_TRIALS=100; CI makes fewer to stay fast)
 KILL_TRIALS = int(os.environ.get("LXBRAND_KILL_TRIALS", "25"))
 

@@ -1,5 +1,5 @@
 """The open pipeline as an API (lxbrand.handlers.files): hooks in order, Deny,
-Serve, no opinion -> the native open; the later path policy (issue 6) plugs in
+Serve, no opinion -> the native open; a security hook (added first) plugs in
 the same way with first=True."""
 import errno
 
@@ -188,7 +188,7 @@ def test_second_personality_keeps_rules_added_in_between():
 def test_second_personality_keeps_other_hooks_in_the_pipeline():
     pol = load_policy("default")
     Personality(memory="1G").apply(pol)
-    rule = lambda req: None  # noqa: E731 - a path rule of issue 6
+    rule = lambda req: None  # noqa: E731 - a security hook, added first
     files.pipeline(pol).add(rule, first=True)
     Personality(cpus=1).apply(pol)
     pipe = files.pipeline(pol)
