@@ -1,7 +1,7 @@
 /* [[network]] rules: the compiled table, the decision, and the calls performed
  * (net.h).
  *
- * How a decision is carried out (seccomp_unotify(2), "Caveats"; DESIGN.md):
+ * How a decision is carried out (seccomp_unotify(2), "Caveats"; SECURITY.md):
  *
  * - A call CONTINUEs natively only when nothing was decided: the rules allow the
  *   operation for every socket and address and no [[path]] rule judges UNIX
