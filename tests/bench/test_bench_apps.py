@@ -317,6 +317,28 @@ def test_docker_exec_failure_fails_the_row(tmp_path):
         W.ExecApp().round(h, ctx, warmup=False)
 
 
+def test_a_failed_start_leaves_no_container_and_traces_are_removed(tmp_path):
+    def answer(argv):
+        if argv[1] == "run" and "-d" in argv:
+            return 125, "", ("docker: Error response from daemon: failed to create shim task: "
+                             "OCI runtime create failed: init exited\nRun 'docker run --help' "
+                             "for more information\n")
+        return 0, "", ""
+    d = FakeDocker(answer)
+    tr = D.AppRunner("lxbrand-trace", "lxbrand-trace", "", "")
+    tr.runtime = "lxbrand-trace"
+    tr.runtime_args = ["--trace", "--trace-dir", str(tmp_path)]
+    with pytest.raises(D.DockerError) as e:
+        d.start(tr, "img", ["sleep", "infinity"], "lxbench-x")
+    assert str(e.value) == ("`docker run --runtime lxbrand-trace` failed: Error response from "
+                            "daemon: failed to create shim task: OCI runtime create failed: "
+                            "init exited")
+    assert d.calls[-1] == ["docker", "rm", "-f", "lxbench-x"]
+    (tmp_path / f"{CID}.trace").write_text("x")
+    d.remove(tr, CID)
+    assert d.calls[-1] == ["docker", "rm", "-f", CID] and not (tmp_path / f"{CID}.trace").exists()
+
+
 def test_wait_ready_reports_an_exited_container_with_its_logs():
     def answer(argv):
         if argv[1] == "inspect":
