@@ -145,6 +145,18 @@ def _rdma(rdma):
     return out
 
 
+def _cpuset(cpu):
+    """(key, value) of cpu.cpus and cpu.mems where set."""
+    out = []
+    for key in ("cpus", "mems"):
+        v = cpu.get(key)
+        if v is not None and not isinstance(v, str):
+            raise OCIError(f"{RES}.cpu.{key}: must be a string like \"0-3,5\", not {v!r}")
+        if v:
+            out.append((key, v))
+    return out
+
+
 def _swappiness(mem):
     v = _num(mem, "swappiness", f"{RES}.memory")
     if v is None or v == -1:  # runc: -1 is unset
@@ -272,12 +284,8 @@ def _v1_cpu(paths, cpu):
             _write(d, name, val, f"{where}.{key}")
         if idle is not None:
             _write(d, "cpu.idle", idle, f"{where}.idle")
-    for key in ("cpus", "mems"):
-        v = cpu.get(key)
-        if v is not None and not isinstance(v, str):
-            raise OCIError(f"{where}.{key}: must be a string like \"0-3,5\", not {v!r}")
-        if v:
-            _write(_ctrl(paths, "cpuset", f"{where}.{key}"), f"cpuset.{key}", v, f"{where}.{key}")
+    for key, v in _cpuset(cpu):
+        _write(_ctrl(paths, "cpuset", f"{where}.{key}"), f"cpuset.{key}", v, f"{where}.{key}")
 
 
 def _v1_blkio(paths, blkio):
@@ -369,12 +377,8 @@ def _v2(d, res):
         _write(d, "cpu.max.burst", burst, f"{where}.burst")
     if idle is not None:
         _write(d, "cpu.idle", idle, f"{where}.idle")
-    for key in ("cpus", "mems"):
-        v = cpu.get(key)
-        if v is not None and not isinstance(v, str):
-            raise OCIError(f"{where}.{key}: must be a string like \"0-3,5\", not {v!r}")
-        if v:
-            _write(d, f"cpuset.{key}", v, f"{where}.{key}")
+    for key, v in _cpuset(cpu):
+        _write(d, f"cpuset.{key}", v, f"{where}.{key}")
 
     pids = res.get("pids") or {}
     limit = _num(pids, "limit", f"{RES}.pids")
