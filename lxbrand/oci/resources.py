@@ -7,9 +7,10 @@ v2 has no such knob) fails `create` (and `update`) with the field named, as runc
 run without a limit its config asks for. Two exceptions, both as in runc:
   - a zero means "not set" where runc reads it so (Docker sends `blockIO.weight: 0`,
     `cpu.shares: 0`), and `memory.swappiness: -1` is unset;
-  - `memory.kernel` is ignored: Linux has not enforced kernel memory limits since 5.16
-    (Documentation/admin-guide/cgroup-v1/memory.rst, memory.kmem.limit_in_bytes) and the
-    spec marks it NOT RECOMMENDED.
+  - `memory.kernel` is ignored: Linux has refused kernel memory limits since 5.16 (commit
+    58056f77502f, "memcg, kmem: further deprecate kmem.limit_in_bytes") and since 4597648fddea
+    takes the write and ignores it; runc ignores it too (runc commit 52390d68) and the spec
+    marks it NOT RECOMMENDED.
 `paths` is {hierarchy key: directory} (lxbrand.oci.cgroups.resolve): v1 keys are controller
 lists such as "cpu,cpuacct"; "unified" is the cgroup2 directory.
 """
