@@ -273,8 +273,9 @@ int rt_cg_supported(void *resources)
             const char *bk;
             json_t *bv;
             json_object_foreach(v, bk, bv) {
-                /* Docker sends weight 0 (unset); device weights and throttles are Python's */
-                if (strcmp(bk, "weight") || !json_is_integer(bv))
+                /* Docker sends weight 0 (unset); a weight (CFQ's or BFQ's file, or an error
+                 * naming it: lxbrand/oci/resources.py), device weights and throttles are Python's */
+                if (strcmp(bk, "weight") || !json_is_integer(bv) || json_integer_value(bv) != 0)
                     return 0;
             }
             continue;

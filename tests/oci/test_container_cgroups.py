@@ -3,12 +3,14 @@ no particular cgroup version on the host): v1 as on the CI machine, v2 as on mod
 then `create` with this host's own cgroups."""
 import json
 import os
+import subprocess
 
 import pytest
 
 from lxbrand.oci import cgroups
 from ocitest import (busybox_rootfs, bundle, cid, need_busybox, need_engine,  # noqa: F401
                      need_root, run_cli, state_root)
+from test_bundle import c_launcher  # noqa: F401
 
 
 def fake(tmp_path, name, files):
@@ -322,3 +324,40 @@ def test_create_applies_block_io_throttles(bundle, state_root, cid, tmp_path):
     with open(f"{d}/blkio.throttle.write_iops_device") as f:
         assert f.read().split() == [f"{mj}:{mn}", "77"]
     assert run_cli(state_root, "delete", "--force", cid).returncode == 0
+
+
+@need_root
+@need_busybox
+@need_engine
+def test_c_create_refuses_or_applies_a_blkio_weight_as_python_does(c_launcher, bundle, state_root,
+                                                                    cid, tmp_path):
+    """The C create leaves a nonzero blockIO.weight to Python, which writes CFQ's or BFQ's file
+    or fails naming the field (it ran unlimited when neither file exists, as on this VM)."""
+    if cgroups.is_v2_only() or not _mounted("blkio"):
+        pytest.skip("needs the cgroup v1 blkio controller")
+    def create(weight, name):
+        b = bundle(["sleep", "30"], mutate=lambda s: s["linux"].update(
+            resources={"blockIO": {"weight": weight}}))
+        with open(tmp_path / "create.out", "w") as f:
+            r = subprocess.run([c_launcher, "--root", str(state_root), "create", "--bundle",
+                                str(b), name], stdout=f, stderr=f, timeout=60)
+        return r, (tmp_path / "create.out").read_text()
+    # the first C create of a policy is Python's (it fills the compiled-policy cache): warm
+    # it with Docker's "unset" weight, which C takes, so the next create is C's to decide
+    r, out = create(0, cid + "w")
+    assert r.returncode == 0, out
+    assert run_cli(state_root, "delete", "--force", cid + "w").returncode == 0
+    r, out = create(300, cid)
+    mnt = [m for k, m in cgroups.hierarchies().items() if "blkio" in k.split(",")][0]
+    if any(os.path.exists(f"{mnt}/{n}") for n in ("blkio.weight", "blkio.bfq.weight")):
+        assert r.returncode == 0, out
+        pid = json.loads(run_cli(state_root, "state", cid).stdout)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            rel = next(line.split(":", 2)[2].strip() for line in f
+                       if "blkio" in line.split(":")[1].split(","))
+        name = "blkio.weight" if os.path.exists(f"{mnt}/blkio.weight") else "blkio.bfq.weight"
+        with open(f"{mnt}{rel}/{name}") as f:
+            assert f.read().split()[-1] == "300"
+    else:
+        assert r.returncode != 0 and "linux.resources.blockIO.weight: cannot apply 300" in out, out
+        assert not (state_root / cid).exists()
