@@ -248,6 +248,54 @@ static const char *find(const struct rt_cgroups *cg, const char *ctrl)
 int rt_cg_v2_only(void) { return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0; }
 
 /* every key of linux.resources this file writes; anything else is Python's */
+static long long ival(json_t *obj, const char *k, long long dflt, int *has);
+
+/* Every limit asked for has where to go on this host: its v1 controller mounted, swap
+ * accounting for a swap limit, a swappiness in range.  Otherwise the create is Python's,
+ * which refuses it naming the field (lxbrand/oci/resources.py), as runc does: a container
+ * must never run without a limit its config asks for.  A zero is "not set" where runc reads
+ * it so (Docker sends cpu.shares 0).  A pure cgroup v2 host: any limit is Python's. */
+static int hierarchies_can(json_t *res)
+{
+    json_t *mem = json_object_get(res, "memory"), *cpu = json_object_get(res, "cpu");
+    json_t *pids = json_object_get(res, "pids"), *devs = json_object_get(res, "devices");
+    int has, asks_mem = 0, asks_cpu = 0, asks_cpuset = 0;
+    long long v;
+    if ((v = ival(mem, "limit", 0, &has)) != 0)
+        asks_mem = 1;
+    long long swap = ival(mem, "swap", 0, &has);
+    if (swap != 0 || ival(mem, "reservation", 0, NULL) != 0 || json_is_true(json_object_get(mem, "disableOOMKiller")))
+        asks_mem = 1;
+    v = ival(mem, "swappiness", -1, &has);
+    if (has && v != -1) {
+        if (v < 0 || v > 100)
+            return 0;
+        asks_mem = 1;
+    }
+    if (ival(cpu, "shares", 0, NULL) || ival(cpu, "quota", 0, NULL) || ival(cpu, "period", 0, NULL))
+        asks_cpu = 1;
+    const char *cpus = json_string_value(json_object_get(cpu, "cpus"));
+    const char *mems = json_string_value(json_object_get(cpu, "mems"));
+    if ((cpus && *cpus) || (mems && *mems))
+        asks_cpuset = 1;
+    int asks_pids = json_object_get(pids, "limit") != NULL;
+    int asks_devices = json_array_size(devs) > 0;
+    if (!(asks_mem || asks_cpu || asks_cpuset || asks_pids || asks_devices))
+        return 1;
+    if (rt_cg_v2_only())
+        return 0;
+    struct rt_cgroups h;
+    if (rt_cg_hierarchies(&h) < 0)
+        return 0;
+    const char *dmem = find(&h, "memory");
+    if ((asks_mem && !dmem) || (asks_cpu && !find(&h, "cpu")) || (asks_cpuset && !find(&h, "cpuset")) ||
+        (asks_pids && !find(&h, "pids")) || (asks_devices && !find(&h, "devices")))
+        return 0;
+    if (swap != 0 && !exists_in(dmem, "memory.memsw.limit_in_bytes"))
+        return 0; /* no swap accounting here */
+    return 1;
+}
+
 int rt_cg_supported(void *resources)
 {
     static const char *const TOP[] = {"devices", "memory", "cpu", "pids", "blockIO", NULL};
@@ -306,7 +354,7 @@ int rt_cg_supported(void *resources)
                 return 0;
         }
     }
-    return 1;
+    return hierarchies_can(res);
 }
 
 static long long ival(json_t *obj, const char *k, long long dflt, int *has)

@@ -361,3 +361,38 @@ def test_c_create_refuses_or_applies_a_blkio_weight_as_python_does(c_launcher, b
     else:
         assert r.returncode != 0 and "linux.resources.blockIO.weight: cannot apply 300" in out, out
         assert not (state_root / cid).exists()
+
+
+@need_root
+@need_busybox
+@need_engine
+def test_c_create_leaves_what_it_cannot_apply_to_python(c_launcher, bundle, state_root, cid,
+                                                        tmp_path):
+    """The C create takes a limit only where it has somewhere to go (csrc/runtime/cgroups.c
+    hierarchies_can): a swappiness out of range (or a limit whose controller is not mounted,
+    swap without swap accounting) goes to Python, which refuses it naming the field; a
+    pids limit it applies itself."""
+    if cgroups.is_v2_only() or not _mounted("pids") or not _mounted("memory"):
+        pytest.skip("needs the cgroup v1 pids and memory controllers")
+
+    def create(res, name, env=None):
+        b = bundle(["sleep", "30"], mutate=lambda s: s["linux"].update(resources=res))
+        with open(tmp_path / "create.out", "w") as f:
+            r = subprocess.run([c_launcher, "--root", str(state_root), "create", "--bundle", str(b),
+                                name], stdout=f, stderr=f, timeout=60, env=dict(os.environ, **(env or {})))
+        return r, (tmp_path / "create.out").read_text()
+    r, out = create({}, cid + "w")  # warms the compiled-policy cache: the next creates are C's
+    assert r.returncode == 0, out
+    assert run_cli(state_root, "delete", "--force", cid + "w").returncode == 0
+    r, out = create({"pids": {"limit": 33}}, cid, env={"LXBRAND_PY": "/bin/false"})  # no fallback
+    assert r.returncode == 0, out
+    pid = json.loads(run_cli(state_root, "state", cid).stdout)["pid"]
+    mnt = [m for k, m in cgroups.hierarchies().items() if "pids" in k.split(",")][0]
+    with open(f"/proc/{pid}/cgroup") as f:
+        rel = next(line.split(":", 2)[2].strip() for line in f if "pids" in line.split(":")[1].split(","))
+    with open(f"{mnt}{rel}/pids.max") as f:
+        assert f.read().strip() == "33"
+    assert run_cli(state_root, "delete", "--force", cid).returncode == 0
+    r, out = create({"memory": {"swappiness": 101}}, cid)
+    assert r.returncode != 0 and "linux.resources.memory.swappiness" in out, out
+    assert not (state_root / cid).exists()
