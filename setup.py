@@ -61,7 +61,7 @@ def build_id():
 # C front end (`lxbrand install` puts the last two where containerd runs them).
 EXECUTABLES = {
     "lxrun": (["csrc/launcher/lxrun.c"], []),
-    "lxbrand-sup": (["csrc/launcher/lxsup.c"], []),
+    "lxbrand-sup": (["csrc/launcher/lxsup.c", "csrc/runtime/log.c"], []),
     "lxbrand-runtime": (sorted(glob("csrc/runtime/*.c")), ["jansson"]),  # Debian: libjansson-dev
 }
 

@@ -15,3 +15,8 @@ Modules, one per concern:
   apps/      `--suite apps`: real servers (redis, nginx, postgres, a WSGI app), a build, density
              and docker exec/run in containers under every Docker runtime, against runc
 """
+
+# workloads first, whichever module of the package is imported: it registers bench/cri_pod.py's
+# workload last, and cri_pod builds on runners, which builds on workloads' classes (importing
+# bench.runners first would otherwise meet a half-initialised bench.runners in cri_pod)
+from bench import workloads as _workloads  # noqa: E402,F401

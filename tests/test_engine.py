@@ -306,3 +306,13 @@ def test_stale_build_is_refused(tmp_path):
         (pkg / name).unlink()
     r = subprocess.run(load, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_strict_allows_system_v_ipc(backend):
+    """postgres needs SysV shared memory (found by the apps bench: it failed to start under
+    lxbrand-strict); strict allows the SysV IPC family, as Docker's profile does."""
+    code = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+            "i = libc.shmget(0, 4096, 0o1600); print(i >= 0, ctypes.get_errno()); "
+            "libc.shmctl(i, 0, None)")  # IPC_RMID
+    r = run_lxrun(["--policy", "strict", "--backend", backend], [sys.executable, "-I", "-c", code])
+    assert r.returncode == 0 and r.stdout.split() == ["True", "0"], (r.stdout, r.stderr)

@@ -30,44 +30,21 @@
 
 #include "../blob.h"
 #include "../engine.h"
+#include "../runtime/log.h"
 
 static const char *g_log, *g_log_format = "text", *g_id = "?";
 
-/* Errors go where the runtime's go: the --log file containerd reads (JSON lines
- * with --log-format json, logrus' text format otherwise). */
+/* Errors go where the runtime's go: the --log file containerd reads. */
 static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void log_error(const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024], line[1200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (!g_log)
-        return;
-    FILE *f = fopen(g_log, "ae");
-    if (!f)
-        return;
-    char ts[32];
-    time_t now = time(NULL);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (strcmp(g_log_format, "json") == 0) {
-        fputs("{\"level\": \"error\", \"msg\": \"lxbrand supervisor (", f);
-        for (const char *p = g_id; *p; p++)
-            if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
-                fputc(*p, f);
-        fputs("): ", f);
-        for (const char *p = msg; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                fputc('\\', f);
-            if ((unsigned char)*p >= 0x20)
-                fputc(*p, f);
-        }
-        fprintf(f, "\", \"time\": \"%s\"}\n", ts);
-    } else {
-        fprintf(f, "time=\"%s\" level=error msg=\"lxbrand supervisor (%s): %s\"\n", ts, g_id, msg);
-    }
-    fclose(f);
+    snprintf(line, sizeof line, "lxbrand supervisor (%s): %s", g_id, msg);
+    rt_log_error(g_log, g_log_format, line);
 }
 
 static int usage(const char *why)

@@ -402,6 +402,18 @@ static int apply_devices_v1(const char *d, json_t *rules)
     return 0;
 }
 
+/* cpu.cpus / cpu.mems, the same files on v1 and v2 */
+static int write_cpuset(const char *d, json_t *cpu)
+{
+    const char *cpus = json_string_value(json_object_get(cpu, "cpus"));
+    const char *mems = json_string_value(json_object_get(cpu, "mems"));
+    if (cpus && *cpus && write_file(d, "cpuset.cpus", cpus))
+        return 1;
+    if (mems && *mems && write_file(d, "cpuset.mems", mems))
+        return 1;
+    return 0;
+}
+
 static int apply_v2(const char *d, json_t *mem, json_t *cpu, json_t *pids, json_t *blkio)
 {
     int has;
@@ -432,11 +444,7 @@ static int apply_v2(const char *d, json_t *mem, json_t *cpu, json_t *pids, json_
         if (write_file(d, "cpu.max", b))
             return 1;
     }
-    const char *cpus = json_string_value(json_object_get(cpu, "cpus"));
-    const char *mems = json_string_value(json_object_get(cpu, "mems"));
-    if (cpus && *cpus && write_file(d, "cpuset.cpus", cpus))
-        return 1;
-    if (mems && *mems && write_file(d, "cpuset.mems", mems))
+    if (write_cpuset(d, cpu))
         return 1;
     long long pl = ival(pids, "limit", 0, &has);
     if (has && (pl > 0 ? write_int(d, "pids.max", pl) : write_file(d, "pids.max", "max")))
@@ -504,14 +512,8 @@ static int apply(const struct rt_cgroups *cg, json_t *res)
             return 1;
     }
     d = find(cg, "cpuset");
-    if (d && cpu) {
-        const char *cpus = json_string_value(json_object_get(cpu, "cpus"));
-        const char *mems = json_string_value(json_object_get(cpu, "mems"));
-        if (cpus && *cpus && write_file(d, "cpuset.cpus", cpus))
-            return 1;
-        if (mems && *mems && write_file(d, "cpuset.mems", mems))
-            return 1;
-    }
+    if (d && cpu && write_cpuset(d, cpu))
+        return 1;
     d = find(cg, "pids");
     long long pl = ival(pids, "limit", 0, &has);
     if (d && has && (pl > 0 ? write_int(d, "pids.max", pl) : write_file(d, "pids.max", "max")))

@@ -38,6 +38,7 @@
 #include "../engine.h"
 #include "../persona.h"
 #include "cgroups.h"
+#include "image.h"
 #include "proc.h"
 #include "rootfs.h"
 #include "runtime.h"
@@ -89,90 +90,6 @@ static int parse_args(int argc, char **argv, struct create_args *a)
         }
     }
     return a->id && rt_valid_id(a->id) ? 0 : RT_FALLBACK;
-}
-
-static int connect_socket(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-/* process.args[0] in the image as the container will see it: PATH from process.env, a
- * mount destination counted as present (Docker's /sbin/docker-init for --init is one);
- * errors worded as runc's (Docker maps "not found" to 127, "permission denied" to 126) */
-static int lookup(const struct rt_spec *s, char *out, size_t cap)
-{
-    const char *name = s->proc.args[0];
-    struct stat st;
-    char p[PATH_MAX];
-    if (strchr(name, '/')) {
-        int ok = name[0] == '/';
-        for (size_t i = 0; ok && i < s->nmounts; i++)
-            if (!strcmp(s->mounts[i].destination, name))
-                goto found;
-        if (ok && rt_secure_join(s->rootfs, name, p, sizeof p) == 0 && stat(p, &st) == 0)
-            goto found;
-        return rt_fail("exec: \"%s\": stat %s: no such file or directory", name, name);
-    found:
-        snprintf(out, cap, "%s", name);
-        return 0;
-    }
-    const char *path = NULL;
-    for (const char **e = s->proc.env; *e; e++)
-        if (!strncmp(*e, "PATH=", 5))
-            path = *e + 5;
-    if (!path)
-        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    while (*path) {
-        const char *end = strchrnul(path, ':');
-        int dl = (int)(end - path);
-        if (dl > 0 && path[0] == '/') {
-            snprintf(out, cap, "%.*s/%s", dl, path, name);
-            for (size_t i = 0; i < s->nmounts; i++)
-                if (!strcmp(s->mounts[i].destination, out))
-                    return 0;
-            if (rt_secure_join(s->rootfs, out, p, sizeof p) == 0 && stat(p, &st) == 0 && S_ISREG(st.st_mode))
-                return 0;
-        }
-        path = *end ? end + 1 : end;
-    }
-    return rt_fail("exec: \"%s\": executable file not found in $PATH", name);
-}
-
-static char *home_of(const struct rt_spec *s)
-{
-    char p[PATH_MAX], line[1024], *home = NULL;
-    FILE *f = rt_secure_join(s->rootfs, "/etc/passwd", p, sizeof p) == 0 ? fopen(p, "re") : NULL;
-    while (f && !home && fgets(line, sizeof line, f)) {
-        char *fields[7] = {0}, *q = line, *end;
-        line[strcspn(line, "\n")] = 0;
-        for (int i = 0; i < 7 && q; i++) {
-            fields[i] = q;
-            q = strchr(q, ':');
-            if (q)
-                *q++ = 0;
-        }
-        if (fields[2] && fields[5] && *fields[2] && strtoul(fields[2], &end, 10) == s->proc.uid && !*end &&
-            asprintf(&home, "HOME=%s", *fields[5] ? fields[5] : "/") < 0)
-            home = NULL;
-    }
-    if (f)
-        fclose(f);
-    return home ? home : strdup("HOME=/");
 }
 
 /* ---- init and the builder ---------------------------------------------------------------- */
@@ -397,26 +314,6 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     return rename(tmp, p);
 }
 
-/* /proc/PID/stat field 22 */
-static unsigned long long start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    for (int i = 0; p && i < 20; i++) {
-        p = strchr(p + 1, ' ');
-    }
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
 static int sealed_memfd(const void *data, size_t len)
 {
     int fd = memfd_create("lxbrand-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -441,8 +338,8 @@ static int save_state(const struct create_args *a, const struct rt_spec *s, cons
                            s->hooks ? (json_t *)s->hooks : json_object(), "policy",
                            G.policy ? json_string(G.policy) : json_null(), "backend",
                            G.backend ? json_string(G.backend) : json_null(), "trace", 0, "trace_dir", "init_pid",
-                           (json_int_t)init, "pid_start", (json_int_t)start_time(init), "sup_pid", (json_int_t)sup,
-                           "sup_start", (json_int_t)start_time(sup), "engine", backend);
+                           (json_int_t)init, "pid_start", (json_int_t)rt_start_time(init, NULL), "sup_pid", (json_int_t)sup,
+                           "sup_start", (json_int_t)rt_start_time(sup, NULL), "engine", backend);
     (void)policy;
     json_t *ann = s->annotations ? json_incref((json_t *)s->annotations) : json_object();
     json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I}", "id", a->id, "status", "created", "bundle",
@@ -462,7 +359,7 @@ static int save_state(const struct create_args *a, const struct rt_spec *s, cons
     /* what the C verbs read (state.c) */
     char fast[8192];
     int n = snprintf(fast, sizeof fast, "pid %d\nstart %llu\nsup %d %llu\npython %d\nengine %s\n", (int)init,
-                     start_time(init), (int)sup, start_time(sup),
+                     rt_start_time(init, NULL), (int)sup, rt_start_time(sup, NULL),
                      rt_hooks_has(s->hooks, "poststart") || rt_hooks_has(s->hooks, "poststop"), backend);
     for (int i = 0; i < cg->n && n < (int)sizeof fast; i++)
         n += snprintf(fast + n, sizeof fast - (size_t)n, "cgroup %s\n", cg->dir[i]);
@@ -551,12 +448,21 @@ int rt_create(int argc, char **argv)
     static struct init_ctx x;
     char **envp = NULL;
     size_t nenv = 0;
-    int has_home = 0;
+    int has_home = 0, rootfd = -1;
+    const char **mounted = NULL;
     ssize_t n;
     char msg[RT_ERRLEN + 8];
     int runtime_hooks = rt_hooks_has(s.hooks, "prestart") || rt_hooks_has(s.hooks, "createRuntime");
 
-    if (lookup(&s, path, sizeof path) != 0)
+    rootfd = open(s.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    mounted = calloc(s.nmounts + 1, sizeof(char *)); /* mounts provide e.g. Docker's --init */
+    if (rootfd < 0 || !mounted) {
+        rt_fail("root.path %s: %s", s.rootfs, strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < s.nmounts; i++)
+        mounted[i] = s.mounts[i].destination;
+    if (rt_lookup(rootfd, s.proc.args[0], s.proc.env, mounted, path, sizeof path) != 0)
         goto out;
     while (s.proc.env[nenv])
         nenv++;
@@ -567,7 +473,7 @@ int rt_create(int argc, char **argv)
     for (size_t i = 0; i < nenv; i++)
         has_home |= !strncmp(envp[i], "HOME=", 5);
     if (!has_home)
-        envp[nenv] = home_of(&s);
+        envp[nenv] = rt_home_env(rootfd, s.proc.uid);
     snprintf(dir, sizeof dir, "%s/%s", G.root, a.id);
     for (char *q = dir + 1; *q; q++) /* mkdir -p of --root (0711, as the Python runtime) */
         if (*q == '/' && q < dir + strlen(G.root)) {
@@ -599,7 +505,7 @@ int rt_create(int argc, char **argv)
     if (rt_cg_create(&cg, s.resources))
         goto out;
     if (s.proc.terminal) {
-        console = connect_socket(a.console_socket);
+        console = rt_connect_socket(a.console_socket);
         if (console < 0) {
             rt_fail("console socket %s: %s", a.console_socket, strerror(errno));
             goto out;
@@ -735,6 +641,9 @@ out:
         close(console);
     if (blob_fd >= 0)
         close(blob_fd);
+    if (rootfd >= 0)
+        close(rootfd);
+    free(mounted);
     if (rc != 0) {
         if (init > 0)
             kill(init, SIGKILL); /* the shim's child, not ours */

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../engine.h"
+#include "image.h"
 #include "proc.h"
 #include "process.h"
 #include "runtime.h"
@@ -110,111 +111,6 @@ static int read_file(int dirfd, const char *name, struct rt_bytes *b, int option
     b->len = (size_t)st.st_size;
     close(fd);
     return 0;
-}
-
-/* open `path` inside the container's root (symlinks and ".." cannot leave it) */
-static int open_in_root(int rootfd, const char *path, int flags)
-{
-    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    while (*path == '/')
-        path++;
-    return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
-}
-
-static const char *env_get(const char **env, const char *key)
-{
-    size_t n = strlen(key);
-    for (; *env; env++)
-        if (!strncmp(*env, key, n) && (*env)[n] == '=')
-            return *env + n + 1;
-    return NULL;
-}
-
-/* process.args[0] resolved as the container would (PATH from process.env); errors worded as
- * runc's (Docker maps "executable file not found" to exit 127, "permission denied" to 126) */
-static int lookup(int rootfd, const char *name, const char **env, char *out, size_t cap)
-{
-    struct stat st;
-    if (strchr(name, '/')) {
-        int fd = name[0] == '/' ? open_in_root(rootfd, name, O_PATH) : -1;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            if (fd >= 0)
-                close(fd);
-            return rt_fail("exec: \"%s\": stat %s: no such file or directory", name, name);
-        }
-        close(fd);
-        snprintf(out, cap, "%s", name);
-        return 0;
-    }
-    const char *path = env_get(env, "PATH");
-    if (!path)
-        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    while (*path) {
-        const char *end = strchrnul(path, ':');
-        int dl = (int)(end - path);
-        if (dl > 0 && path[0] == '/') {
-            snprintf(out, cap, "%.*s/%s", dl, path, name);
-            int fd = open_in_root(rootfd, out, O_PATH);
-            if (fd >= 0) {
-                int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-                close(fd);
-                if (ok)
-                    return 0;
-            }
-        }
-        path = *end ? end + 1 : end;
-    }
-    return rt_fail("exec: \"%s\": executable file not found in $PATH", name);
-}
-
-/* HOME from the container's /etc/passwd when process.env has none, as runc does */
-static char *home_of(int rootfd, uid_t uid)
-{
-    char line[1024], *home = NULL;
-    int fd = open_in_root(rootfd, "/etc/passwd", O_RDONLY);
-    FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return strdup("HOME=/");
-    }
-    while (!home && fgets(line, sizeof line, f)) {
-        char *fields[7] = {0}, *p = line;
-        line[strcspn(line, "\n")] = 0;
-        for (int i = 0; i < 7 && p; i++) {
-            fields[i] = p;
-            p = strchr(p, ':');
-            if (p)
-                *p++ = 0;
-        }
-        char *endp;
-        if (fields[2] && fields[5] && strtoul(fields[2], &endp, 10) == uid && !*endp && *fields[2]) {
-            if (asprintf(&home, "HOME=%s", *fields[5] ? fields[5] : "/") < 0)
-                home = NULL;
-        }
-    }
-    fclose(f);
-    return home ? home : strdup("HOME=/");
-}
-
-static int connect_socket(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
 }
 
 /* ---- the child ------------------------------------------------------------------------ */
@@ -346,7 +242,7 @@ int rt_exec(int argc, char **argv)
         rc = RT_FALLBACK;
         goto out;
     }
-    if (lookup(rootfd, p.args[0], p.env, path, sizeof path) != 0)
+    if (rt_lookup(rootfd, p.args[0], p.env, NULL, path, sizeof path) != 0)
         goto out;
     c.path = path;
     while (p.env[nenv])
@@ -355,11 +251,11 @@ int rt_exec(int argc, char **argv)
     if (!envp)
         goto out;
     memcpy(envp, p.env, nenv * sizeof(char *));
-    if (!env_get(p.env, "HOME"))
-        envp[nenv] = home_of(rootfd, p.uid);
+    if (!rt_env_get(p.env, "HOME"))
+        envp[nenv] = rt_home_env(rootfd, p.uid);
     c.envp = envp;
     if (a.console_socket && p.terminal) {
-        console = connect_socket(a.console_socket);
+        console = rt_connect_socket(a.console_socket);
         if (console < 0) {
             rt_fail("console socket %s: %s", a.console_socket, strerror(errno));
             goto out;
@@ -457,7 +353,7 @@ out:
         if (fds[i] >= 0)
             close(fds[i]);
     if (envp) {
-        if (!env_get(p.env, "HOME"))
+        if (!rt_env_get(p.env, "HOME"))
             free(envp[nenv]);
         free(envp);
     }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "runtime.h"
 
 struct rt_globals G = {.root = "/run/lxbrand", .log_format = "text"};
@@ -74,27 +75,7 @@ int rt_fail(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     fprintf(stderr, "lxbrand: %s\n", msg);
-    if (!G.log)
-        return 1;
-    FILE *f = fopen(G.log, "ae");
-    if (!f)
-        return 1;
-    char ts[32];
-    time_t now = time(NULL);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (strcmp(G.log_format, "json") == 0) {
-        fputs("{\"level\": \"error\", \"msg\": \"", f);
-        for (const char *p = msg; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                fputc('\\', f);
-            if ((unsigned char)*p >= 0x20)
-                fputc(*p, f);
-        }
-        fprintf(f, "\", \"time\": \"%s\"}\n", ts);
-    } else {
-        fprintf(f, "time=\"%s\" level=error msg=\"%s\"\n", ts, msg);
-    }
-    fclose(f);
+    rt_log_error(G.log, G.log_format, msg);
     return 1;
 }
 

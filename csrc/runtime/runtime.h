@@ -50,6 +50,7 @@ int rt_valid_id(const char *id);
 /* 0: read; -ENOENT: no such file; RT_FALLBACK: anything unexpected */
 int rt_state_read(const char *id, struct rt_state *st);
 int rt_running(long pid, unsigned long long start);
+unsigned long long rt_start_time(long pid, char *state); /* 0: gone */
 int rt_frozen(const struct rt_state *st);
 int rt_write_pid_file(const char *path, long pid);
 

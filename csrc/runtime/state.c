@@ -59,8 +59,9 @@ int rt_state_read(const char *id, struct rt_state *f)
     return f->pid > 0 ? 0 : RT_FALLBACK;
 }
 
-/* pid runs: not exited, not a zombie, not a recycled pid (started at `start`). */
-int rt_running(long pid, unsigned long long start)
+/* /proc/PID/stat: its state letter into *state (may be NULL) and its start time (field
+ * 22), or 0 if it is gone */
+unsigned long long rt_start_time(long pid, char *state)
 {
     char path[64], buf[1024];
     if (pid <= 0)
@@ -78,16 +79,23 @@ int rt_running(long pid, unsigned long long start)
     if (!p || p[1] != ' ')
         return 0;
     p += 2;
-    char state = *p;
-    if (state == 'Z' || state == 'X')
-        return 0;
+    if (state)
+        *state = *p;
     /* field 3 is the state; starttime is field 22: 19 more fields on */
     for (int i = 0; i < 19 && p; i++) {
         p = strchr(p, ' ');
         if (p)
             p++;
     }
-    return p && strtoull(p, NULL, 10) == start;
+    return p ? strtoull(p, NULL, 10) : 0;
+}
+
+/* pid runs: not exited, not a zombie, not a recycled pid (started at `start`). */
+int rt_running(long pid, unsigned long long start)
+{
+    char state = 0;
+    unsigned long long st = rt_start_time(pid, &state);
+    return st && st == start && state != 'Z' && state != 'X';
 }
 
 int rt_frozen(const struct rt_state *f)

@@ -45,6 +45,26 @@ def leftovers(cid):
     return found
 
 
+def assert_c_supervised(state_root, cid):
+    """Init (its pid) is traced by lxbrand-sup, and no Python process names the container."""
+    init = state_of(state_root, cid)["pid"]
+    with open(f"/proc/{init}/status") as f:
+        tracer = int(re.search(r"^TracerPid:\t(\d+)$", f.read(), re.M).group(1))
+    assert os.path.basename(os.readlink(f"/proc/{tracer}/exe")) == "lxbrand-sup"
+    pythons = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read()
+            exe = os.readlink(f"/proc/{p}/exe")
+        except OSError:
+            continue
+        if cid.encode() in cmd and "python" in os.path.basename(exe):
+            pythons.append((p, cmd))
+    assert pythons == []
+    return init
+
+
 def test_lifecycle(bundle, state_root, cid, tmp_path):
     out = tmp_path / "out"
     b = bundle(["sh", "-c", "echo hello pid $$ $(hostname); sleep 30"])
@@ -494,21 +514,7 @@ def test_container_limits_served_by_the_c_supervisor(bundle, state_root, cid, ba
         while not (x / "ready").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (x / "ready").exists(), out.read_text()
-        init = state_of(state_root, cid)["pid"]
-        with open(f"/proc/{init}/status") as f:
-            tracer = int(re.search(r"^TracerPid:\t(\d+)$", f.read(), re.M).group(1))
-        assert os.path.basename(os.readlink(f"/proc/{tracer}/exe")) == "lxbrand-sup"
-        pythons = []
-        for p in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    cmd = f.read()
-                exe = os.readlink(f"/proc/{p}/exe")
-            except OSError:
-                continue
-            if cid.encode() in cmd and "python" in os.path.basename(exe):
-                pythons.append((p, cmd))
-        assert pythons == []
+        init = assert_c_supervised(state_root, cid)
         cg = _memory_cgroup_dir(init)
         assert cg and os.path.isdir(cg), cg
         hog = subprocess.Popen([sys.executable, "-c",
@@ -701,21 +707,7 @@ def test_path_and_network_rules_served_by_the_c_supervisor(bundle, state_root, c
         while not (x / "ready").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (x / "ready").exists(), out.read_text()
-        init = state_of(state_root, cid)["pid"]
-        with open(f"/proc/{init}/status") as f:
-            tracer = int(re.search(r"^TracerPid:\t(\d+)$", f.read(), re.M).group(1))
-        assert os.path.basename(os.readlink(f"/proc/{tracer}/exe")) == "lxbrand-sup"
-        pythons = []
-        for p in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    cmd = f.read()
-                exe = os.readlink(f"/proc/{p}/exe")
-            except OSError:
-                continue
-            if cid.encode() in cmd and "python" in os.path.basename(exe):
-                pythons.append((p, cmd))
-        assert pythons == []
+        init = assert_c_supervised(state_root, cid)
     finally:
         (x / "go").touch()
         deadline = time.monotonic() + 20
