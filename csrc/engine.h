@@ -171,6 +171,14 @@ struct lx_filter_hdr {
     uint32_t policy_len;
 };
 int lx_filter_compile(const struct lx_sup *s, void **out, size_t *out_len);
+/* Which of the engine's protections (the stacked filter, under every policy) apply to
+ * syscall nr: LX_PROT_* bits, for the syscall table's notes (lxbrand/syscalls.py). */
+enum {
+    LX_PROT_TTY = 1,        /* ioctl: TIOCSTI and TIOCLINUX refused */
+    LX_PROT_SUPERVISOR = 2, /* refused when aimed at the supervisor's pid */
+    LX_PROT_LISTENER = 4,   /* ptrace backend: a filter with a listener of its own refused */
+};
+unsigned lx_filter_protections(int nr);
 
 /* child.c: runs in the forked child; never returns on success */
 int lx_child_exec(const void *prog, size_t prog_len, int backend, int sock_fd, int sync_fd,

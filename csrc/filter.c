@@ -87,6 +87,17 @@ static const int by_pid[] = {SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinf
                              SYS_pidfd_open, SYS_prlimit64, SYS_process_vm_readv, SYS_process_vm_writev,
                              SYS_sched_setaffinity, SYS_sched_setscheduler, SYS_sched_setparam, SYS_sched_setattr};
 
+unsigned lx_filter_protections(int nr)
+{
+    unsigned m = nr == SYS_ioctl ? LX_PROT_TTY : 0;
+    for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]); i++)
+        if (by_pid[i] == nr)
+            m |= LX_PROT_SUPERVISOR;
+    if (nr == SYS_seccomp)
+        m |= LX_PROT_LISTENER; /* compile_policy, ptrace backend */
+    return m;
+}
+
 static int same_pidns_for_children(void)
 {
     char a[64] = "", b[64] = "";

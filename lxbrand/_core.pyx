@@ -104,6 +104,17 @@ def watched(int nr):
     return bool(E.lx_views_watched(nr))
 
 
+#: the engine's protections under every policy (csrc/filter.c, lx_filter_protections)
+PROT_TTY = E.LX_PROT_TTY
+PROT_SUPERVISOR = E.LX_PROT_SUPERVISOR
+PROT_LISTENER = E.LX_PROT_LISTENER
+
+
+def protections(int nr):
+    """Which of the engine's own protections (PROT_* bits) apply to syscall nr."""
+    return E.lx_filter_protections(nr)
+
+
 def glob_match(bytes tokens, bytes text, int mode=0):
     """Does text match a compiled glob (csrc/match.h tokens, as uint32 bytes)?  mode 0:
     text is a path (UTF-8, surrogateescape), 1: bytes (Latin-1).  For tests."""

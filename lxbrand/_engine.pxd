@@ -99,6 +99,10 @@ cdef extern from "engine.h" nogil:
     int lx_child_backend(const lx_sup *s)
     void lx_sup_free(lx_sup *s)
     int lx_filter_compile(const lx_sup *s, void **out, size_t *out_len)
+    enum: LX_PROT_TTY
+    enum: LX_PROT_SUPERVISOR
+    enum: LX_PROT_LISTENER
+    unsigned lx_filter_protections(int nr)
     int lx_child_exec(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd,
                       const char *path, char *const argv[], char *const envp[])
     int lx_child_filter(const void *prog, size_t prog_len, int backend, int ready_fd, int go_fd, int nnp, int pdeathsig)

@@ -112,58 +112,91 @@ def answered_in_c(handler):
     return getattr(handler, "answered_in_c", lambda: False)()
 
 
+class Planned:
+    """What the engine does with one syscall under a policy (plan)."""
+    __slots__ = ("nr", "name", "rule", "kind", "err", "value", "handler", "gate")
+
+    def __init__(self, nr, name, rule, kind, err=0, value=0, handler=None, gate=None):
+        self.nr, self.name, self.rule = nr, name, rule
+        self.kind = kind            # the action kind (_core.ALLOW, ..., csrc/engine.h)
+        self.err, self.value = err, value
+        self.handler = handler      # the Python callable asked, or None
+        self.gate = gate            # (path argument, basenames) of the C pre-check, or None
+
+
+def plan(policy):
+    """The engine's action for every x86_64 syscall under `policy`, by number: what
+    apply_policy hands the supervisor and what lxrun --explain prints (one
+    computation, so the two cannot disagree)."""
+    from lxbrand.policy import ENGINE, Rule
+    out = []
+    for name, sc in sorted(syscalls.table().items(), key=lambda kv: kv[1].nr):
+        r = policy.action_of(name)
+        if name == "ptrace" and r.action not in ("deny", "kill"):
+            # denied under every policy, whatever it says (syscalls.ENGINE_NOTES)
+            r = Rule((name,), "deny", errno=errno.EPERM, comment=syscalls.ENGINE_NOTES[name], owner=ENGINE)
+        p = Planned(sc.nr, name, r, _KINDS.get(r.action), r.errno)
+        if r.action == "emulate":
+            p.err = 0
+            if r.fast == "uname":
+                p.kind = _core.UNAME
+            elif r.fast in _ENGINE_KINDS:
+                # a rule family the engine performs; a handler sees what its rules allow
+                # (an open pipeline of the view's files only is the engine's own: no handler)
+                p.kind = _ENGINE_KINDS[r.fast]
+                if r.handler is not None and not answered_in_c(r.handler):
+                    p.handler = r.handler
+                    names = getattr(r.handler, "gate_names", lambda: None)()
+                    if names is None:
+                        p.value = _core.UPCALL_ALL
+                    elif names:
+                        p.gate = (0, sorted(names))
+            elif r.fast == "persona" or answered_in_c(r.handler):
+                # the personality's view in C (csrc/persona.c): its syscalls, and an open
+                # pipeline that holds only the view's files
+                p.kind = _core.PERSONA
+            elif r.handler is not None:
+                p.kind, p.handler = _core.PYTHON, r.handler
+                names = getattr(r.handler, "gate_names", lambda: None)() if name in _GATED_PATH_ARG else None
+                if names is not None:
+                    # the open pipeline's basename pre-check, done in C (lxbrand/handlers/files.py)
+                    p.gate = (_GATED_PATH_ARG[name], sorted(names))
+            else:
+                p.kind, p.value = _core.RETURN, r.value
+        out.append(p)
+    return out
+
+
+def unnamed_denied(policy):
+    """The numbers above libseccomp's table that fail with ENOSYS under this policy
+    (range, or None): rules that judge arguments must not be gone around by a
+    syscall this build cannot name (newer than its table, e.g. setxattrat on a
+    newer kernel), so those fail as on an older kernel."""
+    if policy.paths is None and policy.net is None:
+        return None
+    return range(syscalls.highest_named() + 1, _core.NR_MAX)
+
+
 def apply_policy(policy, sup, recording=False):
-    """Fill the supervisor's action table from the policy. Returns {nr: handler}.
+    """Fill the supervisor's action table from the policy (plan). Returns {nr: handler}.
     With recording, also tell C which arguments are strings (for trace records)."""
     sup.set_default(_KINDS[policy.default], policy.default_errno)
     handlers = {}
     fast_uname = False
-    for name, sc in syscalls.table().items():
-        r = policy.action_of(name)
-        kind, err, value = _KINDS.get(r.action), r.errno, 0
-        if r.action == "emulate":
-            if r.fast == "uname":
-                kind = _core.UNAME
-                fast_uname = True
-            elif r.fast in _ENGINE_KINDS:
-                # a rule family the engine performs; a handler sees what its rules allow
-                # (an open pipeline of the view's files only is the engine's own: no handler)
-                kind = _ENGINE_KINDS[r.fast]
-                if r.handler is not None and not answered_in_c(r.handler):
-                    handlers[sc.nr] = r.handler
-                    names = getattr(r.handler, "gate_names", lambda: None)()
-                    if names is None:
-                        value = _core.UPCALL_ALL
-                    elif names:
-                        sup.set_gate(sc.nr, 0, sorted(names))
-            elif r.fast == "persona" or answered_in_c(r.handler):
-                # the personality's view in C (csrc/persona.c): its syscalls, and an open
-                # pipeline that holds only the view's files
-                kind = _core.PERSONA
-            elif r.handler is not None:
-                kind = _core.PYTHON
-                handlers[sc.nr] = r.handler
-            else:
-                kind, value, err = _core.RETURN, r.value, 0
-        if name == "ptrace" and r.action not in ("deny", "kill"):
-            kind, err = _core.DENY, 1  # EPERM; see syscalls.ENGINE_NOTES
-            handlers.pop(sc.nr, None)
-        sup.set_action(sc.nr, kind, err, value, sc.string_args if recording else 0)
-        if kind == _core.PYTHON and name in _GATED_PATH_ARG:
-            names = getattr(r.handler, "gate_names", lambda: None)()
-            if names is not None:
-                # the open pipeline's basename pre-check, done in C (lxbrand/handlers/files.py)
-                sup.set_gate(sc.nr, _GATED_PATH_ARG[name], sorted(names))
+    table = syscalls.table()
+    for p in plan(policy):
+        sup.set_action(p.nr, p.kind, p.err, p.value, table[p.name].string_args if recording else 0)
+        if p.gate is not None:
+            sup.set_gate(p.nr, *p.gate)
+        if p.handler is not None:
+            handlers[p.nr] = p.handler
+        fast_uname |= p.kind == _core.UNAME
     if policy.paths is not None:
         policy.paths.compile(sup)
     if policy.net is not None:
         policy.net.compile(sup)
-    if policy.paths is not None or policy.net is not None:
-        # Rules that judge arguments must not be gone around by a syscall this
-        # build cannot name (newer than libseccomp's table, e.g. setxattrat on a
-        # newer kernel): those numbers fail with ENOSYS, as on an older kernel.
-        for nr in range(syscalls.highest_named() + 1, _core.NR_MAX):
-            sup.set_action(nr, _core.DENY, errno.ENOSYS, 0, 0)
+    for nr in unnamed_denied(policy) or ():
+        sup.set_action(nr, _core.DENY, errno.ENOSYS, 0, 0)
     if policy.identity or fast_uname:
         # the host's fields, with the policy's identity over them (a fast uname
         # rule without an identity answers the host's own values)

@@ -40,12 +40,41 @@ def builtin_profiles():
     return sorted(n[:-5] for n in os.listdir(_PROFILE_DIR) if n.endswith(".toml"))
 
 
-class Rule:
-    """What happens to some syscalls, and why.  (Plain classes here: dataclasses
-    costs lxrun's start-up 15 ms.)"""
-    __slots__ = ("syscalls", "action", "errno", "value", "fast", "handler", "comment")
+# Who installed a rule (Rule.owner).  The policy's own rules: "rule[N]" (the N-th
+# [[rule]] of a file), API (added through this class), DEFAULT (its default).  Every
+# other owner is a module that installs itself into a policy, named after it
+# (__name__ without "lxbrand."): the
+# personality's parts ("personality.era", "personality.view", ...), the rule families
+# ("rules.paths", "rules.net"), the open pipeline ("handlers.files"), IDENTITY (the
+# policy's uname fields, however set) and ENGINE (what the engine does under every
+# policy: syscalls.ENGINE_NOTES, the watch of csrc/view.h).  Policy.place decides
+# how owners meet; lxrun --explain prints them.
+API = "policy"
+DEFAULT = "default"
+IDENTITY = "identity"
+ENGINE = "engine"
 
-    def __init__(self, syscalls, action, errno=_errno.EPERM, value=None, fast=None, handler=None, comment=""):
+
+# Rule.how() of the answers the engine gives in C (Rule.fast)
+_FAST_HOW = {"uname": "uname from the policy's identity (C)", "persona": "the personality's view (C)",
+             "path": "[[path]] rules (C)", "net": "[[network]] rules (C)", "watch": "the engine's watch (C)"}
+
+
+def handler_name(fn):
+    """A Python handler as a reader finds it in the code: "module:Class.method" (a
+    callable object by its class)."""
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    mod = getattr(target, "__module__", None) or "?"
+    return f"{mod}:{target.__qualname__}"
+
+
+class Rule:
+    """What happens to some syscalls, why, and who said so.  (Plain classes here:
+    dataclasses costs lxrun's start-up 15 ms.)"""
+    __slots__ = ("syscalls", "action", "errno", "value", "fast", "handler", "comment", "owner")
+
+    def __init__(self, syscalls, action, errno=_errno.EPERM, value=None, fast=None, handler=None, comment="",
+                 owner=API):
         self.syscalls = syscalls    # tuple of names
         self.action = action
         self.errno = errno
@@ -53,6 +82,17 @@ class Rule:
         self.fast = fast            # emulate: built-in C action
         self.handler = handler      # emulate: Python callable(call)
         self.comment = comment
+        self.owner = owner          # who installed it (see API above)
+
+    @property
+    def traps(self):
+        """Does the syscall stop in the supervisor (rather than be answered by the kernel)?"""
+        return self.action in ("trace", "emulate")
+
+    @property
+    def is_policys_own(self):
+        """A rule of the policy itself (a [[rule]], the API, the default), not a module's."""
+        return self.owner in (API, DEFAULT) or self.owner.startswith("rule[")
 
     def __repr__(self):
         return f"Rule({self.syscalls!r}, {self.how()!r})"
@@ -63,9 +103,9 @@ class Rule:
             return f"deny {_errno.errorcode.get(self.errno, self.errno)}"
         if self.action == "emulate":
             if self.fast:
-                return f"emulate {self.fast} (C)"
+                return _FAST_HOW.get(self.fast, f"emulate {self.fast} (C)")
             if self.handler is not None:
-                return f"emulate {getattr(self.handler, '__qualname__', self.handler)} (Python)"
+                return f"emulate {handler_name(self.handler)} (Python)"
             return f"emulate return {self.value} (C)"
         return self.action
 
@@ -102,25 +142,73 @@ class Policy:
         return names
 
     def add(self, rule):
+        """Install `rule` for each of its syscalls (Policy.place); returns it."""
         if rule.action == "allow" and "ptrace" in rule.syscalls:
             raise PolicyError(self.source, "syscalls", "ptrace cannot be allowed: " + syscalls.ENGINE_NOTES["ptrace"])
         for n in rule.syscalls:
-            self.rules[n] = rule
+            self.place(n, rule)
         return rule
 
-    def allow(self, names, comment=""):
-        return self.add(Rule(self._names(names), "allow", comment=comment))
+    def place(self, name, rule):
+        """Install `rule` for syscall `name`: the one way a rule gets into a policy, so
+        that every trapped syscall has exactly one owner (Rule.owner), whatever order
+        the policy's sections, the personality and the rule families are applied in:
 
-    def deny(self, names, errno="EPERM", comment=""):
-        return self.add(Rule(self._names(names), "deny", errno=parse_errno(errno, self.source), comment=comment))
+        - The policy's own rules replace each other (the author's last word).  They
+          replace a module's rule only to deny or kill the syscall: an allow or a trap
+          of their own would go around what the module does (a PolicyError).
+        - A module leaves a syscall the policy denies or kills as it is (returns
+          False): the stricter answer wins, and the kernel gives it first.
+        - A module's deny or kill replaces anything else (the era hides a syscall
+          whoever traps it; a rule family refuses one it cannot judge).
+        - A module's trap takes a syscall that is allowed (by a rule or the default),
+          traced by the default (trace-all), or its own already.
+        - A trap where another owner traps already is a PolicyError naming both --
+          except where one answer contains the other: the engine's watch (any trap
+          lets the engine forget what it keeps about the caller, csrc/view.h) and a
+          rule that keeps the old one's handler as its own (the open pipeline's hooks
+          under [[path]] rules, which the engine asks after its own decision).
 
-    def kill(self, names, comment=""):
-        return self.add(Rule(self._names(names), "kill", comment=comment))
+        Returns True if `rule` is now the syscall's rule."""
+        cur = self.rules.get(name)
+        if rule.is_policys_own:
+            if cur is None or cur.is_policys_own or rule.action in ("deny", "kill"):
+                self.rules[name] = rule
+                return True
+            raise self._conflict(name, cur, rule, "would go around it")
+        if self.action_of(name).action in ("deny", "kill"):
+            return False
+        if (rule.action in ("deny", "kill") or cur is None or cur.action == "allow" or cur.owner == rule.owner
+                or cur.fast == "watch"):
+            self.rules[name] = rule
+            return True
+        if rule.fast == "watch":
+            return False  # it traps already: the engine sees it
+        if rule.handler is not None and rule.handler is cur.handler:
+            self.rules[name] = rule
+            return True
+        raise self._conflict(name, cur, rule, "needs it too")
 
-    def trace(self, names, comment=""):
-        return self.add(Rule(self._names(names), "trace", comment=comment))
+    def _conflict(self, name, cur, rule, what):
+        return PolicyError(self.source, rule.owner,
+                           f"{name} is {'trapped' if cur.traps else 'answered'} by {cur.owner} ({cur.how()}) and "
+                           f"{rule.owner} {what} ({rule.how()}): a trapped syscall has one owner, so remove one "
+                           "of the two (lxrun --explain shows who owns each syscall)")
 
-    def emulate(self, names, value=None, fast=None, handler=None, errno=None, comment=""):
+    def allow(self, names, comment="", owner=API):
+        return self.add(Rule(self._names(names), "allow", comment=comment, owner=owner))
+
+    def deny(self, names, errno="EPERM", comment="", owner=API):
+        return self.add(Rule(self._names(names), "deny", errno=parse_errno(errno, self.source), comment=comment,
+                             owner=owner))
+
+    def kill(self, names, comment="", owner=API):
+        return self.add(Rule(self._names(names), "kill", comment=comment, owner=owner))
+
+    def trace(self, names, comment="", owner=API):
+        return self.add(Rule(self._names(names), "trace", comment=comment, owner=owner))
+
+    def emulate(self, names, value=None, fast=None, handler=None, errno=None, comment="", owner=API):
         given = [x is not None for x in (value, fast, handler, errno)]
         if sum(given) != 1:
             raise PolicyError(self.source, "emulate", "give exactly one of return, errno, fast, handler")
@@ -128,7 +216,8 @@ class Policy:
             raise PolicyError(self.source, "fast", f"unknown fast action {fast!r} (one of {', '.join(FAST_ACTIONS)})")
         if handler is not None and not callable(handler):
             raise PolicyError(self.source, "handler", f"{handler!r} is not callable")
-        rule = Rule(self._names(names), "emulate", value=value, fast=fast, handler=handler, comment=comment)
+        rule = Rule(self._names(names), "emulate", value=value, fast=fast, handler=handler, comment=comment,
+                    owner=owner)
         if errno is not None:
             rule.errno, rule.value = parse_errno(errno, self.source), None
             rule.value = -rule.errno
@@ -152,7 +241,7 @@ class Policy:
                 raise PolicyError(self.source, f"identity.{k}", "must be a string of at most 64 bytes")
             self.identity[k] = v
         if self.identity:
-            self.emulate("uname", fast="uname", comment="emulated kernel identity")
+            self.emulate("uname", fast="uname", comment="emulated kernel identity", owner=IDENTITY)
 
     def network(self, action, comment="", **keys):
         """A network rule (see lxbrand.rules.net): p.network("allow", family="inet",
@@ -208,30 +297,19 @@ class Policy:
         return self.paths
 
     # -- what rule families install (lxbrand.rules.*) -------------------------
-    def claim_engine(self, names, section, comment):
-        """Give syscalls to a rule family the engine decides and performs (Rule.fast =
-        section).  A deny or kill rule keeps its effect (the kernel answers first), and
-        so does a deny or kill default for a syscall without a rule; a handler that
-        sees what the engine allows (the open pipeline's) stays; any other rule of the
-        syscall conflicts with the section."""
+    def claim_engine(self, names, section, comment, owner):
+        """Give syscalls to a rule family (`owner`, its module) that the engine decides
+        and performs (Rule.fast = section).  A handler that sees what the engine allows
+        (the open pipeline's) stays, as the family's hook; everything else as
+        Policy.place decides."""
         for name in names:
             r = self.rules.get(name)
-            if r is not None and r.action in ("deny", "kill"):
-                continue
-            if r is None and self.default in ("deny", "kill"):
-                continue  # a deny-by-default policy (strict) that never allowed it: the section adds nothing
-            keep = None
-            if r is not None and r.action == "emulate" and getattr(r.handler, "sees_engine_calls", False):
-                keep = r.handler
-            elif r is not None and r.action != "allow" and r.fast not in (section, "watch"):
-                raise PolicyError(self.source, section, f"{name} has a rule ({r.how()}) and is also governed by "
-                                                        f"[[{section}]] rules; remove one of them")
-            self.rules[name] = Rule((name,), "emulate", fast=section, handler=keep, comment=comment)
+            keep = r.handler if r is not None and getattr(r.handler, "sees_engine_calls", False) else None
+            self.place(name, Rule((name,), "emulate", fast=section, handler=keep, comment=comment, owner=owner))
 
-    def refuse(self, name, errno, comment):
-        """Deny a syscall a rule family cannot let run (unless already denied or killed)."""
-        if self.action_of(name).action not in ("deny", "kill"):
-            self.rules[name] = Rule((name,), "deny", errno=errno, comment=comment)
+    def refuse(self, name, errno, comment, owner):
+        """Deny a syscall a rule family (`owner`) cannot let run (unless already denied or killed)."""
+        self.place(name, Rule((name,), "deny", errno=errno, comment=comment, owner=owner))
 
     def watch_engine(self):
         """The calls that change what the engine keeps about a thread to act for it
@@ -240,15 +318,15 @@ class Policy:
         from lxbrand import _core
         for name, sc in syscalls.table().items():
             if _core.watched(sc.nr) and self.action_of(name).action == "allow":
-                self.rules[name] = Rule((name,), "emulate", fast="watch",
-                                        comment="the engine forgets the caller's kept credentials and root")
+                self.place(name, Rule((name,), "emulate", fast="watch", owner=ENGINE,
+                                      comment="the engine forgets the caller's kept credentials and root"))
 
     # -- reading --------------------------------------------------------
     def action_of(self, name):
         r = self.rules.get(name)
         if r is not None:
             return r
-        return Rule((name,), self.default, errno=self.default_errno, comment="policy default")
+        return Rule((name,), self.default, errno=self.default_errno, comment="policy default", owner=DEFAULT)
 
     def traps(self):
         """Names of the syscalls that trap to the supervisor under this policy."""
@@ -338,13 +416,13 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
             raise PolicyError(source, f"{key}.{k}", f"not used by action {action!r}")
         try:
             if action == "allow":
-                p.allow(names, comment)
+                p.allow(names, comment, owner=key)
             elif action == "deny":
-                p.deny(names, r.get("errno", "EPERM"), comment)
+                p.deny(names, r.get("errno", "EPERM"), comment, owner=key)
             elif action == "kill":
-                p.kill(names, comment)
+                p.kill(names, comment, owner=key)
             elif action == "trace":
-                p.trace(names, comment)
+                p.trace(names, comment, owner=key)
             else:
                 given = [k for k in ("return", "errno", "fast", "handler") if k in r]
                 if len(given) != 1:
@@ -354,23 +432,27 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
                     v = _expect(source, f"{key}.return", r["return"], int, "an integer")
                     if not -(2**63) <= v < 2**63:
                         raise PolicyError(source, f"{key}.return", "out of the 64-bit range")
-                    p.emulate(names, value=v, comment=comment)
+                    p.emulate(names, value=v, comment=comment, owner=key)
                 elif k == "errno":
-                    p.emulate(names, errno=parse_errno(r["errno"], source, f"{key}.errno"), comment=comment)
+                    p.emulate(names, errno=parse_errno(r["errno"], source, f"{key}.errno"), comment=comment, owner=key)
                 elif k == "fast":
                     f = _expect(source, f"{key}.fast", r["fast"], str, "a string")
                     if f not in FAST_ACTIONS:
                         raise PolicyError(source, f"{key}.fast", f"unknown fast action {f!r} (one of {', '.join(FAST_ACTIONS)})")
-                    p.emulate(names, fast=f, comment=comment)
+                    p.emulate(names, fast=f, comment=comment, owner=key)
                 else:
                     spec = _expect(source, f"{key}.handler", r["handler"], str, "\"module:function\"")
-                    p.emulate(names, handler=_load_handler(spec, source, f"{key}.handler"), comment=comment)
+                    p.emulate(names, handler=_load_handler(spec, source, f"{key}.handler"), comment=comment, owner=key)
         except PolicyError as e:
             if e.key and e.key.startswith("rule["):
                 raise
             raise PolicyError(source, f"{key}.{e.key}" if e.key else key, e.problem) from None
     p.source = source
+    # The rule families first, then the personality, in the order lxrun and the OCI
+    # runtime apply a command line's personality to a loaded policy: the same rules
+    # either way (Policy.place; between two modules' denials, the first stays).
     _load_section(p, data, "network", "lxbrand.rules.net", p._net_policy, p.set_network_default)
+    _load_section(p, data, "path", "lxbrand.rules.paths", p._path_policy, p.set_path_default)
     ident = data.get("identity", {})
     if not isinstance(ident, dict):
         raise PolicyError(source, "identity", "expected a table")
@@ -381,7 +463,6 @@ def from_dict(data, source="<dict>", name=None, base_dir="."):
         # lxbrand.personality validates it (errors name personality.KEY).
         from lxbrand.personality import Personality
         Personality.from_dict(data.get("personality", {}), source, base_dir).apply(p)
-    _load_section(p, data, "path", "lxbrand.rules.paths", p._path_policy, p.set_path_default)
     return p
 
 

@@ -5,8 +5,9 @@ shapes come from python-ptrace's prototypes, used to decode trace output and
 to tell the C engine which arguments are strings.  The first kernel release of
 each syscall (`since`) comes from lxbrand/data/syscall_since.txt, which cites its
 sources; the era emulation (lxbrand/personality/era.py) hides the syscalls newer
-than an emulated release.  What lxbrand does specially
-with a syscall, and why, is in ENGINE_NOTES: the docs and tests derive from it.
+than an emulated release.  What the engine does with a syscall under every
+policy, and why, is its `note` (ENGINE_NOTES, PROTECTION_NOTES): lxrun --explain
+and SYSCALLS.md (lxbrand/explain.py) show it.
 """
 import os
 import re
@@ -52,12 +53,32 @@ class Syscall:
         return mask
 
 
-# Syscalls the engine treats the same way under every policy, and why.
+# Syscalls the engine treats the same way under every policy, and why: decided in
+# Python (lxbrand.engine.plan) ...
 ENGINE_NOTES = {
     "ptrace": "denied (EPERM) under every policy: every task already has the supervisor as its "
               "tracer, and denying it keeps the program from tracing the supervisor "
               "(a debugger cannot run inside lxrun; see DIVERGENCE.md)",
 }
+# ... and by the engine's own filter, stacked on the policy's (csrc/filter.c, which
+# says which syscalls each protection covers: _core.protections).
+PROTECTION_NOTES = {
+    _core.PROT_TTY: "ioctl TIOCSTI and TIOCLINUX refused (EPERM) under every policy: they would type "
+                    "commands into the terminal that started the sandbox (CVE-2016-7545)",
+    _core.PROT_SUPERVISOR: "refused (EPERM) under every policy when aimed at the supervisor's pid "
+                           "(same pid namespace): the program must not stop, starve or read the process "
+                           "that judges it (SECURITY.md)",
+    _core.PROT_LISTENER: "ptrace backend: a filter with a listener of its own (SECCOMP_FILTER_FLAG_NEW_LISTENER) "
+                         "refused (EPERM): its answers would outrank the supervisor's traps",
+}
+
+
+def engine_note(name, nr):
+    """What the engine does with a syscall under every policy ("" if nothing)."""
+    notes = [ENGINE_NOTES[name]] if name in ENGINE_NOTES else []
+    bits = _core.protections(nr)
+    notes += [text for bit, text in PROTECTION_NOTES.items() if bits & bit]
+    return "; ".join(notes)
 
 
 @lru_cache(maxsize=None)
@@ -111,7 +132,7 @@ def table():
     for nr in range(NR_MAX):
         name = _core.syscall_name(nr)
         if name is not None:
-            out[name] = Syscall(name, nr, ENGINE_NOTES.get(name, ""))
+            out[name] = Syscall(name, nr, engine_note(name, nr))
     return out
 
 

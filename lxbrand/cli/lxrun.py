@@ -21,6 +21,7 @@ examples:
   lxrun --file /etc/os-release=./os-release -- cat /etc/os-release
   lxrun --policy trace-all --summary -- python3 -c 'print(1)'
   lxrun --policy strict --trace=trace.log -- ./untrusted
+  lxrun --explain --policy strict --memory 256M
 """
 
 
@@ -53,7 +54,11 @@ def build_parser():
     p.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                    help="print one line per trapped syscall to FILE (default: stderr)")
     p.add_argument("--summary", action="store_true", help="print a per-syscall table at exit (like strace -c)")
-    p.add_argument("--json", action="store_true", help="trace lines and summary as JSON lines")
+    p.add_argument("--json", action="store_true", help="trace lines and summary as JSON lines (with --explain: "
+                                                       "the report as one JSON document)")
+    p.add_argument("--explain", action="store_true",
+                   help="print what happens to each syscall the policy (with the personality options) does not "
+                        "simply allow, who decides it and why; no program is run")
     p.add_argument("--list-profiles", action="store_true", help="list the built-in profiles and exit")
     p.add_argument("--version", action="version", version="lxrun (lxbrand) " + _version())
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- PROGRAM [ARGS...]")
@@ -110,13 +115,22 @@ def run(args):
     cmd = args.command
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    if not cmd:
+    if args.explain and cmd:
+        raise LaunchError("--explain runs no program (usage: lxrun --explain [--policy P] [options])", 2)
+    if not cmd and not args.explain:
         raise LaunchError("no program given (usage: lxrun [options] -- PROGRAM [ARGS...])", 2)
 
     policy = pol.load_policy(args.policy)
     personality = personality_from_args(args)
     if not personality.is_empty():
         personality.apply(policy)
+    if args.explain:
+        from lxbrand import explain
+        if args.json:
+            explain.dump_json(policy, args.backend)
+        else:
+            sys.stdout.write(explain.text(policy, args.backend))
+        return 0
     if args.backend != "ptrace" and getattr(policy, "personality", None) is not None and policy.personality.remap:
         raise LaunchError("policy: personality.remap needs --backend ptrace (a rewrite needs the registers)", 2)
 

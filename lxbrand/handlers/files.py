@@ -64,6 +64,7 @@ PATH_MAX = 4096
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 OPEN_SYSCALLS = ("open", "openat", "openat2")
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
 
 _SEALS = getattr(fcntl, "F_SEAL_SEAL", 1) | getattr(fcntl, "F_SEAL_SHRINK", 2) | \
     getattr(fcntl, "F_SEAL_GROW", 4) | getattr(fcntl, "F_SEAL_WRITE", 8)
@@ -203,6 +204,16 @@ class FilePipeline:
         self.hooks.append((IN_C, frozenset(os.fsencode(n) for n in names), tag))
         self._reindex()
 
+    def describe(self):
+        """Its hooks in the order they are asked, for lxrun --explain."""
+        from lxbrand.policy import handler_name
+        out = []
+        for hook, names, tag in self.hooks:
+            who = "the personality's view, in C (csrc/persona.c)" if hook is IN_C else f"Python {handler_name(hook)}"
+            which = "every open" if names is None else ", ".join(sorted(os.fsdecode(n) for n in names))
+            out.append(f"{who}" + (f" [{tag}]" if tag else "") + f": {which}")
+        return out
+
     def answered_in_c(self):
         """True if every hook is the engine's view: then the engine answers opens
         without Python (lxbrand.engine.apply_policy)."""
@@ -315,17 +326,12 @@ _NRS, _NAMES = _nr_tables()
 
 def pipeline(policy, create=True):
     """The policy's open pipeline; installed as the handler of open/openat/openat2 on
-    first use.  Refuses to replace another handler or a deny/kill rule's effect."""
-    from lxbrand.errors import PolicyError
+    first use (as the hook of [[path]] rules where they own the opens).  A deny or
+    kill rule keeps its effect; another owner's trap of an open is a PolicyError
+    (lxbrand.policy.Policy.place)."""
     pipe = getattr(policy, "file_pipeline", None)
     if pipe is not None or not create:
         return pipe
-    for name in OPEN_SYSCALLS:
-        r = policy.rules.get(name)
-        if r is not None and r.handler is not None and not isinstance(r.handler, FilePipeline):
-            raise PolicyError(policy.source, name,
-                              f"already emulated by {r.how()}; the open pipeline "
-                              "(lxbrand.handlers.files) must own open/openat/openat2: add a hook to it instead")
     pipe = FilePipeline()
     names = []
     for n in OPEN_SYSCALLS:
@@ -335,6 +341,7 @@ def pipeline(policy, create=True):
         elif policy.action_of(n).action not in ("deny", "kill"):
             names.append(n)
     if names:
-        policy.emulate(names, handler=pipe, comment="open pipeline: personality files, remaps (lxbrand.handlers.files)")
+        policy.emulate(names, handler=pipe, owner=OWNER,
+                       comment="open pipeline: personality files, remaps (lxbrand.handlers.files)")
     policy.file_pipeline = pipe
     return pipe

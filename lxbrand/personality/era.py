@@ -9,6 +9,8 @@ seccomp RET_ERRNO in the kernel: no trap, no cost.
 """
 from lxbrand import syscalls
 
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
+
 
 def hidden(release):
     """Names of the syscalls newer than `release` ("4.4.0-lx", "5.10"), sorted by number.
@@ -25,7 +27,7 @@ def install(policy, release):
     denies or kills it (the stricter rule stays).  Returns the names hidden."""
     names = [n for n in hidden(release) if policy.action_of(n).action not in ("deny", "kill")]
     if names:
-        policy.deny(names, errno="ENOSYS",
+        policy.deny(names, errno="ENOSYS", owner=OWNER,
                     comment=f"personality era: not in Linux {release} (syscalls.py since column)")
     return names
 

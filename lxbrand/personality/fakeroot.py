@@ -39,6 +39,8 @@ from lxbrand.personality.fakeids import ROOT, FakeIds, caps_of
 from lxbrand.personality.rules import emulate
 from lxbrand.procfs import proc_self, tgid as _tgid
 
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
+
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 O_PATH = 0o10000000
@@ -438,25 +440,25 @@ def install(policy, pipe, tag, track_ids=True):
     fr = FakeRoot(fake_caps=track_ids)
     c = "personality: --fake-root"
     if track_ids:
-        emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler,
+        emulate(policy, ZERO_IDS + ("getresuid", "getresgid", "getgroups"), OWNER, handler=fr.id_handler,
                 comment=c + ": the faked ids (root's until set*id changes them)")
-        emulate(policy, SET_IDS, handler=fr.id_handler,
+        emulate(policy, SET_IDS, OWNER, handler=fr.id_handler,
                 comment=c + ": faked ids changed by the kernel's rules, nothing performed")
         # Like set*id, capset and keep-caps act on the faked state only: nothing about the
         # real credentials changes, even under a root supervisor (as under fakeroot).
-        emulate(policy, "capset", handler=fr.ids.capset, comment=c + ": capset(2) on the faked capabilities")
-        emulate(policy, "prctl", handler=fr.ids.prctl, comment=c + ": PR_SET_KEEPCAPS on the faked state")
+        emulate(policy, "capset", OWNER, handler=fr.ids.capset, comment=c + ": capset(2) on the faked capabilities")
+        emulate(policy, "prctl", OWNER, handler=fr.ids.prctl, comment=c + ": PR_SET_KEEPCAPS on the faked state")
     else:
-        emulate(policy, ZERO_IDS, value=0, comment=c + ": uid/gid 0 (set*id are the kernel's here)")
-        emulate(policy, ("getresuid", "getresgid", "getgroups"), handler=fr.id_handler, comment=c)
-    emulate(policy, STATS, handler=fr.stat_handler, comment=c + ": faked owners")
-    emulate(policy, "statx", handler=fr.statx_handler, comment=c + ": faked owners")
-    emulate(policy, CHOWNS, handler=fr.chown_handler, comment=c + ": recorded, not performed")
-    emulate(policy, MKNODS, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
+        emulate(policy, ZERO_IDS, OWNER, value=0, comment=c + ": uid/gid 0 (set*id are the kernel's here)")
+        emulate(policy, ("getresuid", "getresgid", "getgroups"), OWNER, handler=fr.id_handler, comment=c)
+    emulate(policy, STATS, OWNER, handler=fr.stat_handler, comment=c + ": faked owners")
+    emulate(policy, "statx", OWNER, handler=fr.statx_handler, comment=c + ": faked owners")
+    emulate(policy, CHOWNS, OWNER, handler=fr.chown_handler, comment=c + ": recorded, not performed")
+    emulate(policy, MKNODS, OWNER, handler=fr.mknod_handler, comment=c + ": devices recorded, an empty file made")
     if track_ids:
-        emulate(policy, "capget", handler=fr.capget, comment=c + ": root's capabilities")
+        emulate(policy, "capget", OWNER, handler=fr.capget, comment=c + ": root's capabilities")
     if os.geteuid() != 0:
         # as root the kernel's answers are already root's
-        emulate(policy, ACCESS, handler=fr.access_handler, comment=c + ": access(2) as root would answer")
+        emulate(policy, ACCESS, OWNER, handler=fr.access_handler, comment=c + ": access(2) as root would answer")
     pipe.add(fr.status_hook, names={"status"}, tag=tag)
     return fr

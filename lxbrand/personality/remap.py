@@ -20,6 +20,8 @@ from lxbrand import syscalls
 from lxbrand.handlers.files import Serve
 from lxbrand.personality.rules import emulate
 
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
+
 
 class FileRemap:
     """guest path -> host path (str) or content (bytes)."""
@@ -85,4 +87,4 @@ def install(policy, pipe, files, remaps, tag):
         fr = FileRemap(files)
         pipe.add(fr.hook, names={posixpath.basename(g) for g in fr.files}, first=False, tag=tag)
     for r in remaps:
-        emulate(policy, r.syscall, handler=r, comment=f"personality remap: {r.describe()}")
+        emulate(policy, r.syscall, OWNER, handler=r, comment=f"personality remap: {r.describe()}")

@@ -24,6 +24,8 @@ import os
 from lxbrand import _core
 from lxbrand.personality.rules import emulate
 
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
+
 
 def flags(identity=False, memory=None, cpus=None, cgroups=True, container=False):
     """The view's PV_* flags: the identity files, a memory limit, a CPU count, the
@@ -47,9 +49,9 @@ def install(policy, pipe, view_flags, tag):
     by the engine, and the view's files in the open pipeline (answered by the
     engine in the pipeline's order: a path rule's denial first)."""
     if view_flags & (_core.PV_MEMORY | _core.PV_CPUS):
-        emulate(policy, "sysinfo", fast="persona", comment="personality: memory limit, sandbox uptime (C)")
+        emulate(policy, "sysinfo", OWNER, fast="persona", comment="personality: memory limit, sandbox uptime (C)")
     if view_flags & _core.PV_CPUS:
-        emulate(policy, "sched_getaffinity", fast="persona", comment="personality: the first N CPUs (C)")
+        emulate(policy, "sched_getaffinity", OWNER, fast="persona", comment="personality: the first N CPUs (C)")
     pipe.add_in_c(_core.persona_basenames(view_flags), tag=tag)
 
 

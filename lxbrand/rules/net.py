@@ -40,6 +40,7 @@ CALLS = tuple(SYSCALL_OPS)
 ACTIONS = ("allow", "deny")
 _RULE_KEYS = {"action", "ops", "family", "cidr", "ports", "path", "abstract", "errno", "comment"}
 IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
 
 
 def _family_numbers():
@@ -282,9 +283,10 @@ def install(policy, rules_section):
     engine; with rules of its own (rules_section) io_uring is refused too (SCTP is
     refused by the engine's filter).  Returns the (empty) NetPolicy."""
     np_ = NetPolicy(log=stderr_log, rules_section=rules_section)
-    policy.claim_engine(CALLS, "net", "network rules, decided and performed in C (csrc/net.h)")
+    policy.claim_engine(CALLS, "net", "network rules, decided and performed in C (csrc/net.h)", OWNER)
     if rules_section:
         for name in IO_URING:
-            policy.refuse(name, errno.EPERM, "io_uring could connect and send around the network policy")
+            policy.refuse(name, errno.EPERM, "io_uring could connect and send around the network policy",
+                          owner=OWNER)
     policy.watch_engine()
     return np_

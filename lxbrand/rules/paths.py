@@ -43,6 +43,7 @@ from lxbrand.rules.patterns import compile_pattern, match
 OPS = ("read", "write", "create", "stat", "exec")   # bit i of the engine's ops is OPS[i] (csrc/paths.h)
 ACTIONS = ("allow", "deny")
 _RULE_KEYS = {"action", "ops", "paths", "errno", "comment"}
+OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
 
 # The syscalls the engine decides and performs under path rules.
 OPENS = ("open", "openat", "openat2", "creat")
@@ -182,8 +183,8 @@ def install(policy):
     calls that would go around them are refused, and the calls that change what
     the engine keeps to act for a thread trap.  Returns the (empty) PathPolicy."""
     pp = PathPolicy(log=stderr_log)
-    policy.claim_engine(CALLS, "path", "path rules, decided and performed in C (csrc/paths.h)")
+    policy.claim_engine(CALLS, "path", "path rules, decided and performed in C (csrc/paths.h)", OWNER)
     for name, why in REFUSED.items():
-        policy.refuse(name, errno.EPERM, f"path rules: {why}")
+        policy.refuse(name, errno.EPERM, f"path rules: {why}", owner=OWNER)
     policy.watch_engine()
     return pp
