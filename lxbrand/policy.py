@@ -43,12 +43,12 @@ def builtin_profiles():
 # Who installed a rule (Rule.owner).  The policy's own rules: "rule[N]" (the N-th
 # [[rule]] of a file), API (added through this class), DEFAULT (its default).  Every
 # other owner is a module that installs itself into a policy, named after it
-# (__name__ without "lxbrand."): the
-# personality's parts ("personality.era", "personality.view", ...), the rule families
-# ("rules.paths", "rules.net"), the open pipeline ("handlers.files"), IDENTITY (the
-# policy's uname fields, however set) and ENGINE (what the engine does under every
-# policy: syscalls.ENGINE_NOTES, the watch of csrc/view.h).  Policy.place decides
-# how owners meet; lxrun --explain prints them.
+# (__name__ without "lxbrand."): the personality's parts ("personality.era",
+# "personality.view", ...), the rule families ("rules.paths", "rules.net"), the open
+# pipeline ("handlers.files"); and IDENTITY (the policy's uname fields, however set)
+# and ENGINE (what the engine does under every policy: syscalls.ENGINE_NOTES, the
+# watch of csrc/view.h).  Policy.place decides how owners meet; lxrun --explain and
+# docs/policy.md ("How the sections combine") show them.
 API = "policy"
 DEFAULT = "default"
 IDENTITY = "identity"
@@ -157,8 +157,9 @@ class Policy:
         - The policy's own rules replace each other (the author's last word).  They
           replace a module's rule only to deny or kill the syscall: an allow or a trap
           of their own would go around what the module does (a PolicyError).
-        - A module leaves a syscall the policy denies or kills as it is (returns
-          False): the stricter answer wins, and the kernel gives it first.
+        - A module leaves a syscall that is denied or killed already (by the policy, its
+          default, or another module) as it is (returns False): the stricter answer
+          wins, and the kernel gives it first.
         - A module's deny or kill replaces anything else (the era hides a syscall
           whoever traps it; a rule family refuses one it cannot judge).
         - A module's trap takes a syscall that is allowed (by a rule or the default),
