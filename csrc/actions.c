@@ -94,19 +94,20 @@ int lx_gate_set(struct lx_sup *s, char *const names[], size_t n)
  * other open continues without entering Python; a file the personality's view
  * serves, and no Python hook claims, is answered here (persona.c).  Only for
  * handlers that declared their basenames; anything the check cannot read goes to
- * Python, which answers it as the kernel would.  Returns 1: to Python, 0:
- * continue, 2: answered. */
-static int gate(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
+ * Python, which answers it as the kernel would. */
+enum gate_verdict { GATE_CONTINUE, GATE_PYTHON, GATE_ANSWERED };
+static enum gate_verdict gate(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
 {
     char path[4096];
     ssize_t n = lx_mem_read_str(c->pid, c->args[a->gate_arg - 1], path, sizeof(path));
     if (n < 0 || (size_t)n >= sizeof(path) - 1)
-        return 1;
+        return GATE_PYTHON;
     if (lx_gate_match(s, path))
-        return 1;
-    /* open(path, flags) / openat(dirfd, path, flags) */
-    int dirfd = a->gate_arg == 2 ? (int)c->args[0] : AT_FDCWD;
-    return s->persona && lx_persona_open(s, c, path, dirfd, c->args[a->gate_arg], 0) ? 2 : 0;
+        return GATE_PYTHON;
+    /* open(path, flags) / openat(dirfd, path, flags): the path is argument 1 of openat */
+    int dirfd = a->gate_arg - 1 == 1 ? (int)c->args[0] : AT_FDCWD;
+    return s->persona && lx_persona_open(s, c, path, dirfd, c->args[a->gate_arg], 0) ? GATE_ANSWERED
+                                                                                        : GATE_CONTINUE;
 }
 
 int lx_gate_match(const struct lx_sup *s, const char *path)
@@ -160,10 +161,10 @@ int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)
         return lx_fast_answer(s, c, a);
     }
     if (a->gate_arg) {
-        int g = gate(s, c, a);
-        if (g == 2)
+        enum gate_verdict g = gate(s, c, a);
+        if (g == GATE_ANSWERED)
             return 1;
-        if (g == 0) {
+        if (g == GATE_CONTINUE) {
             c->cont = 1;
             return 0;
         }
