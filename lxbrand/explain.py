@@ -139,15 +139,11 @@ def text(policy, backend="unotify"):
     if unnamed:
         out.append(f"numbers {unnamed.start}..{unnamed.stop - 1} (newer than libseccomp's table): ENOSYS, "
                    "so that no call goes around the rules that judge arguments")
-    notes = {}
-    for r in all_rows:
-        if r.note and r.name != "ptrace":
-            for n in r.note.split("; "):
-                notes.setdefault(n, []).append(r.name)
-    if notes:
-        out += ["", "under every policy (the engine's own filter, csrc/filter.c):"]
-        for n, names in notes.items():
-            out.append(f"  {', '.join(names)}: {n}")
+    guarded = [r.name for r in all_rows if r.note and r.name != "ptrace"
+               and (backend == "ptrace" or _core.protections(r.nr) != _core.PROT_LISTENER)]
+    if guarded:
+        out += ["", "under every policy the engine's own filter (csrc/filter.c) also refuses some uses of: "
+                + ", ".join(guarded) + " (why: --json, or SYSCALLS.md's notes)"]
     where = sorted({r.code for r in all_rows if r.kind not in (_core.ALLOW, _core.PYTHON) and
                     (r.owner != DEFAULT or r.kind != _core.DENY)})
     if where:
