@@ -14,6 +14,7 @@
 #include "net.h"
 #include "paths.h"
 #include "persona.h"
+#include "trace.h"
 #include "view.h"
 
 int lx_id_valid(struct lx_sup *s, uint64_t id)
@@ -139,6 +140,8 @@ int lx_upcall(struct lx_sup *s, struct lx_call *c)
 
 void lx_observe(struct lx_sup *s, const struct lx_call *c)
 {
+    if (s->rec_from_exec && !s->rec_started)
+        lx_trace_on(s, c); /* the first process's first execve starts the trace (trace.h) */
     if (s->views)
         lx_views_note(s, c->nr, c->tid);
 }

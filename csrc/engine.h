@@ -41,7 +41,7 @@ enum lx_kind {
 
 struct lx_action {
     uint8_t kind;     /* enum lx_kind */
-    uint8_t str_args; /* bit i set: argument i is a NUL-terminated string (trace decoding) */
+    uint8_t str_args; /* unused (the blob's layout keeps it): records capture per lx_capplan */
     uint8_t gate_arg; /* PYTHON only: 1 + index of a path argument whose basename must be in
                        * sup->gate for the call to reach Python; other calls continue natively */
     int32_t err;      /* errno for DENY / RETURN-with-error (0: use value) */
@@ -72,21 +72,9 @@ struct lx_call {
                        * handler decides on this copy, never on the caller's memory */
 };
 
-#define LX_STR_CAP 96
-struct lx_record {
-    int32_t nr;
-    pid_t tid;
-    uint8_t kind;     /* action kind that handled it */
-    uint8_t has_ret;  /* 0: the call continued natively and its result is not known (unotify) */
-    uint8_t str_idx[2];
-    int64_t ret;
-    uint64_t args[6];
-    uint64_t t_start_ns, dur_ns;
-    char str[2][LX_STR_CAP];
-};
-
 typedef int (*lx_handler_fn)(void *ctx, struct lx_call *call);   /* 0 ok, <0 fail closed */
-typedef void (*lx_flush_fn)(void *ctx, const struct lx_record *recs, size_t n);
+/* a batch of record frames (trace.h) */
+typedef void (*lx_flush_fn)(void *ctx, const uint8_t *frames, size_t len);
 
 struct lx_tidtab; /* ptrace.c */
 struct lx_paths;  /* paths.h */
@@ -94,6 +82,7 @@ struct lx_net;    /* net.h */
 struct lx_views;  /* view.h */
 struct lx_chan;   /* inject.c */
 struct lx_persona; /* persona.h */
+struct lx_capplan; /* trace.h */
 
 struct lx_sup {
     int backend;
@@ -127,11 +116,20 @@ struct lx_sup {
     /* counters (always on; cheap) */
     uint64_t count[LX_NR_MAX], errors[LX_NR_MAX], ns[LX_NR_MAX];
 
-    /* trace records: flushed to Python when full and at the end */
+    /* the run's own trace (trace.h): record frames, flushed to Python when full and at the end */
     int recording;
-    struct lx_record *recs;
-    size_t nrec, caprec;
+    int trace_exit;                   /* unotify: TRACE calls trap as RET_TRACE, so that their
+                                       * exit (the result) is seen at a syscall-exit stop */
+    int rec_from_exec, rec_started;   /* nothing recorded or counted before the first process's
+                                       * first execve (what runs before is the runtime's setup) */
+    struct lx_capplan *plan;          /* [LX_NR_MAX]: what records capture, or NULL */
+    unsigned strsize;                 /* bytes of a buffer or string argument captured (strace -s) */
+    uint8_t *rbuf, *rbuf2;            /* filling, and handed to the flusher thread (r2len > 0) */
+    size_t rlen, rcap, r2len;
     pthread_mutex_t rec_lock;
+    pthread_cond_t rec_cv;
+    pthread_t rec_thread;             /* calls s->flush, off the traced calls' path (trace.c) */
+    int rec_thread_started, rec_thread_stop;
 
     /* run state */
     int notify_fd;
@@ -157,8 +155,6 @@ void lx_sup_free(struct lx_sup *s);
 uint64_t lx_now_ns(void);
 int lx_sup_traps(const struct lx_sup *s);
 int lx_child_backend(const struct lx_sup *s);
-void lx_record(struct lx_sup *s, const struct lx_call *c, int kind, int has_ret, uint64_t t0);
-void lx_flush(struct lx_sup *s);
 void lx_count(struct lx_sup *s, int nr, int64_t ret, int has_ret, uint64_t t0);
 const struct lx_action *lx_action_for(const struct lx_sup *s, int nr);
 

@@ -22,8 +22,9 @@
 
 #include "engine.h"
 #include "net.h"
-static uint32_t scmp_action(const struct lx_action *a, int backend)
+static uint32_t scmp_action(const struct lx_action *a, const struct lx_sup *s)
 {
+    int backend = s->backend;
     switch (a->kind) {
     case LX_ACT_ALLOW:
         return SCMP_ACT_ALLOW;
@@ -31,6 +32,13 @@ static uint32_t scmp_action(const struct lx_action *a, int backend)
         return SCMP_ACT_ERRNO((uint16_t)(a->err > 0 ? a->err : EPERM));
     case LX_ACT_KILL:
         return SCMP_ACT_KILL_PROCESS;
+    case LX_ACT_TRACE:
+        /* A recorded call needs its result: a notification that continues never shows
+         * it, so when the run records, TRACE calls stop the tracer instead (the tracer
+         * thread then resumes them to their syscall-exit stop: ptrace.c). */
+        if (s->trace_exit)
+            return SCMP_ACT_TRACE(0);
+        return backend == LX_BACKEND_UNOTIFY ? SCMP_ACT_NOTIFY : SCMP_ACT_TRACE(0);
     default:
         return backend == LX_BACKEND_UNOTIFY ? SCMP_ACT_NOTIFY : SCMP_ACT_TRACE(0);
     }
@@ -159,7 +167,7 @@ static int compile_protections(const struct lx_sup *s, void **out, size_t *out_l
 static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
 {
     int rc;
-    uint32_t dflt = scmp_action(&s->dflt, s->backend);
+    uint32_t dflt = scmp_action(&s->dflt, s);
     scmp_filter_ctx ctx = seccomp_init(dflt);
     if (!ctx)
         return -EINVAL;
@@ -173,7 +181,7 @@ static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
         goto out;
     for (int nr = 0; nr < LX_NR_MAX; nr++) {
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-        uint32_t act = scmp_action(&s->table[nr], s->backend);
+        uint32_t act = scmp_action(&s->table[nr], s);
         if (!name) {
             /* a number this libseccomp cannot name (a gap, or a syscall newer than
              * its table): the default, unless the policy layer set it (ENOSYS under

@@ -32,6 +32,7 @@
 #include "net.h"
 #include "paths.h"
 #include "tids.h"
+#include "trace.h"
 #include "view.h"
 
 /* PTRACE_GET_SYSCALL_INFO (Linux 5.3) and its struct __ptrace_syscall_info come from
@@ -99,13 +100,12 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     int kind = a->kind, answered;
     lx_observe(s, &c);
 
-    if (is_listener_request(&c)) {
+    if (s->backend == LX_BACKEND_PTRACE && is_listener_request(&c)) {
         c.ret = -EPERM; /* see filter.c: a listener of the program's would outrank RET_TRACE */
         answered = 1;
     } else if (kind == LX_ACT_TRACE) {
-        t->in_trace = 1;
-        t->t0 = t0;
-        t->call = c;
+        /* (on unotify too, when the run records: s->trace_exit) its result at the exit stop */
+        lx_trace_begin(s, t, &c, LX_ACT_TRACE, t0);
         ptrace(PTRACE_SYSCALL, tid, 0, 0);
         return;
     } else {
@@ -130,6 +130,12 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
         call_to_regs(&c, &regs);
         ptrace(PTRACE_SETREGS, tid, 0, &regs);
     }
+    if (!answered && s->recording && s->trace_exit) {
+        /* it continues natively: its result is seen at the exit stop */
+        lx_trace_begin(s, t, &c, kind, t0);
+        ptrace(PTRACE_SYSCALL, tid, 0, 0);
+        return;
+    }
     lx_count(s, c.nr, c.ret, answered, t0);
     lx_record(s, &c, kind, answered, t0);
     resume(tid, t, 0);
@@ -139,23 +145,19 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
 static void on_syscall_exit(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
 {
     struct user_regs_struct regs;
-    if (t->in_trace && ptrace(PTRACE_GETREGS, tid, 0, &regs) == 0) {
-        t->call.ret = (int64_t)regs.rax;
-        lx_count(s, t->call.nr, t->call.ret, 1, t->t0);
-        lx_record(s, &t->call, LX_ACT_TRACE, 1, t->t0);
+    if (t->in_trace) {
+        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) == 0)
+            lx_trace_end(s, t, (int64_t)regs.rax, 1);
+        else
+            lx_trace_end(s, t, 0, 0);
     }
-    t->in_trace = 0;
     ptrace(PTRACE_CONT, tid, 0, 0);
 }
 
 static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t)
 {
-    if (t && t->in_trace) {
-        /* exit_group, execve failing into death, or a kill: no result */
-        lx_count(s, t->call.nr, 0, 0, t->t0);
-        lx_record(s, &t->call, LX_ACT_TRACE, 0, t->t0);
-        t->in_trace = 0;
-    }
+    if (t && t->in_trace)
+        lx_trace_end(s, t, 0, 0); /* exit_group, execve failing into death, or a kill: no result */
 }
 
 /* unotify: step the child through its last syscalls until seccomp() returns
@@ -307,6 +309,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
             if (f) {
                 saved = *f;
                 have = 1;
+                memset(&f->rec, 0, sizeof(f->rec)); /* moves with it */
                 lx_tids_del(s->tids, former);
             }
             t = lx_tids_get(s->tids, tid);
@@ -315,13 +318,18 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
                 t->t0 = saved.t0;
                 t->call = saved.call;
                 t->call.tid = t->call.pid = tid;
+                lx_recb_free(&t->rec);
+                t->rec = saved.rec;
                 t->fresh = 0;
+            } else if (have) {
+                lx_recb_free(&saved.rec);
             }
         }
         /* The new image is mapped and has not run yet: a check of what was
          * executed (/proc/TID/exe) cannot be raced, unlike one of the path
          * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
         lx_views_forget(s, 0); /* the execing thread took over its leader's number */
+        lx_trace_exec_seen(s, tid);
         if ((s->paths && lx_paths_exec_ok(s, tid) < 0) || (s->exec_check && s->exec_check(s->ctx, tid) < 0))
             kill(tid, SIGKILL);
         resume(tid, t, 0);
@@ -357,7 +365,7 @@ static long arm_opts(const struct lx_sup *s)
 {
     long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
-    if (s->backend == LX_BACKEND_PTRACE)
+    if (s->backend == LX_BACKEND_PTRACE || s->trace_exit)
         opts |= PTRACE_O_TRACESECCOMP;
     return opts;
 }

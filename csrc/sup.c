@@ -1,4 +1,4 @@
-/* Supervisor state: init/free, counters, trace records. */
+/* Supervisor state: init/free, counters (trace records: trace.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include "net.h"
 #include "paths.h"
 #include "persona.h"
+#include "trace.h"
 #include "view.h"
 
 int lx_sup_init(struct lx_sup *s, int backend)
@@ -17,8 +18,9 @@ int lx_sup_init(struct lx_sup *s, int backend)
     memset(s, 0, sizeof(*s));
     s->backend = backend;
     s->notify_fd = -1;
-    s->caprec = 1024;
+    s->strsize = LX_CAP_STRSIZE_DEFAULT;
     pthread_mutex_init(&s->rec_lock, NULL);
+    pthread_cond_init(&s->rec_cv, NULL);
     return 0;
 }
 
@@ -34,10 +36,15 @@ void lx_sup_free(struct lx_sup *s)
     lx_views_free(s);
     lx_inject_free(s);
     lx_persona_free(s);
-    free(s->recs);
-    s->recs = NULL;
-    s->nrec = 0;
+    lx_flush(s);
+    free(s->rbuf);
+    free(s->rbuf2);
+    s->rbuf = s->rbuf2 = NULL;
+    s->rlen = s->rcap = s->r2len = 0;
+    free(s->plan);
+    s->plan = NULL;
     pthread_mutex_destroy(&s->rec_lock);
+    pthread_cond_destroy(&s->rec_cv);
 }
 
 /* 1 if some syscall traps (to a listener or a tracer): with none, the unotify
@@ -75,65 +82,11 @@ const struct lx_action *lx_action_for(const struct lx_sup *s, int nr)
 
 void lx_count(struct lx_sup *s, int nr, int64_t ret, int has_ret, uint64_t t0)
 {
-    if (nr < 0 || nr >= LX_NR_MAX)
+    if (nr < 0 || nr >= LX_NR_MAX || (s->rec_from_exec && !s->rec_started))
         return;
     __atomic_add_fetch(&s->count[nr], 1, __ATOMIC_RELAXED);
     if (has_ret && ret < 0 && ret > -4096)
         __atomic_add_fetch(&s->errors[nr], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->ns[nr], lx_now_ns() - t0, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->traps, 1, __ATOMIC_RELAXED);
-}
-
-/* Must be called with rec_lock held. */
-static void flush_locked(struct lx_sup *s)
-{
-    if (s->nrec && s->flush)
-        s->flush(s->ctx, s->recs, s->nrec);
-    s->nrec = 0;
-}
-
-void lx_flush(struct lx_sup *s)
-{
-    pthread_mutex_lock(&s->rec_lock);
-    flush_locked(s);
-    pthread_mutex_unlock(&s->rec_lock);
-}
-
-void lx_record(struct lx_sup *s, const struct lx_call *c, int kind, int has_ret, uint64_t t0)
-{
-    if (!s->recording)
-        return;
-    pthread_mutex_lock(&s->rec_lock);
-    if (!s->recs) {
-        s->recs = calloc(s->caprec, sizeof(*s->recs));
-        if (!s->recs) {
-            pthread_mutex_unlock(&s->rec_lock);
-            return;
-        }
-    }
-    if (s->nrec == s->caprec)
-        flush_locked(s);
-    struct lx_record *r = &s->recs[s->nrec++];
-    memset(r, 0, offsetof(struct lx_record, str));
-    r->nr = c->nr;
-    r->tid = c->tid;
-    r->kind = (uint8_t)kind;
-    r->has_ret = (uint8_t)has_ret;
-    r->ret = c->ret;
-    memcpy(r->args, c->args, sizeof(r->args));
-    r->t_start_ns = t0;
-    r->dur_ns = lx_now_ns() - t0;
-    r->str_idx[0] = r->str_idx[1] = 0xff;
-    r->str[0][0] = r->str[1][0] = '\0';
-    const struct lx_action *a = lx_action_for(s, c->nr);
-    int k = 0;
-    for (int i = 0; i < 6 && k < 2; i++) {
-        if (!(a->str_args & (1u << i)))
-            continue;
-        r->str_idx[k] = (uint8_t)i;
-        if (!c->args[i] || lx_mem_read_str(c->pid, c->args[i], r->str[k], LX_STR_CAP) < 0)
-            r->str_idx[k] = 0xfe; /* unreadable */
-        k++;
-    }
-    pthread_mutex_unlock(&s->rec_lock);
 }

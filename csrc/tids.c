@@ -31,6 +31,9 @@ struct lx_tidtab *lx_tids_new(void)
 void lx_tids_free(struct lx_tidtab *t)
 {
     if (t) {
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i].tid)
+                lx_recb_free(&t->slots[i].rec);
         free(t->slots);
         free(t);
     }
@@ -94,6 +97,7 @@ void lx_tids_del(struct lx_tidtab *t, pid_t tid)
             return;
         i = (i + 1) & mask;
     }
+    lx_recb_free(&t->slots[i].rec);
     t->slots[i].tid = 0;
     t->n--;
     /* backward shift: move later entries of the cluster into the hole if their

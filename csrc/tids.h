@@ -1,6 +1,7 @@
 #ifndef LX_TIDS_H
 #define LX_TIDS_H
 #include "engine.h"
+#include "trace.h"
 
 struct lx_tstate {
     pid_t tid;             /* 0: free slot */
@@ -8,6 +9,7 @@ struct lx_tstate {
     uint8_t in_trace;      /* a traced syscall is running; resume with PTRACE_SYSCALL to see its exit */
     uint64_t t0;
     struct lx_call call;   /* the traced call awaiting its result */
+    struct lx_recb rec;    /* its record, when the run records (owned: freed with the entry) */
 };
 
 struct lx_tidtab *lx_tids_new(void);

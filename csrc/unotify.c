@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "trace.h"
 
 /* Linux 6.6, commit 48a1084a8b74 ("seccomp: add the synchronous mode for
  * seccomp_unotify"): the woken task and the supervisor run on the same CPU,

@@ -351,23 +351,10 @@ cdef int _exec_tramp(void *ctx, pid_t tid) noexcept with gil:
         return -1
 
 
-cdef void _flush_tramp(void *ctx, const E.lx_record *recs, size_t n) noexcept with gil:
+cdef void _flush_tramp(void *ctx, const uint8_t *frames, size_t n) noexcept with gil:
     cdef Supervisor sup = <Supervisor>ctx
-    cdef size_t i
-    cdef int k
-    out = []
-    for i in range(n):
-        strs = {}
-        for k in range(2):
-            idx = recs[i].str_idx[k]
-            if idx < 6:
-                strs[idx] = <bytes>recs[i].str[k]
-            elif idx == 0xfe:
-                strs[-1 - k] = None
-        out.append((recs[i].nr, recs[i].tid, recs[i].kind, recs[i].has_ret, recs[i].ret,
-                    tuple(recs[i].args[j] for j in range(6)), recs[i].t_start_ns, recs[i].dur_ns, strs))
     try:
-        sup.recorder(out)
+        sup.recorder(PyBytes_FromStringAndSize(<const char *>frames, n))
     except BaseException as e:
         sup._report(e)
 
@@ -419,13 +406,12 @@ cdef class Supervisor:
     def _report(self, e):
         self.errors.append(e)
 
-    def set_action(self, int nr, int kind, int err=0, int64_t value=0, int str_args=0):
+    def set_action(self, int nr, int kind, int err=0, int64_t value=0):
         if nr < 0 or nr >= E.LX_NR_MAX:
             raise ValueError("syscall number %d out of range" % nr)
         self.s.table[nr].kind = kind
         self.s.table[nr].err = err
         self.s.table[nr].value = value
-        self.s.table[nr].str_args = str_args
 
     def set_default(self, int kind, int err=0):
         self.s.dflt.kind = kind
@@ -564,8 +550,28 @@ cdef class Supervisor:
             raise ValueError("no path rules")
         return E.lx_paths_decide(self.s.paths, op, path, len(path))
 
-    def set_str_args(self, int nr, int mask):
-        self.s.table[nr].str_args = mask
+    def set_trace(self, plans, unsigned strsize=32, bint results=True, bint from_exec=True):
+        """How this run's own trace records calls (csrc/trace.h): plans {nr: ((what,)*6,
+        (param,)*6)}, what memory each record captures (lxbrand.traceshapes); strsize, the
+        bytes of a buffer or string kept; results: traced calls are stopped at their exit
+        for their result (on unotify they then trap as RET_TRACE: set before compile());
+        from_exec: nothing is recorded before the first process's first execve."""
+        if strsize < 1 or strsize > E.LX_CAP_STRSIZE_MAX:
+            raise ValueError("string size %d out of range (1..%d)" % (strsize, E.LX_CAP_STRSIZE_MAX))
+        if self.s.plan == NULL:
+            self.s.plan = <E.lx_capplan *>calloc(E.LX_NR_MAX, sizeof(E.lx_capplan))
+            if self.s.plan == NULL:
+                raise MemoryError()
+        memset(self.s.plan, 0, E.LX_NR_MAX * sizeof(E.lx_capplan))
+        for nr, (what, param) in plans.items():
+            if nr < 0 or nr >= E.LX_NR_MAX:
+                continue
+            for i in range(6):
+                self.s.plan[nr].what[i] = what[i]
+                self.s.plan[nr].param[i] = param[i]
+        self.s.strsize = strsize
+        self.s.trace_exit = results
+        self.s.rec_from_exec = from_exec
 
     def set_uname(self, sysname, nodename, release, version, machine, domainname):
         _set_field(self.s.uts.sysname, sysname)
@@ -698,6 +704,11 @@ cdef class Supervisor:
     def child_backend(self):
         """The backend the child installs its filter for (no listener when nothing traps)."""
         return E.lx_child_backend(self.s)
+
+    @property
+    def trace_exit(self):
+        """Do traced calls stop at their exit (for their result)?  (set_trace)"""
+        return bool(self.s.trace_exit)
 
     @property
     def sync_wakeup(self):

@@ -2,9 +2,15 @@
 from libc.stdint cimport uint8_t, uint16_t, int32_t, uint32_t, int64_t, uint64_t
 from posix.types cimport pid_t
 
+cdef extern from "trace.h" nogil:
+    struct lx_capplan:
+        uint8_t what[6]
+        uint16_t param[6]
+    enum: LX_CAP_STRSIZE_MAX
+
+
 cdef extern from "engine.h" nogil:
     enum: LX_NR_MAX
-    enum: LX_STR_CAP
     enum lx_backend:
         LX_BACKEND_UNOTIFY
         LX_BACKEND_PTRACE
@@ -53,20 +59,8 @@ cdef extern from "engine.h" nogil:
         int sent
         const char *path
 
-    struct lx_record:
-        int32_t nr
-        pid_t tid
-        uint8_t kind
-        uint8_t has_ret
-        uint8_t str_idx[2]
-        int64_t ret
-        uint64_t args[6]
-        uint64_t t_start_ns
-        uint64_t dur_ns
-        char str[2][96]
-
     ctypedef int (*lx_handler_fn)(void *ctx, lx_call *call) noexcept
-    ctypedef void (*lx_flush_fn)(void *ctx, const lx_record *recs, size_t n) noexcept
+    ctypedef void (*lx_flush_fn)(void *ctx, const uint8_t *frames, size_t len) noexcept
 
     struct lx_sup:
         int backend
@@ -87,6 +81,11 @@ cdef extern from "engine.h" nogil:
         uint64_t errors[512]
         uint64_t ns[512]
         int recording
+        int trace_exit
+        int rec_from_exec
+        int rec_started
+        lx_capplan *plan
+        unsigned strsize
         int notify_fd
         pid_t child
         int main_status_valid

@@ -179,13 +179,12 @@ def unnamed_denied(policy):
 
 def apply_policy(policy, sup, recording=False):
     """Fill the supervisor's action table from the policy (plan). Returns {nr: handler}.
-    With recording, also tell C which arguments are strings (for trace records)."""
+    (recording: kept for callers; what a trace captures is set by Sandbox.compile.)"""
     sup.set_default(_KINDS[policy.default], policy.default_errno)
     handlers = {}
     fast_uname = False
-    table = syscalls.table()
     for p in plan(policy):
-        sup.set_action(p.nr, p.kind, p.err, p.value, table[p.name].string_args if recording else 0)
+        sup.set_action(p.nr, p.kind, p.err, p.value)
         if p.gate is not None:
             sup.set_gate(p.nr, *p.gate)
         if p.handler is not None:
@@ -196,7 +195,7 @@ def apply_policy(policy, sup, recording=False):
     if policy.net is not None:
         policy.net.compile(sup)
     for nr in unnamed_denied(policy) or ():
-        sup.set_action(nr, _core.DENY, errno.ENOSYS, 0, 0)
+        sup.set_action(nr, _core.DENY, errno.ENOSYS, 0)
     if policy.identity or fast_uname:
         # the host's fields, with the policy's identity over them (a fast uname
         # rule without an identity answers the host's own values)
@@ -330,6 +329,9 @@ class Sandbox:
             sup.handler = self._dispatch(handlers)
         if self.tracer is not None:
             sup.recorder = self.tracer.records
+            # before compile(): lines need results, and on unotify that changes the filter
+            sup.set_trace(self.tracer.capture_table(), self.tracer.strsize,
+                          results=self.tracer.wants_results)
         from lxbrand.fastpath import table_only
         return Compiled(sup, sup.compile(),
                         needs_python=self.tracer is not None or not table_only(self.policy),

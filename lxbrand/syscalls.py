@@ -1,8 +1,8 @@
 """The one syscall table.
 
 Numbers and names come from libseccomp (never written by hand here).  Argument
-shapes come from python-ptrace's prototypes, used to decode trace output and
-to tell the C engine which arguments are strings.  The first kernel release of
+shapes come from python-ptrace's prototypes, used to show trace lines of the
+syscalls lxbrand/traceshapes.py does not list.  The first kernel release of
 each syscall (`since`) comes from lxbrand/data/syscall_since.txt, which cites its
 sources; the era emulation (lxbrand/personality/era.py) hides the syscalls newer
 than an emulated release.  What the engine does with a syscall under every
@@ -42,15 +42,6 @@ class Syscall:
         """First Linux release with this x86_64 syscall, as (major, minor, patch);
         () if lxbrand/data/syscall_since.txt does not list it."""
         return since_data().get(self.name, ())
-
-    @property
-    def string_args(self):
-        """Bit mask of the arguments that are NUL-terminated strings."""
-        mask = 0
-        for i, (ctype, pname) in enumerate(self.params[:6]):
-            if ctype.replace(" ", "") in ("constchar*", "char*") and pname not in ("buf", "optval"):
-                mask |= 1 << i
-        return mask
 
 
 # Syscalls the engine treats the same way under every policy, and why: decided in

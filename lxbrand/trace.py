@@ -1,166 +1,198 @@
 """Observability: strace-like lines, JSON lines and a per-syscall summary.
 
-The C engine records each trapped syscall (number, arguments, up to two string
-arguments read at the trap, result, timing) without entering Python, and hands
-the records over in batches; this module only formats them.
+The C engine records each traced syscall (number, arguments, the memory some of them
+point to, result, timing: csrc/trace.h) without entering Python and hands the
+records over in batches of frames; this module parses and formats them
+(lxbrand/tracefmt.py shows each argument as strace does).  The same frames come from
+a live attach (lxbrand/live.py).
 """
-import errno as _errno
 import json
 import os
-from functools import lru_cache
+import struct
 
-from lxbrand import _core, syscalls
+from lxbrand import _core, tracefmt, traceshapes
 
 _KIND_NAMES = {_core.TRACE: "trace", _core.RETURN: "emulate", _core.UNAME: "emulate",
-               _core.PYTHON: "emulate", _core.DENY: "deny", _core.ALLOW: "allow"}
-AT_FDCWD = -100
-_OPEN_BITS = [(os.O_CREAT, "O_CREAT"), (os.O_EXCL, "O_EXCL"), (os.O_NOCTTY, "O_NOCTTY"),
-              (os.O_TRUNC, "O_TRUNC"), (os.O_APPEND, "O_APPEND"), (os.O_NONBLOCK, "O_NONBLOCK"),
-              (os.O_DIRECTORY, "O_DIRECTORY"), (os.O_NOFOLLOW, "O_NOFOLLOW"), (os.O_CLOEXEC, "O_CLOEXEC"),
-              (getattr(os, "O_PATH", 0o10000000), "O_PATH"), (getattr(os, "O_TMPFILE", 0o20200000), "O_TMPFILE")]
+               _core.PYTHON: "emulate", _core.DENY: "deny", _core.ALLOW: "allow",
+               _core.PATH: "path", _core.NET: "network", _core.WATCH: "watch",
+               _core.PERSONA: "emulate"}
+
+# csrc/trace.h
+FRAME_CALL, FRAME_EVENT, FRAME_DROPPED, FRAME_HELLO, FRAME_BYE = 1, 2, 3, 4, 5
+REC_RET, REC_LIVE = 1, 2
+ITEM_TRUNC, ITEM_FAULT = 1, 2
+_HDR = struct.Struct("<IHBBiiIIq6QQQ")
+_ITEM = struct.Struct("<BBBBIQ")
+assert _HDR.size == 96 and _ITEM.size == 16
 
 
-def _signed(v):
-    return v - (1 << 64) if v >= 1 << 63 else v
+class Item:
+    """Memory the engine captured for one argument."""
+    __slots__ = ("what", "flags", "full", "data")
+
+    def __init__(self, what, flags, full, data):
+        self.what, self.flags, self.full, self.data = what, flags, full, data
+
+    @property
+    def fault(self):
+        return bool(self.flags & ITEM_FAULT)
 
 
-_ACC = {os.O_WRONLY: "O_WRONLY", os.O_RDWR: "O_RDWR"}
+class Record:
+    """One traced syscall."""
+    __slots__ = ("nr", "tid", "kind", "flags", "ret", "args", "t0", "dur", "items")
 
+    def __init__(self, nr, tid, kind, flags, ret, args, t0, dur, items):
+        self.nr, self.tid, self.kind, self.flags, self.ret = nr, tid, kind, flags, ret
+        self.args, self.t0, self.dur, self.items = args, t0, dur, items
 
-@lru_cache(maxsize=256)
-def _open_flags(v):
-    parts = [_ACC.get(v & 3, "O_RDONLY")]
-    rest = v & ~3
-    for bit, name in _OPEN_BITS:
-        if bit and rest & bit == bit:
-            parts.append(name)
-            rest &= ~bit
-    if rest:
-        parts.append(hex(rest))
-    return "|".join(parts)
+    @property
+    def has_ret(self):
+        return bool(self.flags & REC_RET)
 
+    @property
+    def name(self):
+        return tracefmt.call_name(self.nr)
 
-def _quote(b):
-    s = b.decode("utf-8", "backslashreplace")
-    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{s}"'
+    def args_text(self, strsize=tracefmt.DEFAULT_STRSIZE):
+        return tracefmt.show_args(self.nr, self.args, self.items, strsize)
 
+    def result_text(self):
+        return tracefmt.show_result(self.nr, self.has_ret, self.ret, self.args)
 
-# How each argument is shown, decided once per syscall from its prototype.
-_PTR, _DIRFD, _OFLAGS, _INT32, _INT64, _MODE, _OTHER = range(7)
-_O_CREAT_OR_TMPFILE = os.O_CREAT | getattr(os, "O_TMPFILE", 0o20200000)
+    def line(self, strsize=tracefmt.DEFAULT_STRSIZE, timing=True, note=True):
+        """strace's line: `[pid N] name(args) = result <seconds>`."""
+        s = f"[pid {self.tid}] {self.name}({', '.join(self.args_text(strsize))}) = {self.result_text()}"
+        if note and self.kind not in (_core.TRACE, _core.ALLOW) and not self.flags & REC_LIVE:
+            s += f" (lxbrand: {_KIND_NAMES.get(self.kind, self.kind)})"
+        if timing:
+            s += f" <{self.dur / 1e9:.6f}>"
+        return s
 
-
-@lru_cache(maxsize=None)
-def _plan(nr):
-    """(name, [(kind), ...], index of open flags or -1) for a syscall number."""
-    sc = syscalls.by_nr().get(nr)
-    params = sc.params if sc else ()
-    name = sc.name if sc else ""
-    kinds = []
-    for i in range(min(len(params) if params else 6, 6)):
-        ctype, pname = params[i] if params else ("long", "")
-        if "*" in ctype:
-            k = _PTR
-        elif pname in ("dirfd", "dfd", "olddfd", "newdfd", "fd"):
-            k = _DIRFD
-        elif pname == "flags" and name in ("open", "openat", "openat2"):
-            k = _OFLAGS
-        elif ctype in ("int", "pid_t"):
-            k = _INT32
-        elif ctype in ("long", "off_t", "loff_t", "ssize_t"):
-            k = _INT64
-        elif ctype in ("umode_t", "mode_t"):
-            k = _MODE
+    def as_dict(self, strsize=tracefmt.DEFAULT_STRSIZE):
+        d = {"pid": self.tid, "syscall": self.name, "nr": self.nr, "args": self.args_text(strsize),
+             "action": _KIND_NAMES.get(self.kind, str(self.kind)), "t_ns": self.t0, "dur_ns": self.dur}
+        if self.has_ret:
+            d["ret"] = self.ret
+            if -4096 < self.ret < 0:
+                d["errno"] = tracefmt.errno_name(-self.ret)
         else:
-            k = _OTHER
-        kinds.append(k)
-    flags_at = {"open": 1, "openat": 2}.get(name, -1)
-    return kinds, flags_at
+            d["ret"] = None
+        return d
 
 
-def _int32(v):
-    v &= 0xffffffff
-    return v - (1 << 32) if v & 0x80000000 else v
+def parse_call(buf, off, size):
+    """The Record of a FRAME_CALL frame at buf[off:off+size]."""
+    (_, _, kind, flags, nr, tid, nitems, _, ret, a0, a1, a2, a3, a4, a5, t0, dur) = _HDR.unpack_from(buf, off)
+    items = {}
+    p = off + _HDR.size
+    end = off + size
+    for _ in range(nitems):
+        if p + _ITEM.size > end:
+            break
+        arg, what, iflags, _, ln, full = _ITEM.unpack_from(buf, p)
+        p += _ITEM.size
+        items[arg] = Item(what, iflags, full, bytes(buf[p:p + ln]))
+        p += (ln + 7) & ~7
+    return Record(nr, tid, kind, flags, ret, (a0, a1, a2, a3, a4, a5), t0, dur, items)
 
 
-def decode_args(nr, args, strs):
-    """Render arguments the way strace does, as far as the prototype tells."""
-    kinds, flags_at = _plan(nr)
-    n = len(kinds)
-    if flags_at >= 0 and not args[flags_at] & _O_CREAT_OR_TMPFILE:
-        n = flags_at + 1  # the mode only matters with O_CREAT/O_TMPFILE (as strace shows it)
-    out = []
-    for i in range(n):
-        v = args[i]
-        if i in strs:
-            s = strs[i]
-            out.append(_quote(s) + ("..." if s is not None and len(s) >= _STRCAP - 1 else "") if s is not None
-                       else hex(v))
-            continue
-        k = kinds[i]
-        if k == _PTR:
-            out.append("NULL" if v == 0 else hex(v))
-        elif k == _DIRFD:
-            sv = _int32(v)
-            out.append("AT_FDCWD" if sv == AT_FDCWD else str(sv))
-        elif k == _OFLAGS:
-            out.append(_open_flags(v))
-        elif k == _INT32:
-            out.append(str(_int32(v)))
-        elif k == _INT64:
-            out.append(str(_signed(v)))
-        elif k == _MODE:
-            out.append(oct(v))
-        else:
-            out.append(str(v) if v < 4096 else hex(v))
-    return out
+def iter_frames(buf):
+    """(type, offset, size) of each frame in a batch."""
+    off, n = 0, len(buf)
+    while off + 8 <= n:
+        size, ftype = struct.unpack_from("<IH", buf, off)
+        if size < 8 or off + size > n:
+            raise ValueError(f"malformed trace frame at byte {off} (size {size})")
+        yield ftype, off, size
+        off += size
 
 
-_STRCAP = 96  # LX_STR_CAP in csrc/engine.h
+def parse_records(buf):
+    return [parse_call(buf, off, size) for ftype, off, size in iter_frames(buf) if ftype == FRAME_CALL]
 
 
-def result_text(has_ret, ret):
-    if not has_ret:
-        return "?"
-    if -4096 < ret < 0:
-        e = -ret
-        return f"-1 {_errno.errorcode.get(e, e)} ({os.strerror(e)})"
-    return str(ret) if ret < 4096 else hex(ret & 0xffffffffffffffff)
+class RotatingFile:
+    """A text file that is never longer than max_bytes: once it would be, it becomes
+    PATH.1 (PATH.1 becomes PATH.2 ... up to PATH.keep, the oldest dropped) and PATH
+    starts anew.  keep=0: PATH itself starts anew.  Whole lines are never split."""
+
+    def __init__(self, path, max_bytes=None, keep=3):
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        self.f = open(path, "w", encoding="utf-8")
+        self.size = 0
+        self.rotations = 0
+
+    def write(self, text):
+        """Write text, whole lines at a time: a text that does not fit goes to a new file
+        (a batch longer than the cap goes line by line)."""
+        if not self.max_bytes:
+            self.f.write(text)
+            return
+        n = len(text.encode("utf-8", "surrogateescape"))
+        if self.size + n > self.max_bytes and n > self.max_bytes and "\n" in text.rstrip("\n"):
+            for line in text.splitlines(keepends=True):
+                self.write(line)
+            return
+        if self.size and self.size + n > self.max_bytes:
+            self._rotate()
+        self.f.write(text)
+        self.size += n
+
+    def _rotate(self):
+        self.f.close()
+        for i in range(self.keep - 1, 0, -1):
+            src = f"{self.path}.{i}"
+            if os.path.exists(src):
+                os.replace(src, f"{self.path}.{i + 1}")
+        if self.keep:
+            os.replace(self.path, f"{self.path}.1")
+        self.f = open(self.path, "w", encoding="utf-8")
+        self.size = 0
+        self.rotations += 1
+
+    def flush(self):
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
 
 
 class Tracer:
-    """Receives record batches from the engine; writes trace lines; prints the summary."""
+    """Receives record batches from the engine; writes trace lines; prints the summary.
 
-    def __init__(self, out=None, as_json=False, summary=False, summary_out=None):
-        self.out = out                  # file for per-call lines, or None
+    out: where per-call lines go (a file-like object with write/flush), or None for the
+    summary alone.  Lines need each call's result, so with out the engine stops traced
+    calls at their exit (csrc/trace.h); the summary alone costs one trap per call."""
+
+    def __init__(self, out=None, as_json=False, summary=False, summary_out=None,
+                 strsize=tracefmt.DEFAULT_STRSIZE):
+        self.out = out
         self.as_json = as_json
         self.summary = summary
         self.summary_out = summary_out or out
+        self.strsize = strsize
         self.count = 0
 
-    def records(self, recs):
+    @property
+    def wants_results(self):
+        return self.out is not None
+
+    def capture_table(self):
+        """{nr: capture plan} for the engine: what per-call lines show."""
+        from lxbrand import syscalls
+        return traceshapes.capture_table(syscalls.by_nr()) if self.out is not None else {}
+
+    def records(self, data):
+        recs = parse_records(data)
         self.count += len(recs)
         if self.out is None:
             return
-        lines = []
-        for nr, tid, kind, has_ret, ret, args, t0, dur, strs in recs:
-            name = syscalls.name_of(nr)
-            if self.as_json:
-                d = {"pid": tid, "syscall": name, "nr": nr, "args": decode_args(nr, args, strs),
-                     "action": _KIND_NAMES.get(kind, str(kind)), "t_ns": t0, "dur_ns": dur}
-                if has_ret:
-                    d["ret"] = ret
-                    if -4096 < ret < 0:
-                        d["errno"] = _errno.errorcode.get(-ret, str(-ret))
-                else:
-                    d["ret"] = None
-                lines.append(json.dumps(d))
-            else:
-                note = "" if kind == _core.TRACE else f" (lxbrand: {_KIND_NAMES.get(kind, kind)})"
-                lines.append(f"[pid {tid}] {name}({', '.join(decode_args(nr, args, strs))}) = "
-                             f"{result_text(has_ret, ret)}{note} <{dur / 1e9:.6f}>")
-        self.out.write("\n".join(lines) + "\n")
+        if self.as_json:
+            text = "".join(json.dumps(r.as_dict(self.strsize)) + "\n" for r in recs)
+        else:
+            text = "".join(r.line(self.strsize) + "\n" for r in recs)
+        self.out.write(text)
         self.out.flush()
 
     def finish(self, stats):
@@ -168,17 +200,21 @@ class Tracer:
             return
         out = self.summary_out
         if self.as_json:
-            rows = [{"syscall": syscalls.name_of(nr), "calls": c, "errors": e, "seconds": ns / 1e9}
-                    for nr, c, e, ns in sorted(stats, key=lambda r: -r[3])]
-            out.write(json.dumps({"summary": rows}) + "\n")
+            out.write(json.dumps({"summary": summary_rows(stats)}) + "\n")
         else:
             out.write(format_summary(stats))
         out.flush()
 
 
+def summary_rows(stats):
+    return [{"syscall": tracefmt.call_name(nr), "calls": c, "errors": e, "seconds": ns / 1e9}
+            for nr, c, e, ns in sorted(stats, key=lambda r: -r[3])]
+
+
 def format_summary(stats):
-    """A table like strace -c: time is what the supervisor spent (unotify) or the
-    call's time between its trap and its exit (ptrace)."""
+    """A table like strace -c: time is what the supervisor spent (a call answered or let
+    through at its trap) or the call's time from its trap to its exit (traced with results);
+    errors count the calls whose result was seen."""
     total = sum(ns for _, _, _, ns in stats) or 1
     lines = ["% time     seconds  usecs/call     calls    errors syscall",
              "------ ----------- ----------- --------- --------- ----------------"]
@@ -187,7 +223,7 @@ def format_summary(stats):
         calls += c
         errs += e
         lines.append(f"{100 * ns / total:6.2f} {ns / 1e9:11.6f} {ns / 1e3 / c:11.0f} {c:9d} "
-                     f"{(str(e) if e else ''):>9} {syscalls.name_of(nr)}")
+                     f"{(str(e) if e else ''):>9} {tracefmt.call_name(nr)}")
     lines.append("------ ----------- ----------- --------- --------- ----------------")
     lines.append(f"100.00 {sum(r[3] for r in stats) / 1e9:11.6f} {'':>11} {calls:9d} {(str(errs) if errs else ''):>9} total")
     return "\n".join(lines) + "\n"

@@ -135,11 +135,16 @@ def test_trace_lines_and_summary(backend, tmp_path):
     assert any(line.split()[-1] == "openat" for line in summary.splitlines()[2:-2])
 
 
-def test_trace_result_known_under_ptrace(tmp_path):
+def test_trace_results_known_on_both_backends(backend, tmp_path):
+    """Every traced call shows its result (on unotify, traced calls stop at their exit),
+    and the trace starts at the program's execve, not at lxrun's own setup."""
     out = tmp_path / "t.txt"
     missing = tmp_path / "missing"
-    run_lxrun(["--backend", "ptrace", "--policy", "trace-all", f"--trace={out}"], ["cat", str(missing)])
-    assert f'"{missing}", O_RDONLY) = -1 ENOENT (No such file or directory)' in out.read_text()
+    run_lxrun(["--backend", backend, "--policy", "trace-all", f"--trace={out}"], ["cat", str(missing)])
+    text = out.read_text()
+    assert f'"{missing}", O_RDONLY) = -1 ENOENT (No such file or directory)' in text
+    assert text.split("] ", 1)[1].startswith('execve("'), text[:300]
+    assert " = ?" not in text.replace("exit_group(1) = ?", ""), text
 
 
 def test_json_trace(backend, tmp_path):

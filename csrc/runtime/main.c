@@ -116,10 +116,12 @@ int main(int argc, char **argv)
             G.systemd_cgroup = 1;
         else if (!strcmp(a, "--debug"))
             continue;
-        else if (!strcmp(a, "--criu") || !strcmp(a, "--rootless") || !strcmp(a, "--trace-dir")) {
+        else if (!strcmp(a, "--criu") || !strcmp(a, "--rootless") || !strcmp(a, "--trace-dir") ||
+                 !strcmp(a, "--trace-max-size") || !strcmp(a, "--trace-keep")) {
             i++; /* their values only matter to the Python verbs */
             continue;
-        } else if (!strncmp(a, "--trace-dir=", 12))
+        } else if (!strncmp(a, "--trace-dir=", 12) || !strncmp(a, "--trace-max-size=", 17) ||
+                   !strncmp(a, "--trace-keep=", 13))
             continue;
         else
             rt_fallback();

@@ -53,6 +53,13 @@ def build_parser():
                    help="with --kernel-release, keep syscalls newer than that release (default: ENOSYS)")
     p.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                    help="print one line per trapped syscall to FILE (default: stderr)")
+    p.add_argument("--trace-max-size", metavar="SIZE",
+                   help="with --trace=FILE: once FILE would grow past SIZE (e.g. 64M) it becomes FILE.1 "
+                        "(FILE.1 becomes FILE.2, ...) and FILE starts anew (default: no limit)")
+    p.add_argument("--trace-keep", type=int, default=3, metavar="N",
+                   help="rotated trace files kept, FILE.1 .. FILE.N (default 3)")
+    p.add_argument("-s", "--string-size", type=int, default=32, metavar="N",
+                   help="bytes of a string or buffer shown in trace lines (strace -s; default 32)")
     p.add_argument("--summary", action="store_true", help="print a per-syscall table at exit (like strace -c)")
     p.add_argument("--json", action="store_true", help="trace lines and summary as JSON lines (with --explain: "
                                                        "the report as one JSON document)")
@@ -102,6 +109,22 @@ def personality_from_args(args):
                           e.problem) from None
 
 
+def trace_options(args):
+    """The trace file's size cap in bytes (or None), the options checked."""
+    from lxbrand.errors import PolicyError
+    from lxbrand.personality.resources import parse_size
+    if not 1 <= args.string_size <= 4096:
+        raise PolicyError("command line", "--string-size", f"expected 1..4096, got {args.string_size}")
+    if args.trace_keep < 0:
+        raise PolicyError("command line", "--trace-keep", f"expected 0 or more, got {args.trace_keep}")
+    if args.trace_max_size is None:
+        return None
+    try:
+        return parse_size(args.trace_max_size, minimum=4096, what="--trace-max-size")
+    except ValueError as e:
+        raise PolicyError("command line", "--trace-max-size", str(e)) from None
+
+
 def run(args):
     from lxbrand import policy as pol
     from lxbrand.engine import Sandbox
@@ -142,14 +165,16 @@ def run(args):
     tracer = None
     out = None
     if args.trace or args.summary:
-        from lxbrand.trace import Tracer  # only when asked: it loads python-ptrace's prototypes
+        from lxbrand.trace import RotatingFile, Tracer  # only when asked: it loads python-ptrace's prototypes
+        cap = trace_options(args)
         if args.trace and args.trace != "-":
             try:
-                out = open(args.trace, "w", encoding="utf-8")
+                out = RotatingFile(args.trace, cap, args.trace_keep)
             except OSError as e:
                 raise LaunchError(f"--trace {args.trace}: {e.strerror}", 2) from None
         trace_out = (out or sys.stderr) if args.trace else None
-        tracer = Tracer(trace_out, as_json=args.json, summary=args.summary, summary_out=out or sys.stderr)
+        tracer = Tracer(trace_out, as_json=args.json, summary=args.summary, summary_out=out or sys.stderr,
+                        strsize=args.string_size)
     try:
         status = Sandbox(policy, backend=args.backend, tracer=tracer).run(cmd)
     finally:

@@ -67,6 +67,11 @@ def global_parser():
                    help="record each container's trapped syscalls and a summary in --trace-dir")
     p.add_argument("--trace-dir", default=None,
                    help="where traces go: <dir>/<container id>.trace (default /var/log/lxbrand)")
+    p.add_argument("--trace-max-size", default=None, metavar="SIZE",
+                   help="a trace file that would grow past SIZE becomes <file>.1 (.1 becomes .2, ...) "
+                        "and starts anew (default 64M)")
+    p.add_argument("--trace-keep", default=None, type=int, metavar="N",
+                   help="rotated trace files kept per container process (default 3)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

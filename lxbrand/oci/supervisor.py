@@ -75,13 +75,29 @@ def container_personality(spec):
     return None if p.is_empty() else p
 
 
-def make_sandbox(policy_name, backend, trace_file=None, spec=None):
+DEFAULT_TRACE_MAX = "64M"
+DEFAULT_TRACE_KEEP = 3
+
+
+def make_sandbox(policy_name, backend, trace_file=None, spec=None, opts=None):
+    """The Sandbox of a container process.  With trace_file, its trace goes there, capped
+    by opts' trace_max_size (rotated into trace_file.1 .. .trace_keep: lxbrand.trace)."""
     from lxbrand.engine import Sandbox
     from lxbrand.policy import load_policy
     tracer = None
     if trace_file:
-        from lxbrand.trace import Tracer
-        out = open(trace_file, "w", encoding="utf-8")
+        from lxbrand.personality.resources import parse_size
+        from lxbrand.trace import RotatingFile, Tracer
+        opts = opts or {}
+        try:
+            cap = parse_size(opts.get("trace_max_size") or DEFAULT_TRACE_MAX, minimum=4096,
+                             what="--trace-max-size")
+        except ValueError as e:
+            raise OCIError(f"--trace-max-size: {e}") from None
+        keep = opts.get("trace_keep")
+        if keep is not None and keep < 0:
+            raise OCIError(f"--trace-keep: expected 0 or more, got {keep}")
+        out = RotatingFile(trace_file, cap, DEFAULT_TRACE_KEEP if keep is None else keep)
         tracer = Tracer(out, summary=True, summary_out=out)
     policy = load_policy(policy_name)
     personality = container_personality(spec) if spec is not None else None

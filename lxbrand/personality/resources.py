@@ -15,8 +15,9 @@ import re
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
 
 
-def parse_size(value):
-    """Bytes from 268435456, "256M", "1g", "512MiB", "1.5G" (binary units, like docker)."""
+def parse_size(value, minimum=4 * 1024 * 1024, what="memory limit"):
+    """Bytes from 268435456, "256M", "1g", "512MiB", "1.5G" (binary units, like docker);
+    at least `minimum` (what: how the message names the value)."""
     if isinstance(value, bool):
         raise ValueError(f"expected a size like \"256M\", got {value!r}")
     if isinstance(value, int):
@@ -26,10 +27,11 @@ def parse_size(value):
         if not m:
             raise ValueError(f"expected a size like \"256M\" or a number of bytes, got {value!r}")
         n = int(float(m[1]) * 1024 ** " KMGT".index((m[2] or " ").upper()))
-    if n < 4 * 1024 * 1024:
-        raise ValueError(f"memory limit {value!r} is below 4 MiB")
+    if n < minimum:
+        low = f"{minimum >> 20} MiB" if minimum >= 1 << 20 else f"{minimum} bytes"
+        raise ValueError(f"{what} {value!r} is below {low}")
     if n >= 1 << 63:
-        raise ValueError(f"memory limit {value!r} is out of range")
+        raise ValueError(f"{what} {value!r} is out of range")
     return n
 
 

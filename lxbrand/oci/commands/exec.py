@@ -76,11 +76,12 @@ def run(args, g):
         sock = console.connect(args.console_socket)  # the child sends the pty master
     opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
             "preserve_fds": args.preserve_fds,
-            "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir}
+            "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir,
+            "trace_max_size": g.trace_max_size, "trace_keep": g.trace_keep}
     policy, backend, trace = supervisor.engine_options(spec.get("annotations"), opts)
     sb = supervisor.make_sandbox(
         policy, backend,
-        supervisor.trace_path(opts, args.id, f".exec-{os.getpid()}") if trace else None, spec)
+        supervisor.trace_path(opts, args.id, f".exec-{os.getpid()}") if trace else None, spec, opts)
     eng = sb.compile()
     pipes = supervisor.Pipes()
     init = ExecInit(proc, spec, init_pid, pipes.end("report", 1), sock)
