@@ -83,6 +83,7 @@ struct lx_views;  /* view.h */
 struct lx_chan;   /* inject.c */
 struct lx_persona; /* persona.h */
 struct lx_capplan; /* trace.h */
+struct lx_live;    /* live.h */
 
 struct lx_sup {
     int backend;
@@ -130,6 +131,11 @@ struct lx_sup {
     pthread_cond_t rec_cv;
     pthread_t rec_thread;             /* calls s->flush, off the traced calls' path (trace.c) */
     int rec_thread_started, rec_thread_stop;
+    /* live clients (live.h): the control socket, and syscall stops while one traces */
+    struct lx_live *live;
+    int live_stops;
+    int no_live;                      /* 1: no control socket for this run */
+    pthread_t tracer;                 /* the thread that runs the ptrace loop */
 
     /* run state */
     int notify_fd;

@@ -31,6 +31,7 @@
 #include "engine.h"
 #include "net.h"
 #include "paths.h"
+#include "live.h"
 #include "tids.h"
 #include "trace.h"
 #include "view.h"
@@ -38,9 +39,12 @@
 /* PTRACE_GET_SYSCALL_INFO (Linux 5.3) and its struct __ptrace_syscall_info come from
  * glibc's <sys/ptrace.h> (2.32 and later), the one declaration ptrace.c and inject.c share. */
 
-static long resume(pid_t tid, const struct lx_tstate *t, int sig)
+/* PTRACE_SYSCALL while the task's traced call runs (its exit stop gives the result) or a
+ * live client traces (live.h); otherwise PTRACE_CONT: no stop per syscall. */
+static long resume(const struct lx_sup *s, pid_t tid, const struct lx_tstate *t, int sig)
 {
-    return ptrace((t && t->in_trace) ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
+    int stops = (t && t->in_trace) || lx_live_stops(s);
+    return ptrace(stops ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
 }
 
 static void regs_to_call(const struct user_regs_struct *r, struct lx_call *c)
@@ -81,6 +85,7 @@ static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
         lx_signals_child_gone();
     }
     finish_trace_unknown(s, t);
+    lx_live_task_gone(s, t);
     lx_tids_del(s->tids, tid);
     lx_views_forget(s, tid); /* its number may name another task next */
 }
@@ -91,7 +96,7 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     struct user_regs_struct regs;
     uint64_t t0 = lx_now_ns();
     if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0) {
-        resume(tid, t, 0);
+        resume(s, tid, t, 0);
         return;
     }
     struct lx_call c = {.pid = tid, .tid = tid, .backend = LX_BACKEND_PTRACE, .sup = s};
@@ -138,20 +143,27 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     }
     lx_count(s, c.nr, c.ret, answered, t0);
     lx_record(s, &c, kind, answered, t0);
-    resume(tid, t, 0);
+    resume(s, tid, t, 0);
 }
 
-/* syscall-exit-stop of a traced call */
-static void on_syscall_exit(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
+/* A syscall-entry or -exit stop: the exit of a traced call (its result), or, while
+ * a live client traces, any call's entry and exit (live.h). */
+static void on_syscall_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
 {
-    struct user_regs_struct regs;
-    if (t->in_trace) {
-        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) == 0)
-            lx_trace_end(s, t, (int64_t)regs.rax, 1);
-        else
-            lx_trace_end(s, t, 0, 0);
+    struct __ptrace_syscall_info info;
+    memset(&info, 0, sizeof(info));
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) < 0) {
+        lx_trace_end(s, t, 0, 0);
+        resume(s, tid, t, 0);
+        return;
     }
-    ptrace(PTRACE_CONT, tid, 0, 0);
+    if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+        lx_live_syscall(s, t, 1, (int)info.entry.nr, (const uint64_t *)info.entry.args, 0);
+    } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+        lx_trace_end(s, t, info.exit.rval, 1);
+        lx_live_syscall(s, t, 0, -1, NULL, info.exit.rval);
+    }
+    resume(s, tid, t, 0);
 }
 
 static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t)
@@ -272,14 +284,14 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
     }
     int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
     if (sig == (SIGTRAP | 0x80)) {
-        on_syscall_exit(s, tid, t);
+        on_syscall_stop(s, tid, t);
         return;
     }
     unsigned long msg = 0;
     switch (ev) {
     case 0:
         /* signal-delivery-stop: deliver it */
-        resume(tid, t, sig);
+        resume(s, tid, t, sig);
         break;
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
@@ -295,7 +307,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         t = lx_tids_get(s->tids, tid);
         if (t)
             t->in_trace = (uint8_t)in_trace;
-        resume(tid, t, 0);
+        resume(s, tid, t, 0);
         break;
     }
     case PTRACE_EVENT_EXEC: {
@@ -310,6 +322,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
                 saved = *f;
                 have = 1;
                 memset(&f->rec, 0, sizeof(f->rec)); /* moves with it */
+                memset(&f->live, 0, sizeof(f->live));
                 lx_tids_del(s->tids, former);
             }
             t = lx_tids_get(s->tids, tid);
@@ -320,9 +333,12 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
                 t->call.tid = t->call.pid = tid;
                 lx_recb_free(&t->rec);
                 t->rec = saved.rec;
+                lx_recb_free(&t->live);
+                t->live = saved.live;
                 t->fresh = 0;
             } else if (have) {
                 lx_recb_free(&saved.rec);
+                lx_recb_free(&saved.live);
             }
         }
         /* The new image is mapped and has not run yet: a check of what was
@@ -332,7 +348,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         lx_trace_exec_seen(s, tid);
         if ((s->paths && lx_paths_exec_ok(s, tid) < 0) || (s->exec_check && s->exec_check(s->ctx, tid) < 0))
             kill(tid, SIGKILL);
-        resume(tid, t, 0);
+        resume(s, tid, t, 0);
         break;
     }
     case PTRACE_EVENT_SECCOMP:
@@ -341,16 +357,16 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
     case PTRACE_EVENT_STOP:
         if (t->fresh) {
             t->fresh = 0;
-            resume(tid, t, 0);
+            resume(s, tid, t, 0);
         } else if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
             /* group-stop: stay stopped, but let SIGCONT wake it (PTRACE_LISTEN) */
             ptrace(PTRACE_LISTEN, tid, 0, 0);
         } else {
-            resume(tid, t, 0);
+            resume(s, tid, t, 0);
         }
         break;
     default:
-        resume(tid, t, 0);
+        resume(s, tid, t, 0);
         break;
     }
 }
@@ -418,18 +434,24 @@ static int new_tids(struct lx_sup *s, pid_t child)
 /* Until no tracee is left.  rc: the error so far (kept if nothing worse happens). */
 static int run_loop(struct lx_sup *s, int rc)
 {
+    if (!s->no_live)
+        lx_live_start(s); /* live clients may attach from now on (failing leaves them out) */
     for (;;) {
         int st;
         pid_t tid = next_event(s, &st);
         if (tid < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR) {
+                lx_live_poll(s); /* woken by the control thread */
                 continue;
+            }
             if (errno != ECHILD && rc == 0)
                 rc = -errno;
             break;
         }
         handle_event(s, tid, st);
+        lx_live_poll(s);
     }
+    lx_live_stop(s);
     lx_unotify_stop(s);
     lx_net_stop(s); /* blocking connects answered from threads of their own */
     lx_flush(s);

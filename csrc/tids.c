@@ -32,8 +32,10 @@ void lx_tids_free(struct lx_tidtab *t)
 {
     if (t) {
         for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i].tid)
+            if (t->slots[i].tid) {
                 lx_recb_free(&t->slots[i].rec);
+                lx_recb_free(&t->slots[i].live);
+            }
         free(t->slots);
         free(t);
     }
@@ -98,6 +100,7 @@ void lx_tids_del(struct lx_tidtab *t, pid_t tid)
         i = (i + 1) & mask;
     }
     lx_recb_free(&t->slots[i].rec);
+    lx_recb_free(&t->slots[i].live);
     t->slots[i].tid = 0;
     t->n--;
     /* backward shift: move later entries of the cluster into the hole if their
@@ -111,4 +114,11 @@ void lx_tids_del(struct lx_tidtab *t, pid_t tid)
         t->slots[j].tid = 0;
         i = j;
     }
+}
+
+void lx_tids_each(struct lx_tidtab *t, void (*fn)(struct lx_tstate *, void *), void *arg)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].tid)
+            fn(&t->slots[i], arg);
 }

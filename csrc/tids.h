@@ -10,6 +10,7 @@ struct lx_tstate {
     uint64_t t0;
     struct lx_call call;   /* the traced call awaiting its result */
     struct lx_recb rec;    /* its record, when the run records (owned: freed with the entry) */
+    struct lx_recb live;   /* the record of its call for live clients (live.h), from its entry stop */
 };
 
 struct lx_tidtab *lx_tids_new(void);
@@ -18,4 +19,6 @@ size_t lx_tids_count(const struct lx_tidtab *t);
 struct lx_tstate *lx_tids_get(struct lx_tidtab *t, pid_t tid);
 struct lx_tstate *lx_tids_add(struct lx_tidtab *t, pid_t tid, int *created);
 void lx_tids_del(struct lx_tidtab *t, pid_t tid);
+/* fn(each entry, arg); the table must not change meanwhile */
+void lx_tids_each(struct lx_tidtab *t, void (*fn)(struct lx_tstate *, void *), void *arg);
 #endif

@@ -106,8 +106,8 @@ static void cap_strv(struct lx_recb *b, pid_t tid, int arg, uint64_t addr, unsig
     if (!addr)
         return;
     size_t room = count_only ? 0 : LX_CAP_STRV_MAX * (strsize + 2);
-    if (room > 64 << 10)
-        room = 64 << 10;
+    if (room > LX_CAP_STRV_BYTES)
+        room = LX_CAP_STRV_BYTES;
     struct lx_rec_item *it = item_open(b, arg, count_only ? LX_CAP_STRV_COUNT : LX_CAP_STRV, room);
     if (!it)
         return;

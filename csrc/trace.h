@@ -53,6 +53,7 @@ enum lx_cap {
 #define LX_CAP_WHOLE_MAX 512
 #define LX_CAP_MEM_MAX 1024
 #define LX_CAP_STRV_MAX 256  /* argv strings captured; more are only counted */
+#define LX_CAP_STRV_BYTES (16u << 10) /* and at most this many bytes of them */
 #define LX_CAP_STRSIZE_MAX 4096
 #define LX_CAP_STRSIZE_DEFAULT 32 /* strace's default -s */
 

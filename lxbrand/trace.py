@@ -206,6 +206,10 @@ class Tracer:
         out.flush()
 
 
+def json_line(d):
+    return json.dumps(d, separators=(", ", ": "))
+
+
 def summary_rows(stats):
     return [{"syscall": tracefmt.call_name(nr), "calls": c, "errors": e, "seconds": ns / 1e9}
             for nr, c, e, ns in sorted(stats, key=lambda r: -r[3])]

@@ -119,7 +119,7 @@ SHAPES = {
     "listen": ("int", ("fd", "int")),
     "shutdown": ("int", ("fd", "int")),
     "brk": ("hex", ("ptr",)),
-    "mmap": ("hex", ("ptr", "ulong", "prot", "mapflags", "fd", "hex")),
+    "mmap": ("hex", ("ptr", "ulong", "prot", "mapflags", "fd", "long")),
     "munmap": ("int", ("ptr", "ulong")),
     "mprotect": ("int", ("ptr", "ulong", "prot")),
     "arch_prctl": ("int", ("archprctl", "hex")),
@@ -226,11 +226,111 @@ def capture_plan(nr):
     return tuple(what), tuple(param)
 
 
-def capture_table(nrs):
-    """{nr: plan} for the syscall numbers given (those with something to capture)."""
+def capture_table(nrs, listed_only=False):
+    """{nr: plan} for the syscall numbers given (those with something to capture).
+    listed_only: only those SHAPES lists (no python-ptrace import: a live client attaches
+    sooner; the others then show their pointers)."""
+    from lxbrand import syscalls
     out = {}
     for nr in nrs:
+        if listed_only:
+            sc = syscalls.by_nr().get(nr)
+            if sc is None or sc.name not in SHAPES:
+                continue
         p = capture_plan(nr)
         if p is not None:
             out[nr] = p
     return out
+
+
+# strace's classes for -e trace=%CLASS (strace(1), "Filtering"); %file and %desc are
+# derived from the argument types (a path; an fd) where the table or a prototype says so.
+CLASSES = {
+    "process": ("clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4",
+                "waitid", "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open",
+                "pidfd_send_signal", "pidfd_getfd", "unshare", "setns"),
+    "network": ("socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+                "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+                "setsockopt", "getsockopt", "shutdown"),
+    "signal": ("rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
+               "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "sigaltstack", "kill", "tkill", "tgkill",
+               "pause", "signalfd", "signalfd4", "pidfd_send_signal"),
+    "ipc": ("msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop", "semctl", "shmget", "shmat",
+            "shmdt", "shmctl"),
+    "memory": ("brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "mlock2", "munlock",
+               "mlockall", "munlockall", "msync", "mincore", "remap_file_pages", "mbind", "set_mempolicy",
+               "get_mempolicy", "migrate_pages", "move_pages", "pkey_mprotect", "pkey_alloc", "pkey_free"),
+    "creds": ("getuid", "geteuid", "getgid", "getegid", "setuid", "setgid", "setreuid", "setregid", "setresuid",
+              "setresgid", "getresuid", "getresgid", "setfsuid", "setfsgid", "getgroups", "setgroups", "capget",
+              "capset", "prctl"),
+    "clock": ("clock_gettime", "clock_settime", "clock_getres", "clock_adjtime", "clock_nanosleep",
+              "gettimeofday", "settimeofday", "adjtimex", "time", "nanosleep"),
+    "stat": ("stat", "fstat", "lstat", "newfstatat", "statx"),
+    "lstat": ("lstat", "newfstatat", "statx"),
+    "fstat": ("fstat", "newfstatat"),
+    "statfs": ("statfs", "fstatfs", "ustat"),
+}
+CLASSES["net"] = CLASSES["network"]
+_FD_RESULT = ("open", "openat", "openat2", "creat", "socket", "accept", "accept4", "dup", "dup2", "dup3", "pipe",
+              "pipe2", "eventfd", "eventfd2", "epoll_create", "epoll_create1", "signalfd", "signalfd4",
+              "timerfd_create", "inotify_init", "inotify_init1", "memfd_create", "pidfd_open", "userfaultfd",
+              "fsopen", "fspick", "open_tree", "perf_event_open", "io_uring_setup", "socketpair")
+
+
+class TraceSetError(ValueError):
+    pass
+
+
+def _class_members(name):
+    from lxbrand import syscalls
+    table = syscalls.table()
+    if name in CLASSES:
+        return {table[n].nr for n in CLASSES[name] if n in table}
+    if name in ("file", "desc"):
+        want = ("path",) if name == "file" else ("fd", "dirfd")
+        out = set()
+        for sc in table.values():
+            sh = shape(sc.nr)
+            if sh and any(t.partition(":")[0] in want for t in sh[1]):
+                out.add(sc.nr)
+        if name == "desc":
+            out |= {table[n].nr for n in _FD_RESULT if n in table}
+        return out
+    raise TraceSetError(f"unknown class %{name} (known: %file, %desc, " + ", ".join(f"%{c}" for c in CLASSES) + ")")
+
+
+def trace_set(expr):
+    """The syscall numbers of strace's -e trace=EXPR: names, %CLASS, all, none, /REGEX,
+    comma-separated, a leading ! for the complement.  None for all of them."""
+    import re
+    from lxbrand import syscalls
+    expr = expr.strip()
+    if expr.startswith("trace="):
+        expr = expr[len("trace="):]
+    neg = expr.startswith("!")
+    if neg:
+        expr = expr[1:]
+    table = syscalls.table()
+    chosen = set()
+    for tok in (t.strip() for t in expr.split(",")):
+        if not tok:
+            continue
+        if tok == "all":
+            chosen |= {sc.nr for sc in table.values()}
+        elif tok == "none":
+            continue
+        elif tok.startswith("%"):
+            chosen |= _class_members(tok[1:])
+        elif tok.startswith("/"):
+            try:
+                rx = re.compile(tok[1:])
+            except re.error as e:
+                raise TraceSetError(f"-e trace=/{tok[1:]}: {e}") from None
+            chosen |= {sc.nr for sc in table.values() if rx.search(sc.name)}
+        elif tok in table:
+            chosen.add(table[tok].nr)
+        else:
+            raise TraceSetError(f"-e trace: no syscall named {tok!r}")
+    if neg:
+        return {sc.nr for sc in table.values()} - chosen
+    return chosen

@@ -29,6 +29,7 @@ COMMANDS = {
     "resume": ("resume", "thaw a paused container"),
     "update": ("update", "update a container's cgroup resources"),
     "install": ("install", "register lxbrand with Docker, Podman (--podman) or containerd's CRI (--containerd)"),
+    "trace": ("trace", "attach to a running container (or lxrun sandbox) and show its syscalls live"),
 }
 VERSION = "0.1.0"
 SPEC_VERSION = "1.0.2"
