@@ -20,9 +20,11 @@
 
 #include "runtime.h"
 
+/* lxbrand/oci/state.py's check_id: a letter or digit first, then letters, digits and _ . + - */
 int rt_valid_id(const char *id)
 {
-    if (!*id || *id == '.' || strlen(id) > 1024)
+    if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') || (*id >= '0' && *id <= '9')) ||
+        strlen(id) > 1024)
         return 0;
     for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
