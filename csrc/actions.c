@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "events.h"
 #include "net.h"
 #include "paths.h"
 #include "persona.h"
@@ -57,7 +58,9 @@ int lx_fast_answer(struct lx_sup *s, struct lx_call *c, const struct lx_action *
         return 1;
     }
     case LX_ACT_DENY:
+        /* trapped only with denial events on (filter.c): the kernel answers otherwise */
         c->ret = -(int64_t)(a->err ? a->err : EPERM);
+        lx_event_denied(s, c->tid, c->nr, (int)-c->ret, LX_EVSRC_SYSCALL, -1, NULL, NULL);
         return 1;
     default:
         return 0;
@@ -144,6 +147,8 @@ void lx_observe(struct lx_sup *s, const struct lx_call *c)
         lx_trace_on(s, c); /* the first process's first execve starts the trace (trace.h) */
     if (s->views)
         lx_views_note(s, c->nr, c->tid);
+    if (s->events)
+        lx_event_observe(s, c); /* connect/bind, with events on */
 }
 
 int lx_decide(struct lx_sup *s, struct lx_call *c, const struct lx_action *a)

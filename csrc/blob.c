@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 
 #include "blob.h"
+#include "events.h"
 #include "net.h"
 #include "paths.h"
 #include "persona.h"
@@ -54,6 +55,7 @@ static const struct lx_section_ops SECTIONS[] = {
     {LX_SEC_PATHS, lx_paths_export, lx_paths_import},
     {LX_SEC_NET, lx_net_export, lx_net_import},
     {LX_SEC_PERSONA, lx_persona_export, lx_persona_import},
+    {LX_SEC_EVENTS, lx_events_export, lx_events_import},
 };
 
 static const struct lx_section_ops *section_ops(uint32_t tag)

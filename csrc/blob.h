@@ -34,6 +34,7 @@ enum lx_blob_tag {
     LX_SEC_PATHS = 2, /* compiled [[path]] rules */
     LX_SEC_NET = 3,   /* compiled [[network]] rules */
     LX_SEC_PERSONA = 4, /* the personality's resource view served from C */
+    LX_SEC_EVENTS = 5,  /* what the sandbox reports as events, and its rules' comments (events.h) */
 };
 
 struct lx_blob_section {

@@ -84,6 +84,7 @@ struct lx_chan;   /* inject.c */
 struct lx_persona; /* persona.h */
 struct lx_capplan; /* trace.h */
 struct lx_live;    /* live.h */
+struct lx_events;  /* events.h */
 
 struct lx_sup {
     int backend;
@@ -135,6 +136,9 @@ struct lx_sup {
     struct lx_live *live;
     int live_stops;
     int no_live;                      /* 1: no control socket for this run */
+    int live_execs;                   /* an events client wants execs: exec stops on (live.c) */
+    unsigned opts_gen;                /* bumped when the ptrace options change while running */
+    struct lx_events *events;         /* what this sandbox reports as events (events.h), or NULL */
     pthread_t tracer;                 /* the thread that runs the ptrace loop */
 
     /* run state */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "events.h"
 #include "net.h"
 static uint32_t scmp_action(const struct lx_action *a, const struct lx_sup *s)
 {
@@ -29,6 +30,9 @@ static uint32_t scmp_action(const struct lx_action *a, const struct lx_sup *s)
     case LX_ACT_ALLOW:
         return SCMP_ACT_ALLOW;
     case LX_ACT_DENY:
+        /* with denial events on, the supervisor answers the errno itself (events.h) */
+        if (s->events && (s->events->flags & LX_EVS_DENY))
+            return backend == LX_BACKEND_UNOTIFY ? SCMP_ACT_NOTIFY : SCMP_ACT_TRACE(0);
         return SCMP_ACT_ERRNO((uint16_t)(a->err > 0 ? a->err : EPERM));
     case LX_ACT_KILL:
         return SCMP_ACT_KILL_PROCESS;

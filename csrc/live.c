@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "live.h"
 #include "tids.h"
 
@@ -64,11 +65,12 @@ struct lx_live {
     uint64_t head, tail;        /* entries live in [tail, head) of the ring's byte space */
     uint32_t seq[NCLASS];
     int nclients;               /* clients that want frames (attached) */
+    int nevents;                /* ... of which events clients */
     int wake_armed;
     struct client clients[LX_LIVE_CLIENTS];
     /* asked of the tracer thread (under lock), and done by it */
     uint64_t req_gen, done_gen;
-    int want_stops;
+    int want_stops, want_execs;
     uint8_t want_set[LX_NR_MAX / 8];
     struct lx_capplan want_plan[LX_NR_MAX];
     unsigned want_strsize;
@@ -102,7 +104,10 @@ static void make_room(struct lx_live *L, size_t n)
 void lx_live_put(struct lx_sup *s, const void *frame, size_t len)
 {
     struct lx_live *L = s->live;
-    if (!L || !L->ring || !__atomic_load_n(&L->nclients, __ATOMIC_RELAXED))
+    /* nothing is kept while nobody reads, except a sandbox's own events (started with
+     * them: a client that comes later sees the recent ones) */
+    if (!L || !L->ring ||
+        (!__atomic_load_n(&L->nclients, __ATOMIC_RELAXED) && !(s->events && s->events->flags)))
         return;
     size_t need = sizeof(struct entry) + PAD8(len);
     if (need > LX_LIVE_RING / 4)
@@ -254,6 +259,8 @@ static void drop_client(struct lx_live *L, struct client *c)
         close(c->fd);
     if (c->attached)
         __atomic_sub_fetch(&L->nclients, 1, __ATOMIC_SEQ_CST);
+    if (c->attached && (c->what & LX_LIVE_EVENTS))
+        __atomic_sub_fetch(&L->nevents, 1, __ATOMIC_SEQ_CST);
     free(c->out);
     free(c->plan);
     memset(c, 0, sizeof(*c));
@@ -265,6 +272,7 @@ static void drop_client(struct lx_live *L, struct client *c)
 static void recompute(struct lx_live *L)
 {
     L->want_stops = 0;
+    L->want_execs = __atomic_load_n(&L->nevents, __ATOMIC_SEQ_CST) > 0;
     memset(L->want_set, 0, sizeof(L->want_set));
     L->want_strsize = LX_CAP_STRSIZE_DEFAULT;
     int first = 1;
@@ -378,11 +386,10 @@ static void take_request(struct lx_live *L, struct client *c)
     c->cursor = (c->what & LX_LIVE_EVENTS) ? L->tail : L->head;
     c->attached = 1;
     __atomic_add_fetch(&L->nclients, 1, __ATOMIC_SEQ_CST);
-    int rc = 0;
-    if (c->what & LX_LIVE_TRACE) {
-        recompute(L);
-        rc = tracer_apply(L);
-    }
+    if (c->what & LX_LIVE_EVENTS)
+        __atomic_add_fetch(&L->nevents, 1, __ATOMIC_SEQ_CST);
+    recompute(L);
+    int rc = tracer_apply(L); /* syscall stops for a trace, exec stops for events */
     pthread_mutex_unlock(&L->lock);
     if (rc < 0) {
         refuse(L, c->fd, -rc, "the supervisor did not take the request in time");
@@ -428,12 +435,12 @@ static void accept_client(struct lx_live *L)
 
 static void client_gone(struct lx_live *L, struct client *c)
 {
-    int tracing = c->attached && (c->what & LX_LIVE_TRACE);
+    int attached = c->attached;
     pthread_mutex_lock(&L->lock);
     drop_client(L, c);
-    if (tracing) {
+    if (attached) {
         recompute(L);
-        tracer_apply(L); /* the last trace client gone: the program's calls stop stopping */
+        tracer_apply(L); /* the last client gone: the program's calls stop stopping */
     }
     pthread_mutex_unlock(&L->lock);
 }
@@ -558,8 +565,15 @@ int lx_live_start(struct lx_sup *s)
         free(L);
         return rc;
     }
+    if (s->events && s->events->flags)
+        L->ring = malloc(LX_LIVE_RING); /* started with events: keep the recent ones for a client */
     s->live = L;
     return 0;
+}
+
+int lx_live_events(const struct lx_sup *s)
+{
+    return s->live && __atomic_load_n(&s->live->nevents, __ATOMIC_RELAXED) > 0;
 }
 
 void lx_live_stop(struct lx_sup *s)
@@ -613,7 +627,7 @@ void lx_live_poll(struct lx_sup *s)
         return;
     pthread_mutex_lock(&L->lock);
     uint64_t gen = L->req_gen;
-    int want = L->want_stops;
+    int want = L->want_stops, execs = L->want_execs;
     memcpy(L->set, L->want_set, sizeof(L->set));
     memcpy(L->plan, L->want_plan, sizeof(L->plan));
     L->strsize = L->want_strsize;
@@ -625,6 +639,14 @@ void lx_live_poll(struct lx_sup *s)
             lx_tids_each(s->tids, interrupt_one, NULL);
     } else if (!want) {
         s->live_stops = 0; /* each task goes back to PTRACE_CONT at its next stop */
+    }
+    if (execs != s->live_execs) {
+        /* exec stops for an events client: each task gets its new options at its next
+         * stop (ptrace.c), and is made to stop now so that it does not miss an exec */
+        s->live_execs = execs;
+        s->opts_gen++;
+        if (execs && s->tids)
+            lx_tids_each(s->tids, interrupt_one, NULL);
     }
     L->seen_gen = gen;
     pthread_mutex_lock(&L->lock);

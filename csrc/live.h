@@ -89,6 +89,8 @@ void lx_live_syscall(struct lx_sup *s, struct lx_tstate *t, int entry, int nr, c
 void lx_live_task_gone(struct lx_sup *s, struct lx_tstate *t);
 /* A frame for the clients that want it (any thread; never waits).  */
 void lx_live_put(struct lx_sup *s, const void *frame, size_t len);
+/* Is an events client attached? */
+int lx_live_events(const struct lx_sup *s);
 /* Do syscall stops go on (a trace client is attached)? */
 static inline int lx_live_stops(const struct lx_sup *s) { return s->live_stops; }
 #endif

@@ -47,6 +47,7 @@
 
 #include "blob.h"
 #include "engine.h"
+#include "events.h"
 #include "net.h"
 #include "paths.h"
 #include "resolve.h"
@@ -322,12 +323,22 @@ static int matches(const struct lx_net_rule *r, unsigned op, const struct lx_soc
 
 int lx_net_decide(const struct lx_net *n, unsigned op, const struct lx_sockaddr *a)
 {
+    return lx_net_decide_rule(n, op, a, NULL);
+}
+
+int lx_net_decide_rule(const struct lx_net *n, unsigned op, const struct lx_sockaddr *a, int *which)
+{
+    if (which)
+        *which = 0;
     for (uint32_t i = 0; i < n->nrules; i++) {
         int m = matches(&n->rules[i], op, a);
         if (m < 0)
             return ENOMEM; /* cannot decide: deny */
-        if (m)
+        if (m) {
+            if (which)
+                *which = (int)i + 1;
             return n->rules[i].allow ? 0 : n->rules[i].err;
+        }
     }
     return n->default_allow ? 0 : EACCES;
 }
@@ -588,7 +599,17 @@ static int target(struct nc *n, uint64_t addr, uint64_t alen, struct sockaddr_st
     default:
         break;
     }
-    int err = lx_net_decide(n->s->net, n->op, &a);
+    int rule;
+    int err = lx_net_decide_rule(n->s->net, n->op, &a, &rule);
+    if (lx_events_wanted(n->s)) { /* events.h: the verdict, with the rule and its comment */
+        char text[LX_PATH_MAX + 32];
+        lx_addr_text(raw, alen, text, sizeof(text));
+        if (err)
+            lx_event_denied(n->s, n->c->tid, n->c->nr, err, LX_EVSRC_NET, rule, op_name(n->op), text);
+        else if (n->op != LX_NET_SEND)
+            lx_event_addr(n->s, n->op == LX_NET_CONNECT ? LX_EV_CONNECT : LX_EV_BIND, n->c->tid, n->c->nr, text, 0,
+                          LX_EVSRC_NET, rule);
+    }
     if (err) {
         char what[LX_PATH_MAX + 32];
         describe(&a, what, sizeof(what));

@@ -80,6 +80,8 @@ struct lx_sockaddr {
 };
 /* The verdict for op on an address: 0 allowed, else the errno (no logging). */
 int lx_net_decide(const struct lx_net *n, unsigned op, const struct lx_sockaddr *a);
+/* the same, and which rule decided (1 + its index; 0: the default) */
+int lx_net_decide_rule(const struct lx_net *n, unsigned op, const struct lx_sockaddr *a, int *which);
 
 /* A trapped call of kind LX_ACT_NET, answered (1) or continued (0). */
 int lx_net_call(struct lx_sup *s, struct lx_call *c, const struct lx_action *a);

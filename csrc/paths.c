@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "blob.h"
 #include "engine.h"
+#include "events.h"
 #include "paths.h"
 #include "resolve.h"
 #include "view.h"
@@ -74,8 +76,15 @@ void lx_paths_free(struct lx_sup *s)
 
 int lx_paths_decide(const struct lx_paths *r, unsigned op, const char *path, size_t n)
 {
+    return lx_paths_decide_rule(r, op, path, n, NULL);
+}
+
+int lx_paths_decide_rule(const struct lx_paths *r, unsigned op, const char *path, size_t n, int *which)
+{
     struct lx_text_buf t = {.s = path, .n = n, .mode = LX_TEXT_UTF8};
     int verdict = r->default_allow ? 0 : EACCES;
+    if (which)
+        *which = 0;
     for (uint32_t i = 0; i < r->nrules; i++) {
         const struct lx_path_rule *rule = &r->rules[i];
         if (!(rule->ops & op))
@@ -90,6 +99,8 @@ int lx_paths_decide(const struct lx_paths *r, unsigned op, const char *path, siz
         }
         if (hit) {
             verdict = rule->allow ? 0 : rule->err;
+            if (which)
+                *which = (int)i + 1;
             goto out;
         }
     }
@@ -117,8 +128,12 @@ int lx_paths_check(struct lx_sup *s, unsigned ops, const char *path, size_t n, p
     for (unsigned op = 1; op <= LX_OP_EXEC; op <<= 1) {
         if (!(ops & op))
             continue;
-        int err = lx_paths_decide(s->paths, op, path, n);
+        int rule;
+        int err = lx_paths_decide_rule(s->paths, op, path, n, &rule);
         if (err) {
+            char *p = strndup(path, n);
+            lx_event_denied(s, pid, -1, err, LX_EVSRC_PATH, rule, op_name(op), p);
+            free(p);
             if (s->paths->log) {
                 const char *name = strerrorname_np(err);
                 fprintf(stderr, "lxbrand: path policy: %s %.*s by pid %d denied (%s)\n", op_name(op), (int)n, path,
@@ -245,8 +260,10 @@ int lx_paths_exec_ok(struct lx_sup *s, pid_t tid)
             return -EACCES; /* it runs something outside its root */
         guest = exe[rl] ? exe + rl : "/";
     }
-    int err = lx_paths_decide(s->paths, LX_OP_EXEC, guest, strlen(guest));
+    int rule;
+    int err = lx_paths_decide_rule(s->paths, LX_OP_EXEC, guest, strlen(guest), &rule);
     if (err) {
+        lx_event_denied(s, tid, SYS_execve, err, LX_EVSRC_PATH, rule, "exec", guest);
         if (s->paths->log)
             fprintf(stderr, "lxbrand: path policy: exec %s by pid %d denied after execve: killed\n", guest, (int)tid);
         return -err;

@@ -48,6 +48,8 @@ int lx_paths_import(struct lx_sup *s, const uint8_t *p, size_t len);
 /* The verdict for op on a path in the program's view (its length n, no trailing
  * '/'): 0 allowed, else the errno. */
 int lx_paths_decide(const struct lx_paths *r, unsigned op, const char *path, size_t n);
+/* the same, and which rule decided (1 + its index; 0: the default) */
+int lx_paths_decide_rule(const struct lx_paths *r, unsigned op, const char *path, size_t n, int *which);
 /* Every op of `ops` (first denial wins), the supervisor's own /proc refused;
  * the denial is logged.  0 or -errno. */
 int lx_paths_check(struct lx_sup *s, unsigned ops, const char *path, size_t n, pid_t pid);

@@ -31,6 +31,7 @@
 #include "engine.h"
 #include "net.h"
 #include "paths.h"
+#include "events.h"
 #include "live.h"
 #include "tids.h"
 #include "trace.h"
@@ -262,6 +263,8 @@ static pid_t next_event(struct lx_sup *s, int *st)
 
 /* One wait status of a tracee: the same handling before and after the program
  * is armed (see lx_supervise_attached). */
+static long run_opts(const struct lx_sup *s);
+
 static void handle_event(struct lx_sup *s, pid_t tid, int st)
 {
     int created;
@@ -283,6 +286,11 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         lx_views_forget(s, tid); /* a new task: nothing kept under its number is its */
     }
     int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
+    if (t->opts_gen != s->opts_gen) {
+        /* the options changed while it ran (exec stops for an events client: live.c) */
+        ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)run_opts(s));
+        t->opts_gen = s->opts_gen;
+    }
     if (sig == (SIGTRAP | 0x80)) {
         on_syscall_stop(s, tid, t);
         return;
@@ -348,6 +356,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         lx_trace_exec_seen(s, tid);
         if ((s->paths && lx_paths_exec_ok(s, tid) < 0) || (s->exec_check && s->exec_check(s->ctx, tid) < 0))
             kill(tid, SIGKILL);
+        else if (s->live_execs || (s->events && (s->events->flags & LX_EVS_EXEC)))
+            lx_event_exec(s, tid);
         resume(s, tid, t, 0);
         break;
     }
@@ -389,7 +399,9 @@ static long arm_opts(const struct lx_sup *s)
 static long run_opts(const struct lx_sup *s)
 {
     long opts = arm_opts(s);
-    return (s->exec_check || s->paths || s->recording) ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
+    int execs = s->exec_check || s->paths || s->recording || s->live_execs ||
+                (s->events && (s->events->flags & LX_EVS_EXEC));
+    return execs ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
 }
 
 /* The child is seized and blocked reading go_fd: let it install its filter and

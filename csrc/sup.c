@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "net.h"
 #include "paths.h"
+#include "events.h"
 #include "persona.h"
 #include "trace.h"
 #include "view.h"
@@ -36,6 +37,7 @@ void lx_sup_free(struct lx_sup *s)
     lx_views_free(s);
     lx_inject_free(s);
     lx_persona_free(s);
+    lx_events_free(s);
     lx_flush(s);
     free(s->rbuf);
     free(s->rbuf2);

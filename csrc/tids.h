@@ -7,6 +7,7 @@ struct lx_tstate {
     pid_t tid;             /* 0: free slot */
     uint8_t fresh;         /* auto-attached, its initial PTRACE_EVENT_STOP not yet seen */
     uint8_t in_trace;      /* a traced syscall is running; resume with PTRACE_SYSCALL to see its exit */
+    unsigned opts_gen;     /* the sup->opts_gen its ptrace options were last set for */
     uint64_t t0;
     struct lx_call call;   /* the traced call awaiting its result */
     struct lx_recb rec;    /* its record, when the run records (owned: freed with the entry) */

@@ -41,6 +41,10 @@ PV_MEMORY = E.LX_PV_MEMORY
 PV_CPUS = E.LX_PV_CPUS
 PV_CGROUPS = E.LX_PV_CGROUPS
 PV_USAGE_CGROUP = E.LX_PV_USAGE_CGROUP
+# what a sandbox started with events reports (csrc/events.h)
+EVS_EXEC = E.LX_EVS_EXEC
+EVS_NET = E.LX_EVS_NET
+EVS_DENY = E.LX_EVS_DENY
 BACKEND_UNOTIFY = E.LX_BACKEND_UNOTIFY
 BACKEND_PTRACE = E.LX_BACKEND_PTRACE
 NR_MAX = E.LX_NR_MAX
@@ -704,6 +708,26 @@ cdef class Supervisor:
     def child_backend(self):
         """The backend the child installs its filter for (no listener when nothing traps)."""
         return E.lx_child_backend(self.s)
+
+    def set_events(self, unsigned flags, default_note=None, syscall_notes=None, path_notes=(), net_notes=()):
+        """What this sandbox reports as events (csrc/events.h): flags EVS_*, and the
+        comments of its rules -- the policy default's, each syscall's deciding rule's
+        {nr: text}, the [[path]] and [[network]] rules' in order -- that denial events
+        carry.  Set before compile(): with EVS_DENY, denied syscalls trap."""
+        rc = E.lx_events_set(self.s, flags)
+        if rc < 0:
+            raise _oserror(rc, "events")
+        notes = [(0, 0, default_note)] + [(E.LX_EVSRC_SYSCALL, nr, t) for nr, t in (syscall_notes or {}).items()]
+        notes += [(E.LX_EVSRC_PATH, i, t) for i, t in enumerate(path_notes)]
+        notes += [(E.LX_EVSRC_NET, i, t) for i, t in enumerate(net_notes)]
+        cdef bytes b
+        for family, index, text in notes:
+            if not text:
+                continue
+            b = text.encode("utf-8", "replace").replace(b"\0", b" ")
+            rc = E.lx_events_note(self.s, family, index, b)
+            if rc < 0:
+                raise _oserror(rc, "an event note")
 
     @property
     def trace_exit(self):

@@ -186,3 +186,14 @@ cdef extern from "persona.h" nogil:
     size_t lx_persona_basenames(uint32_t flags, const char **out, size_t cap)
     int lx_persona_content(lx_sup *s, const char *path, lx_buf *out)
     int lx_persona_cgroup_dirs(lx_sup *s, lx_buf *out)
+
+
+cdef extern from "events.h" nogil:
+    enum: LX_EVS_EXEC
+    enum: LX_EVS_NET
+    enum: LX_EVS_DENY
+    enum: LX_EVSRC_SYSCALL
+    enum: LX_EVSRC_PATH
+    enum: LX_EVSRC_NET
+    int lx_events_set(lx_sup *s, uint32_t flags)
+    int lx_events_note(lx_sup *s, int family, int index, const char *text)

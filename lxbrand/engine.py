@@ -210,6 +210,27 @@ def apply_policy(policy, sup, recording=False):
     return handlers
 
 
+EVENTS_ALL = _core.EVS_EXEC | _core.EVS_NET | _core.EVS_DENY
+_OBSERVED = ("connect", "bind")
+
+
+def apply_events(policy, sup, on=False):
+    """What the sandbox reports as events (csrc/events.h), and the comments of the rules
+    its denial events name.  on: execs, connects/binds and syscall-rule denials too --
+    those calls then trap (before compile(): the filter changes)."""
+    sysnotes = {p.nr: p.rule.comment for p in plan(policy) if p.kind == _core.DENY and p.rule.comment}
+    paths = [r.comment for r in policy.paths.rules] if policy.paths is not None else []
+    nets = [r.comment for r in policy.net.rules] if policy.net is not None else []
+    if not (on or sysnotes or paths or nets):
+        return
+    if on:
+        for name in _OBSERVED:
+            nr = syscalls.nr_of(name)
+            if nr is not None and policy.action_of(name).action == "allow" and policy.net is None:
+                sup.set_action(nr, _core.WATCH, 0, 0)  # trap, report, let it run (no rule decides it)
+    sup.set_events(EVENTS_ALL if on else 0, f"the policy's default ({policy.default})", sysnotes, paths, nets)
+
+
 def uts_mask(policy):
     """Which uname fields the policy itself sets (blob.h's LX_UTS_*): a C consumer of the
     blob fills the others from the uname it sees, as apply_policy does here."""
@@ -232,12 +253,13 @@ def _domainname():
 class Sandbox:
     """Runs programs under one policy and backend."""
 
-    def __init__(self, policy=None, backend="unotify", tracer=None, on_handler_error=None):
+    def __init__(self, policy=None, backend="unotify", tracer=None, on_handler_error=None, events=False):
         if backend not in BACKENDS:
             raise LxError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
         self.policy = load_policy(policy or "default") if not isinstance(policy, Policy) else policy
         self.backend = backend
         self.tracer = tracer          # lxbrand.trace.Tracer or None
+        self.events = events          # report execs, connects/binds and denials (csrc/events.h)
         self.stats = []               # [(nr, count, errors, ns)] after run()
         self.handler_errors = []
         self.sync_wakeup = None
@@ -325,6 +347,7 @@ class Sandbox:
         filter the child installs (a Compiled)."""
         sup = _core.Supervisor(BACKENDS[self.backend])
         handlers = apply_policy(self.policy, sup, recording=self.tracer is not None)
+        apply_events(self.policy, sup, self.events)
         if handlers:
             sup.handler = self._dispatch(handlers)
         if self.tracer is not None:

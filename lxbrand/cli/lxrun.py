@@ -61,6 +61,9 @@ def build_parser():
     p.add_argument("-s", "--string-size", type=int, default=32, metavar="N",
                    help="bytes of a string or buffer shown in trace lines (strace -s; default 32)")
     p.add_argument("--summary", action="store_true", help="print a per-syscall table at exit (like strace -c)")
+    p.add_argument("--events", action="store_true",
+                   help="report execs, connects/binds and denied syscalls to `lxbrand events --pid` "
+                        "(each such call then traps)")
     p.add_argument("--json", action="store_true", help="trace lines and summary as JSON lines (with --explain: "
                                                        "the report as one JSON document)")
     p.add_argument("--explain", action="store_true",
@@ -176,7 +179,7 @@ def run(args):
         tracer = Tracer(trace_out, as_json=args.json, summary=args.summary, summary_out=out or sys.stderr,
                         strsize=args.string_size)
     try:
-        status = Sandbox(policy, backend=args.backend, tracer=tracer).run(cmd)
+        status = Sandbox(policy, backend=args.backend, tracer=tracer, events=args.events).run(cmd)
     finally:
         if out is not None:
             out.close()

@@ -30,6 +30,7 @@ COMMANDS = {
     "update": ("update", "update a container's cgroup resources"),
     "install": ("install", "register lxbrand with Docker, Podman (--podman) or containerd's CRI (--containerd)"),
     "trace": ("trace", "attach to a running container (or lxrun sandbox) and show its syscalls live"),
+    "events": ("events", "a running container's security events as JSON lines (execs, connects, denials)"),
 }
 VERSION = "0.1.0"
 SPEC_VERSION = "1.0.2"
@@ -73,6 +74,9 @@ def global_parser():
                         "and starts anew (default 64M)")
     p.add_argument("--trace-keep", default=None, type=int, metavar="N",
                    help="rotated trace files kept per container process (default 3)")
+    p.add_argument("--events", action="store_true",
+                   help="containers report execs, connects/binds and denied syscalls to `lxbrand events` "
+                        "(each such call then traps)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

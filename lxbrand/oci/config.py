@@ -18,6 +18,7 @@ LXBRAND_ANNOTATIONS = {
     "org.lxbrand.policy": "a built-in profile name or the path of a policy .toml file",
     "org.lxbrand.backend": ("unotify", "ptrace"),
     "org.lxbrand.trace": _ON_OFF,          # compared lower-cased (supervisor.engine_options)
+    "org.lxbrand.events": _ON_OFF,         # lower-cased (supervisor.events_on)
     "org.lxbrand.personality": _ON_OFF,    # lower-cased (supervisor.container_personality)
     "org.lxbrand.fake-root": ("true", "1", "yes", "false", "0", "no"),  # exact (Personality.from_oci)
     "org.lxbrand.kernel-release": "a kernel release string such as 4.4.0-lx",
@@ -122,7 +123,7 @@ def validate_annotations(v, ann):
         if want is None:
             v.fail(p, "unknown lxbrand annotation (known: "
                       f"{', '.join(sorted(LXBRAND_ANNOTATIONS))})")
-        low = val.lower() if k in ("org.lxbrand.trace", "org.lxbrand.personality") else val
+        low = val.lower() if k in ("org.lxbrand.trace", "org.lxbrand.personality", "org.lxbrand.events") else val
         if isinstance(want, tuple) and low not in want:
             v.fail(p, f"{val!r} is not one of {', '.join(want)}")
         if k == "org.lxbrand.policy":

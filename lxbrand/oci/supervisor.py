@@ -32,6 +32,7 @@ from .init import home_of, lookup, report
 POLICY_ANNOTATION = "org.lxbrand.policy"
 BACKEND_ANNOTATION = "org.lxbrand.backend"
 TRACE_ANNOTATION = "org.lxbrand.trace"
+EVENTS_ANNOTATION = "org.lxbrand.events"
 PERSONALITY_ANNOTATION = "org.lxbrand.personality"
 DEFAULT_TRACE_DIR = "/var/log/lxbrand"
 SUP_ENV = "LXBRAND_SUP"
@@ -47,6 +48,13 @@ def engine_options(annotations, defaults):
     trace = defaults.get("trace", False) if trace is None else trace.lower() in ("1", "true",
                                                                                  "yes", "on")
     return policy, backend, trace
+
+
+def events_on(annotations, defaults):
+    """Does the container report execs, connects/binds and syscall-rule denials (csrc/events.h)?
+    The annotation org.lxbrand.events wins over the runtime's --events."""
+    v = (annotations or {}).get(EVENTS_ANNOTATION)
+    return bool(defaults.get("events")) if v is None else v.lower() in ("1", "true", "yes", "on")
 
 
 def trace_path(opts, cid, suffix=""):
@@ -103,7 +111,8 @@ def make_sandbox(policy_name, backend, trace_file=None, spec=None, opts=None):
     personality = container_personality(spec) if spec is not None else None
     if personality is not None:
         personality.apply(policy)
-    return Sandbox(policy, backend=backend, tracer=tracer)
+    events = events_on((spec or {}).get("annotations"), opts or {})
+    return Sandbox(policy, backend=backend, tracer=tracer, events=events)
 
 
 def sup_binary():

@@ -112,7 +112,7 @@ def create(g, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
         cgroups.create(cg_paths, linux.get("resources"))
         opts = {"policy": g.policy, "backend": g.backend, "trace": g.trace,
                 "trace_dir": g.trace_dir, "preserve_fds": preserve_fds,
-                "trace_max_size": g.trace_max_size, "trace_keep": g.trace_keep}
+                "trace_max_size": g.trace_max_size, "trace_keep": g.trace_keep, "events": g.events}
         policy, backend, trace = supervisor.engine_options(spec.get("annotations"), opts)
         sb = supervisor.make_sandbox(policy, backend,
                                      supervisor.trace_path(opts, cid) if trace else None, spec, opts)

@@ -77,7 +77,7 @@ def run(args, g):
     opts = {"policy": lx.get("policy") or g.policy, "backend": lx.get("backend") or g.backend,
             "preserve_fds": args.preserve_fds,
             "trace": lx.get("trace") or g.trace, "trace_dir": lx.get("trace_dir") or g.trace_dir,
-            "trace_max_size": g.trace_max_size, "trace_keep": g.trace_keep}
+            "trace_max_size": g.trace_max_size, "trace_keep": g.trace_keep, "events": g.events}
     policy, backend, trace = supervisor.engine_options(spec.get("annotations"), opts)
     sb = supervisor.make_sandbox(
         policy, backend,
