@@ -50,19 +50,12 @@ import posixpath
 import fcntl
 
 from lxbrand._core import CONTINUE
+from lxbrand.guest import AT_FDCWD, guest_path
 
-AT_FDCWD = -100
-O_ACCMODE = 0o3
-O_CREAT = 0o100
-O_TRUNC = 0o1000
-O_DIRECTORY = 0o200000
-O_NOFOLLOW = 0o400000
-O_PATH = 0o10000000
-O_TMPFILE = 0o20000000 | O_DIRECTORY
-O_CLOEXEC = 0o2000000
-PATH_MAX = 4096
-RESOLVE_BENEATH = 0x08
-RESOLVE_IN_ROOT = 0x10
+O_ACCMODE, O_CREAT, O_TRUNC, O_DIRECTORY = os.O_ACCMODE, os.O_CREAT, os.O_TRUNC, os.O_DIRECTORY
+O_NOFOLLOW, O_PATH, O_TMPFILE, O_CLOEXEC = os.O_NOFOLLOW, os.O_PATH, os.O_TMPFILE, os.O_CLOEXEC
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # 4096 (linux/limits.h), with its NUL
+RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x08, 0x10  # linux/openat2.h (os has no names for them)
 OPEN_SYSCALLS = ("open", "openat", "openat2")
 OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
 
@@ -131,41 +124,6 @@ class OpenRequest:
                 path = b""                           # the kernel answers EXDEV
             self._guest = guest_path(self.tid, self.dirfd, path) if path else ""
         return self._guest or None
-
-
-def _guest_view(tid, host_path):
-    """A path readlink() gave us (host view) in the guest's view: strip the guest's root."""
-    try:
-        root = os.readlink(f"/proc/{tid}/root")
-    except OSError:
-        return None
-    if root == "/":
-        return host_path
-    if host_path == root:
-        return "/"
-    if host_path.startswith(root + "/"):
-        return host_path[len(root):]
-    return None  # outside the guest's root (a directory fd opened before a chroot)
-
-
-def guest_path(tid, dirfd, path):
-    """Absolute, lexically normalised guest path of (dirfd, path) for task tid, or ""."""
-    try:
-        p = os.fsdecode(path)
-    except Exception:  # noqa: BLE001 - undecodable paths match no hook
-        return ""
-    if not p:
-        return ""
-    if not p.startswith("/"):
-        link = f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}"
-        try:
-            base = _guest_view(tid, os.readlink(link))
-        except OSError:
-            return ""
-        if base is None or not base.startswith("/"):
-            return ""  # e.g. a dirfd that is a pipe: the kernel will say ENOTDIR
-        p = base + "/" + p
-    return posixpath.normpath(p).replace("//", "/")
 
 
 # The hook that stands for the engine's view (add_in_c): the engine answers in C.

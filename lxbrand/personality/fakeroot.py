@@ -33,17 +33,18 @@ from functools import lru_cache
 import errno
 import os
 import re
+import stat
 
 from lxbrand.handlers.files import AT_FDCWD, Serve, _sint
 from lxbrand.personality.fakeids import ROOT, FakeIds, caps_of
 from lxbrand.personality.rules import emulate
-from lxbrand.procfs import proc_self, tgid as _tgid
+from lxbrand.guest import walk_base
+from lxbrand.procfs import tgid as _tgid
 
 OWNER = __name__.removeprefix("lxbrand.")  # of the rules it installs (lxbrand.policy.Rule.owner)
 
-AT_SYMLINK_NOFOLLOW = 0x100
+AT_SYMLINK_NOFOLLOW = 0x100  # linux/fcntl.h (os has no names for them)
 AT_EMPTY_PATH = 0x1000
-O_PATH = 0o10000000
 
 
 @lru_cache(maxsize=None)
@@ -56,8 +57,9 @@ def _libc():
 SYS_newfstatat, SYS_statx, SYS_capget = 262, 332, 125
 AT_EACCESS = 0x200
 R_OK, W_OK, X_OK = 4, 2, 1
-S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
-S_IFCHR, S_IFBLK = 0o020000, 0o060000
+S_IFMT = 0o170000  # sys/stat.h (the stat module has S_IFMT only as a function)
+S_IFDIR, S_IFREG, S_IFLNK = stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK
+S_IFCHR, S_IFBLK = stat.S_IFCHR, stat.S_IFBLK
 _LINUX_CAPABILITY_VERSION_1 = 0x19980330
 _STATUS_RE = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/status$")
 
@@ -94,20 +96,7 @@ class FakeRoot:
     @staticmethod
     def _dirfd(call, dirfd, path):
         """A supervisor fd (O_PATH) standing for the guest's dirfd/cwd, and the path to use."""
-        tid = call.tid
-        if path.startswith(b"/"):
-            root = os.readlink(f"/proc/{tid}/root")
-            path = proc_self(tid, path)
-            if root != "/":
-                # The guest's root through its magic link: right even in another mount
-                # namespace ("..": see DIVERGENCE.md).
-                path = f"/proc/{tid}/root".encode() + path
-            return None, path
-        link = f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}"
-        try:
-            return os.open(link, O_PATH), path
-        except OSError as e:
-            raise OSError(errno.EBADF if dirfd != AT_FDCWD and e.errno == errno.ENOENT else e.errno, "dirfd")
+        return walk_base(call.tid, dirfd, path)
 
     def _stat_raw(self, call, dirfd, path, flags, statx_mask=None):
         import ctypes
@@ -347,7 +336,7 @@ class FakeRoot:
     def _read_only_fs(self, call, dirfd, path, flags):
         fd, p = self._dirfd(call, dirfd, path)
         try:
-            o = os.open(p or b".", O_PATH | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0),
+            o = os.open(p or b".", os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0),
                         dir_fd=fd) if p else os.dup(fd)
         finally:
             if fd is not None:

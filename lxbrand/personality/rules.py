@@ -18,7 +18,7 @@ def emulate(policy, names, owner, **kw):
 def finder(files):
     """find(req) -> (generator, basename) or None, for an open hook serving `files`
     ({guest path: generator}).  An absolute path without openat2 RESOLVE_* flags is its
-    own guest path once normal (lxbrand.handlers.files.guest_path is lexical for those),
+    own guest path once normal (lxbrand.guest.guest_path is lexical for those),
     so a byte-exact match skips the normalisation -- most of a hook's cost when it runs
     cold, between two programs; anything else is looked up by req.guest_path."""
     exact = {os.fsencode(p): (g, p.rsplit("/", 1)[-1]) for p, g in files.items()}
