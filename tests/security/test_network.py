@@ -148,7 +148,10 @@ def test_privileged_port_needs_the_programs_capability(backend, secprogs, tmp_pa
     """The supervisor performs bind(2); it must not lend its own CAP_NET_BIND_SERVICE."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the supervisor must hold the capability the program lacks")
-    pol = write_policy(tmp_path, '[[network]]\naction = "allow"\nops = ["bind"]\ncidr = ["127.0.0.0/8"]\n')
+    # network_default deny: the bind is decided, so the supervisor performs it (an
+    # allow-everything policy lets the kernel run it as the program)
+    pol = write_policy(tmp_path, 'network_default = "deny"\n'
+                                 '[[network]]\naction = "allow"\nops = ["bind"]\ncidr = ["127.0.0.0/8"]\n')
     setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
     native = subprocess.run(setpriv + [secprogs["netcall"], "bind", "127.0.0.1", "81"], capture_output=True, text=True)
     assert native.stdout.splitlines() == ["bind -1 Permission denied"]
@@ -341,7 +344,7 @@ def test_ancillary_data_through_the_supervisor(secprogs, tmp_path, backend):
 
 def test_blocking_connect_does_not_hold_up_other_calls(secprogs, tmp_path):
     """unotify: a blocking connect performed by the supervisor runs on a thread of
-    its own (Call.defer), so the program's other trapped calls are answered while
+    its own (csrc/net.c), so the program's other trapped calls are answered while
     it waits; the connect completes when the server makes room."""
     import select
     sockpath = tmp_path / "full.sock"
@@ -351,6 +354,7 @@ def test_blocking_connect_does_not_hold_up_other_calls(secprogs, tmp_path):
     filler = socket.socket(socket.AF_UNIX)
     filler.connect(str(sockpath))  # the backlog (0 + 1) is now full: the next connect blocks
     pol = write_policy(tmp_path, f"""
+network_default = "deny"
 [[network]]
 action = "allow"
 path = ["{tmp_path}/*"]

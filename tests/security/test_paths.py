@@ -378,3 +378,62 @@ def test_o_path_opens(pol, tree):
     else:
         want = [f"{b}/pub read-only {b}/pub", f"{b}/pub/link error 13"]
     assert r.stdout.splitlines() == want + [f"{b}/sec/data error 13"]
+
+
+DROP_THEN_OPEN = r"""
+import os, sys
+b = sys.argv[1]
+print(open(f"{b}/pub/data").read())        # a first judged call: the engine keeps root's credentials
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)                            # no exec: the same thread, now nobody
+for p in (f"{b}/pub/rootonly", f"{b}/pub/data"):
+    try:
+        print(open(p).read())
+    except OSError as e:
+        print("refused", e.errno)
+"""
+
+
+def test_credentials_kept_for_a_thread_are_forgotten_when_it_changes_them(pol, tree):
+    """The engine keeps each thread's credentials between its calls (csrc/view.c): a
+    program that drops to nobody after a first open (no exec in between) must get
+    nobody's answers from then on, not root's kept ones."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the program must drop to another user")
+    if 'name = "strict"' in open(pol).read():
+        pytest.skip("strict refuses setgroups")
+    r = run_lxrun(pol.args, ["python3", "-c", DROP_THEN_OPEN, tree])
+    assert r.stdout.splitlines() == ["fine", "refused 13", "fine"], r.stdout + r.stderr
+
+
+USERNS_OPEN = r"""
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) < 0:  # CLONE_NEWUSER: every capability there
+    sys.exit("unshare: " + os.strerror(ctypes.get_errno()))
+try:
+    print(open(sys.argv[1]).read())
+except OSError as e:
+    print("refused", e.errno)
+"""
+
+
+def test_capabilities_in_a_user_namespace_of_its_own_lend_nothing(pol, tree, secprogs):
+    """A program that unshares a user namespace holds every capability there, which
+    do not reach a file of the host's root (its owner is not mapped).  The
+    supervisor opening for it must not lend its own (csrc/view.c: no capabilities
+    for a thread in another user namespace)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the supervisor must hold the capabilities the program lacks")
+    if 'name = "strict"' in open(pol).read():
+        pytest.skip("strict refuses unshare")
+    if not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("needs the system's /usr/bin/python3 (one nobody may run)")
+    prog = shutil.copy(secprogs["attack"], f"{tree}/pub/attack")
+    os.chmod(prog, 0o755)
+    native = subprocess.run([prog, "asuser", "65534", "/usr/bin/python3", "-c", USERNS_OPEN, f"{tree}/pub/rootonly"],
+                            capture_output=True, text=True)
+    if "refused" not in native.stdout:
+        pytest.skip(f"no unprivileged user namespaces here: {native.stdout} {native.stderr[-200:]}")
+    r = run_lxrun(pol.args, [prog, "asuser", "65534", "/usr/bin/python3", "-c", USERNS_OPEN, f"{tree}/pub/rootonly"])
+    assert r.stdout == native.stdout == "refused 13\n", r.stdout + r.stderr
