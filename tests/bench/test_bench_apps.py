@@ -466,13 +466,18 @@ def test_runsc_prefers_the_ptrace_platform_and_runc_is_always_selected():
     assert rs["lxbrand"].pick_runtime({"lxbrand": {}, "x": {}},
                                       {"LXBENCH_LXBRAND_RUNTIME": "x"}) == "x"
     assert [r.name for r in D.select(["lxbrand-*"])] == ["runc", "lxbrand-strict",
-                                                         "lxbrand-limits", "lxbrand-trace"]
+                                                         "lxbrand-limits", "lxbrand-paths", "lxbrand-trace"]
     with pytest.raises(ValueError, match="unknown apps runner.*nope"):
         D.select(["nope"])
     lim = rs["lxbrand-limits"]
     lim.runtime = "lxbrand"
     assert lim.run_args() == ["--runtime", "lxbrand", "--memory", "1g", "--cpus", "2"]
     assert lim.run_args(D.DENSITY_LIMITS)[-4:] == ["--memory", "256m", "--cpus", "1"]
+    paths = rs["lxbrand-paths"]
+    paths.runtime = "lxbrand"
+    assert paths.run_args() == ["--runtime", "lxbrand", "--annotation", f"org.lxbrand.policy={D.PATHS_POLICY}"]
+    from lxbrand.policy import load_policy
+    assert load_policy(D.PATHS_POLICY).paths is not None  # a valid [[path]] policy
     tr = rs["lxbrand-trace"]
     tr.runtime_args = ["--policy", "trace-all", "--trace", "--trace-dir", "/var/log/lxbrand"]
     assert tr.trace_file(CID) == Path(f"/var/log/lxbrand/{CID}.trace")
