@@ -367,8 +367,9 @@ static void drain(int recv_copy)
     }
 }
 
-/* The tracee runs recvmsg(num, scratch, MSG_DONTWAIT) and gets `fd` (sent first):
- * its number, proved, or -errno. */
+/* `fd` is sent on `send` and the tracee runs recvmsg(num, scratch, MSG_DONTWAIT),
+ * which installs it at its lowest free number: that number, proved, or -errno.
+ * `recv_copy`: our copy of the tracee's end, to drain what a failure left queued. */
 static int receive(struct inj *j, int num, int send, int recv_copy, int fd, int cloexec)
 {
     uint64_t at = ((j->regs.rsp - 128 - sizeof(struct scratch)) & ~(uint64_t)15);
@@ -477,9 +478,9 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
         return -errno;
 
     uint64_t at = ((j.regs.rsp - 128 - sizeof(struct scratch)) & ~(uint64_t)15);
-    struct scratch saved, sc;
+    struct scratch saved;
     int have_saved = lx_mem_read(tid, at, &saved, sizeof(saved)) == (ssize_t)sizeof(saved);
-    int rc, sv[2] = {-1, -1}, a = -1, b = -1, got = -1;
+    int rc, sv[2] = {-1, -1}, a = -1, b = -1;
     int64_t r;
 
     if (!ch) {
@@ -519,52 +520,13 @@ int lx_ptrace_addfd(struct lx_sup *s, pid_t tid, int fd, int cloexec)
         rc = -EIO; /* a sibling rewrote the pair's numbers */
         goto out;
     }
-    rc = send_fd(b, fd);
-    if (rc < 0)
-        goto out;
-    /* 3. free the first end's number, receive on the second */
+    /* 3. free the first end's number (open(2) would have returned it), send, and
+     * receive on the second end */
     rc = run(&j, SYS_close, (uint64_t)sv[0], 0, 0, 0, &r);
     if (rc < 0)
         goto out;
     sv[0] = -1;
-    memset(&sc, 0, sizeof(sc));
-    sc.iov.iov_base = (void *)(uintptr_t)(at + offsetof(struct scratch, byte));
-    sc.iov.iov_len = 1;
-    sc.msg.msg_iov = (void *)(uintptr_t)(at + offsetof(struct scratch, iov));
-    sc.msg.msg_iovlen = 1;
-    sc.msg.msg_control = (void *)(uintptr_t)(at + offsetof(struct scratch, ctl));
-    sc.msg.msg_controllen = sizeof(sc.ctl.buf);
-    sc.sv[0] = sv[0];
-    sc.sv[1] = sv[1];
-    if (lx_mem_write(tid, at, &sc, sizeof(sc)) < 0) {
-        rc = -EFAULT;
-        goto out;
-    }
-    rc = run(&j, SYS_recvmsg, (uint64_t)sv[1], at + offsetof(struct scratch, msg),
-             MSG_DONTWAIT | (cloexec ? MSG_CMSG_CLOEXEC : 0), 0, &r);
-    if (rc < 0)
-        goto out;
-    if (r != 1) {
-        rc = r < 0 ? (int)r : -EIO;
-        goto out;
-    }
-    if (lx_mem_read(tid, at, &sc, sizeof(sc)) != (ssize_t)sizeof(sc)) {
-        rc = -EFAULT;
-        goto out;
-    }
-    if (sc.ctl.h.cmsg_level != SOL_SOCKET || sc.ctl.h.cmsg_type != SCM_RIGHTS ||
-        sc.ctl.h.cmsg_len != CMSG_LEN(sizeof(int))) {
-        rc = -EIO;
-        goto out;
-    }
-    memcpy(&got, CMSG_DATA(&sc.ctl.h), sizeof(int));
-    /* the number is the tracee's own memory: check it names our file */
-    if (syscall(SYS_kcmp, self_pid(s), tid, KCMP_FILE, fd, got) != 0 && errno != ENOSYS) {
-        got = -1;
-        rc = -EIO;
-        goto out;
-    }
-    rc = got;
+    rc = receive(&j, sv[1], b, a, fd, cloexec);
 
 out:
     /* 4. close what is left of the pair in the tracee, put everything back */

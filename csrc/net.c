@@ -530,6 +530,14 @@ static int unix_target(struct nc *n, struct lx_sockaddr *a, char *resolved, stru
     return 0;
 }
 
+/* An address as the supervisor uses it: the program's, or one that names the
+ * resolved UNIX socket file (its path, in the program's view, in `resolved`). */
+struct dest {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char resolved[LX_PATH_MAX];
+};
+
 /* One address: read once, parsed, decided, made usable by the supervisor (in
  * *out, *olen).  0 or -errno (the denial logged). */
 static int target(struct nc *n, uint64_t addr, uint64_t alen, struct sockaddr_storage *out, socklen_t *olen,
@@ -622,6 +630,11 @@ static int target(struct nc *n, uint64_t addr, uint64_t alen, struct sockaddr_st
 static int result(long r)
 {
     return r < 0 ? -errno : (int)r;
+}
+
+static int destination(struct nc *n, uint64_t addr, uint64_t alen, struct dest *d)
+{
+    return target(n, addr, alen, &d->addr, &d->len, d->resolved);
 }
 
 /* A blocking connect, on a thread of its own (unotify): answered from there. */
@@ -740,30 +753,26 @@ void lx_net_stop(struct lx_sup *s)
 
 static int do_connect(struct nc *n)
 {
-    struct sockaddr_storage addr;
-    socklen_t alen;
-    char resolved[LX_PATH_MAX];
-    int rc = target(n, n->c->args[1], n->c->args[2], &addr, &alen, resolved);
+    struct dest d;
+    int rc = destination(n, n->c->args[1], n->c->args[2], &d);
     if (rc < 0)
         return rc;
     int fl = fcntl(n->sock, F_GETFL);
     if (n->s->backend == LX_BACKEND_UNOTIFY && fl >= 0 && !(fl & O_NONBLOCK) &&
         (n->type == SOCK_STREAM || n->type == SOCK_SEQPACKET))
-        return connect_later(n, &addr, alen);
+        return connect_later(n, &d.addr, d.len);
     struct lx_cred_state st;
     if ((rc = as_caller(n, &st, 0)) < 0)
         return rc;
-    rc = result(connect(n->sock, (struct sockaddr *)&addr, alen));
+    rc = result(connect(n->sock, (struct sockaddr *)&d.addr, d.len));
     lx_creds_restore(n->s, &st);
     return rc;
 }
 
 static int do_bind(struct nc *n)
 {
-    struct sockaddr_storage addr;
-    socklen_t alen;
-    char resolved[LX_PATH_MAX];
-    int rc = target(n, n->c->args[1], n->c->args[2], &addr, &alen, resolved);
+    struct dest d;
+    int rc = destination(n, n->c->args[1], n->c->args[2], &d);
     if (rc < 0)
         return rc;
     struct lx_cred_state st;
@@ -771,8 +780,8 @@ static int do_bind(struct nc *n)
     int umasked = 0;
     if ((rc = as_caller(n, &st, n->domain == AF_INET || n->domain == AF_INET6)) < 0)
         return rc;
-    if (n->domain == AF_UNIX && addr.ss_family == AF_UNIX && alen > offsetof(struct sockaddr_un, sun_path) + 1 &&
-        ((struct sockaddr_un *)&addr)->sun_path[0]) {
+    if (n->domain == AF_UNIX && d.addr.ss_family == AF_UNIX && d.len > offsetof(struct sockaddr_un, sun_path) + 1 &&
+        ((struct sockaddr_un *)&d.addr)->sun_path[0]) {
         /* the socket file is made with the program's umask, as its mknod would be */
         int m = lx_view_umask(n->c->tid);
         if (m >= 0 && lx_creds_own_fs() == 0) {
@@ -780,7 +789,7 @@ static int do_bind(struct nc *n)
             umasked = 1;
         }
     }
-    rc = result(bind(n->sock, (struct sockaddr *)&addr, alen));
+    rc = result(bind(n->sock, (struct sockaddr *)&d.addr, d.len));
     if (umasked)
         umask(old);
     lx_creds_restore(n->s, &st);
@@ -790,10 +799,8 @@ static int do_bind(struct nc *n)
 static int do_sendto(struct nc *n)
 {
     const uint64_t *a = n->c->args;
-    struct sockaddr_storage addr;
-    socklen_t alen;
-    char resolved[LX_PATH_MAX];
-    int rc = target(n, a[4], a[5], &addr, &alen, resolved);
+    struct dest d;
+    int rc = destination(n, a[4], a[5], &d);
     if (rc < 0)
         return rc;
     size_t len = a[2] < MAX_SEND ? (size_t)a[2] : MAX_SEND;
@@ -806,7 +813,7 @@ static int do_sendto(struct nc *n)
     }
     struct lx_cred_state st;
     if ((rc = as_caller(n, &st, 0)) == 0) {
-        rc = result(sendto(n->sock, data, len, (int)a[3], (struct sockaddr *)&addr, alen));
+        rc = result(sendto(n->sock, data, len, (int)a[3], (struct sockaddr *)&d.addr, d.len));
         lx_creds_restore(n->s, &st);
     }
     free(data);
@@ -864,14 +871,13 @@ static int send_one(struct nc *n, uint64_t msg_ptr, int flags)
     struct { uint64_t name; uint32_t namelen, pad; uint64_t iov, iovlen, control, controllen; } m;
     if (lx_mem_read(n->c->pid, msg_ptr, &m, sizeof(m)) != (ssize_t)sizeof(m))
         return -EFAULT;
-    struct sockaddr_storage addr;
-    socklen_t alen = 0;
-    char resolved[LX_PATH_MAX];
+    struct dest d;
+    d.len = 0;
     int rc;
     /* as the kernel reads a msghdr (____sys_sendmsg / __copy_msghdr): no name, or a
      * zero length, means no address (the connected peer); a longer one is clamped */
     uint32_t namelen = m.namelen > MAX_ADDR ? MAX_ADDR : m.namelen;
-    if (m.name && namelen && (rc = target(n, m.name, namelen, &addr, &alen, resolved)) < 0)
+    if (m.name && namelen && (rc = destination(n, m.name, namelen, &d)) < 0)
         return rc;
     if (m.iovlen > MAX_IOV)
         return -EMSGSIZE;
@@ -915,7 +921,7 @@ static int send_one(struct nc *n, uint64_t msg_ptr, int flags)
         }
     }
     if (rc == 0) {
-        struct msghdr mh = {.msg_name = alen ? &addr : NULL, .msg_namelen = alen, .msg_iov = iov,
+        struct msghdr mh = {.msg_name = d.len ? &d.addr : NULL, .msg_namelen = d.len, .msg_iov = iov,
                             .msg_iovlen = nchunks, .msg_control = ctl, .msg_controllen = ctl ? m.controllen : 0};
         struct lx_cred_state st;
         if ((rc = as_caller(n, &st, 0)) == 0) {
