@@ -36,6 +36,11 @@ enum lx_kind {
     LX_ACT_KINDS,  /* the number of kinds: new kinds go above PERSONA, before this */
 };
 /* LX_ACT_PATH and LX_ACT_NET: `value` bits */
+/* bits 8-15: 1 + the index of an argument, bits 32-63: a mask -- the call runs in the
+ * kernel, untrapped, when (argument & mask) == 0: the rules deny nothing such a call
+ * does (an open whose flags ask for no operation any rule denies; filter.c) */
+#define LX_NATIVE_ARG(v) ((int)(((uint64_t)(v) >> 8) & 0xff))
+#define LX_NATIVE_MASK(v) ((uint32_t)((uint64_t)(v) >> 32))
 #define LX_PATH_UPCALL_ALL 1 /* once the rules allow it, the Python handler sees every such call
                               * (an open hook without basenames); gate_arg: only those gated */
 

@@ -168,6 +168,28 @@ static int compile_protections(const struct lx_sup *s, void **out, size_t *out_l
     return rc;
 }
 
+/* A trapped call that runs natively when (args[arg] & mask) == 0 (engine.h,
+ * LX_NATIVE_ARG): libseccomp lets an unconditional rule override conditional ones
+ * for the same syscall, so the two sides are both conditions, which partition the
+ * values -- ALLOW when no bit of the mask is set, the trap when any one is (only
+ * the low 32 bits: the kernel reads these arguments as int). */
+static int native_when(scmp_filter_ctx ctx, int nr, uint32_t trap, uint32_t dflt, int arg, uint32_t mask)
+{
+    if (arg < 0 || arg > 5 || !mask)
+        return -EINVAL;
+    struct scmp_arg_cmp none = {.arg = (unsigned)arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = 0};
+    /* (libseccomp refuses a rule whose action is the default: then that side is the default) */
+    int rc = dflt == SCMP_ACT_ALLOW ? 0 : seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &none);
+    for (int b = 0; b < 32 && rc >= 0; b++) {
+        if (!(mask & (1u << b)))
+            continue;
+        struct scmp_arg_cmp set = {.arg = (unsigned)arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = 1u << b,
+                                   .datum_b = 1u << b};
+        rc = seccomp_rule_add_array(ctx, trap, nr, 1, &set);
+    }
+    return rc;
+}
+
 static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
 {
     int rc;
@@ -217,6 +239,13 @@ static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
         }
         if (act == dflt)
             continue;
+        if (s->table[nr].kind == LX_ACT_PATH && LX_NATIVE_ARG(s->table[nr].value)) {
+            rc = native_when(ctx, nr, act, dflt, LX_NATIVE_ARG(s->table[nr].value) - 1,
+                             LX_NATIVE_MASK(s->table[nr].value));
+            if (rc < 0)
+                goto out;
+            continue;
+        }
         rc = seccomp_rule_add(ctx, act, nr, 0);
         if (rc < 0)
             goto out;

@@ -23,6 +23,7 @@ int lx_paths_new(struct lx_sup *s, int default_allow, int log)
         return -ENOMEM;
     r->default_allow = default_allow ? 1 : 0;
     r->log = log ? 1 : 0;
+    r->judges_exec = !r->default_allow;
     s->paths = r;
     return lx_views_init(s);
 }
@@ -55,6 +56,7 @@ int lx_paths_add(struct lx_sup *s, int allow, unsigned ops, int err, uint32_t np
     rule->ops = (uint8_t)ops;
     rule->err = err ? err : EACCES;
     rule->npat = npat;
+    r->judges_exec |= !rule->allow && (ops & LX_OP_EXEC);
     r->nrules++;
     return 0;
 }
@@ -228,6 +230,7 @@ int lx_paths_import(struct lx_sup *s, const uint8_t *p, size_t len)
         }
         s->paths->rules = nr;
         nr[s->paths->nrules++] = (struct lx_path_rule){.allow = allow, .ops = ops, .err = err, .npat = npat, .pat = pats};
+        s->paths->judges_exec |= !allow && (ops & LX_OP_EXEC);
     }
     if (q != end)
         goto bad;

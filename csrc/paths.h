@@ -35,6 +35,7 @@ struct lx_paths {
     uint32_t nrules;
     struct lx_path_rule *rules;
     int log;         /* 1: a denial is reported on stderr (lxbrand: path policy: ...) */
+    uint8_t judges_exec; /* some rule (or the default) may deny exec: what runs is checked */
 };
 
 /* Building (the binding, the blob).  0 or -errno. */

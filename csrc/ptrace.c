@@ -354,7 +354,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
          * execve() re-reads after a decision (SECURITY.md).  Fail closed. */
         lx_views_forget(s, 0); /* the execing thread took over its leader's number */
         lx_trace_exec_seen(s, tid);
-        if ((s->paths && lx_paths_exec_ok(s, tid) < 0) || (s->exec_check && s->exec_check(s->ctx, tid) < 0))
+        if ((s->paths && s->paths->judges_exec && lx_paths_exec_ok(s, tid) < 0) ||
+            (s->exec_check && s->exec_check(s->ctx, tid) < 0))
             kill(tid, SIGKILL);
         else if (s->live_execs || (s->events && (s->events->flags & LX_EVS_EXEC)))
             lx_event_exec(s, tid);
@@ -399,7 +400,9 @@ static long arm_opts(const struct lx_sup *s)
 static long run_opts(const struct lx_sup *s)
 {
     long opts = arm_opts(s);
-    int execs = s->exec_check || s->paths || s->recording || s->live_execs ||
+    /* with views kept (csrc/view.h), an exec forgets them all when it happens: a
+     * non-leader's exec takes over its leader's number, whose exit is never reported */
+    int execs = s->exec_check || s->views || s->recording || s->live_execs ||
                 (s->events && (s->events->flags & LX_EVS_EXEC));
     return execs ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
 }

@@ -107,6 +107,19 @@ _GATED_PATH_ARG = {"open": 0, "openat": 1}
 _ENGINE_KINDS = {"path": _core.PATH, "net": _core.NET, "watch": _core.WATCH}
 
 
+def _native(policy, rule, name):
+    """How a call of a rule family the engine performs may run untrapped (the family's
+    native(): "all", "watch", ("args", index, mask) or None).  Never with a handler
+    that must see the calls (the open pipeline's hooks, the view's files)."""
+    if rule.handler is not None:
+        return None
+    if rule.fast == "path" and policy.paths is not None:
+        return policy.paths.native(name)
+    if rule.fast == "net" and policy.net is not None:
+        return policy.net.native(name, policy.paths)
+    return None
+
+
 def answered_in_c(handler):
     """An open pipeline whose every hook the engine answers itself (the view's files)."""
     return getattr(handler, "answered_in_c", lambda: False)()
@@ -144,6 +157,14 @@ def plan(policy):
                 # a rule family the engine performs; a handler sees what its rules allow
                 # (an open pipeline of the view's files only is the engine's own: no handler)
                 p.kind = _ENGINE_KINDS[r.fast]
+                native = _native(policy, r, name)
+                if native == "all":
+                    p.kind = _core.ALLOW  # its rules deny nothing this call does: untrapped
+                elif native == "watch":
+                    p.kind = _core.WATCH
+                elif native is not None:
+                    _, index, mask = native
+                    p.value |= (index + 1) << 8 | mask << 32  # engine.h LX_NATIVE_ARG/MASK
                 if r.handler is not None and not answered_in_c(r.handler):
                     p.handler = r.handler
                     names = getattr(r.handler, "gate_names", lambda: None)()

@@ -263,6 +263,21 @@ class NetPolicy:
                 return r
         return self.default
 
+    def allows_all(self, op):
+        """Is every `op` allowed whatever the socket and the address?"""
+        return self.default == "allow" and all(r.action == "allow" for r in self.rules if op in r.ops)
+
+    def native(self, name, paths=None):
+        """"all" when syscall `name` need not trap: the rules allow its operation for
+        every socket and address, and no [[path]] rule (`paths`) may deny what a UNIX
+        socket file would be judged as (connect/send: write, bind: create); else None."""
+        op = SYSCALL_OPS[name]
+        if not self.allows_all(op):
+            return None
+        if paths is not None and ({"create"} if op == "bind" else {"write"}) & paths.denied_ops():
+            return None
+        return "all"
+
     def compile(self, sup):
         """Hand the rules to the engine (lxbrand._core.Supervisor.set_net_rules)."""
         bits = {op: 1 << i for i, op in enumerate(OPS)}

@@ -35,6 +35,7 @@ rules are refused (REFUSED); chdir is decided, then performed by the kernel (no
 call sets another process's cwd).  Limits: SECURITY.md, DIVERGENCE.md.
 """
 import errno
+import os
 
 from lxbrand.errors import PolicyError
 from lxbrand.rules.common import check_rule_table, rule_errno_and_comment, stderr_log
@@ -61,6 +62,29 @@ FD_WRITE = ("fchmod", "fchown", "fsetxattr", "fremovexattr")
 # directory listings: names a rule hides (deny stat with ENOENT) are left out
 DIR_LIST = ("getdents", "getdents64")
 CALLS = OPENS + EXECS + PATH_CALLS + FD_WRITE + DIR_LIST
+
+# What each call may do, as the engine judges it (csrc/pathcalls.c, pathopen.c): a call
+# whose operations no rule denies need not trap at all (PathPolicy.native).  The open
+# family is told apart by its flags; openat2's are in memory, so it asks for everything.
+_STAT = {"stat"}
+_JUDGED_AS = {
+    **dict.fromkeys(("stat", "lstat", "newfstatat", "statx", "statfs", "readlink", "readlinkat", "getxattr",
+                     "lgetxattr", "listxattr", "llistxattr", "name_to_handle_at", "chdir"), _STAT),
+    **dict.fromkeys(("access", "faccessat", "faccessat2"), {"stat", "read", "write", "exec"}),
+    "inotify_add_watch": {"read"},
+    **dict.fromkeys(("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utimensat", "utimes", "utime",
+                     "futimesat", "setxattr", "lsetxattr", "removexattr", "lremovexattr", "truncate", "unlink",
+                     "unlinkat", "rmdir") + FD_WRITE, {"write"}),
+    **dict.fromkeys(("mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat"), {"create"}),
+    **dict.fromkeys(("rename", "renameat", "renameat2"), {"write", "create"}),
+    **dict.fromkeys(("link", "linkat"), {"read", "write", "create"}),
+    "creat": {"write", "create"},
+    "openat2": {"read", "write", "create", "stat"},
+    **dict.fromkeys(EXECS, {"exec"}),
+}
+# the open flags that ask for a write, or a creation (asm-generic/fcntl.h)
+_O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+_O_CREATE = os.O_CREAT | 0o20000000  # __O_TMPFILE without O_DIRECTORY
 
 # calls that would go around the rules, refused under path rules (unless the policy
 # already denies or kills them): name -> why
@@ -167,6 +191,32 @@ class PathPolicy:
                 if self.log:
                     self.log(f"lxbrand: path policy: {op} {path} by pid {pid} denied ({errno.errorcode.get(err, err)})")
                 raise OSError(err, os.strerror(err))
+
+    def denied_ops(self):
+        """The operations some rule (or the default) may deny."""
+        if self.default == "deny":
+            return set(OPS)
+        return set().union(*(r.ops for r in self.rules if r.action == "deny"))
+
+    def native(self, name):
+        """How the engine may let syscall `name` run untrapped, the rules denying
+        nothing it could do: "all" (never trapped), ("args", index, mask) (runs in the
+        kernel when args[index] & mask == 0: an open whose flags ask for no operation a
+        rule denies), "watch" (exec, when no rule judges it: trapped only so the
+        engine forgets what it kept of the caller), or None (every call judged)."""
+        d = self.denied_ops()
+        needs = _JUDGED_AS.get(name)
+        if name in ("open", "openat"):
+            if "read" in d:
+                return None  # a read-only open has no flag bit to tell it by
+            mask = (_O_WRITE if "write" in d else 0) | (_O_CREATE if "create" in d else 0) | \
+                (os.O_PATH if "stat" in d else 0)
+            return ("args", 1 if name == "open" else 2, mask) if mask else "all"
+        if name in ("getdents", "getdents64"):
+            return None if self.hides() else "all"
+        if needs is None or needs & d:
+            return None
+        return "watch" if name in EXECS else "all"
 
     def compile(self, sup):
         """Hand the rules to the engine (lxbrand._core.Supervisor.set_path_rules)."""
