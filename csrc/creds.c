@@ -27,15 +27,19 @@ static int caps_get(struct __user_cap_data_struct d[2])
     return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
 }
 
-static int caps_set_effective(uint64_t eff)
+/* The effective set `eff` (what we permit of it: a program's capability the
+ * supervisor lacks cannot be lent), the permitted and inheritable sets kept as
+ * the supervisor's, read once (no capget per switch). */
+static int caps_set(const struct lx_creds *own, uint64_t eff)
 {
     struct __user_cap_data_struct d[2];
-    int rc = caps_get(d);
-    if (rc < 0)
-        return rc;
-    /* only what we hold: a program's capability the supervisor lacks cannot be lent */
-    d[0].effective = (uint32_t)eff & d[0].permitted;
-    d[1].effective = (uint32_t)(eff >> 32) & d[1].permitted;
+    eff &= own->capprm;
+    d[0].effective = (uint32_t)eff;
+    d[1].effective = (uint32_t)(eff >> 32);
+    d[0].permitted = (uint32_t)own->capprm;
+    d[1].permitted = (uint32_t)(own->capprm >> 32);
+    d[0].inheritable = (uint32_t)own->capinh;
+    d[1].inheritable = (uint32_t)(own->capinh >> 32);
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
@@ -76,6 +80,8 @@ int lx_creds_read_own(struct lx_creds *c)
     if (rc < 0)
         return rc;
     c->capeff = d[0].effective | ((uint64_t)d[1].effective << 32);
+    c->capprm = d[0].permitted | ((uint64_t)d[1].permitted << 32);
+    c->capinh = d[0].inheritable | ((uint64_t)d[1].inheritable << 32);
     return 0;
 }
 
@@ -91,42 +97,53 @@ static int same_groups(const struct lx_creds *a, const struct lx_creds *b)
     return a->ngroups == b->ngroups && (a->ngroups == 0 || !memcmp(a->groups, b->groups, a->ngroups * sizeof(gid_t)));
 }
 
-int lx_creds_equal(const struct lx_creds *a, const struct lx_creds *b)
-{
-    return a->euid == b->euid && a->fsuid == b->fsuid && a->egid == b->egid && a->fsgid == b->fsgid &&
-           a->capeff == b->capeff && same_groups(a, b);
-}
-
 static int set_groups(const struct lx_creds *c)
 {
     return syscall(SYS_setgroups, (size_t)c->ngroups, c->groups) < 0 ? -errno : 0;
 }
 
+/* Only what differs from the supervisor's is switched: a container's root, which
+ * differs in its capabilities alone, costs one capset each way.  A filesystem uid
+ * that leaves 0 drops the effective file capabilities, and one that comes back to
+ * 0 restores them (capabilities(7)): the capabilities follow a uid change too. */
+enum { SW_GROUPS = 1, SW_FSGID = 2, SW_FSUID = 4, SW_CAPS = 8, SW_IDS = 16 };
+
 int lx_creds_take(struct lx_sup *s, const struct lx_creds *want, int identity, struct lx_cred_state *st)
 {
     const struct lx_creds *own = &s->views->own;
-    st->switched = 0;
+    int what = 0, rc = 0;
+    if (!same_groups(want, own))
+        what |= SW_GROUPS;
+    if (identity && (want->euid != own->euid || want->egid != own->egid))
+        what |= SW_IDS | SW_CAPS;
+    if (!identity && want->fsgid != own->fsgid)
+        what |= SW_FSGID;
+    if (!identity && want->fsuid != own->fsuid)
+        what |= SW_FSUID | SW_CAPS;
+    if (want->capeff != own->capeff)
+        what |= SW_CAPS;
+    st->switched = what;
     st->identity = identity;
-    int same = want->fsuid == own->fsuid && want->fsgid == own->fsgid && want->capeff == own->capeff &&
-               same_groups(want, own) && (!identity || (want->euid == own->euid && want->egid == own->egid));
-    if (same)
+    if (!what)
         return 0;
-    st->switched = 1;
-    int rc = set_groups(want);
-    if (rc == 0) {
-        if (identity) {
-            if (syscall(SYS_setresgid, -1, want->egid, -1) < 0 || syscall(SYS_setresuid, -1, want->euid, -1) < 0)
-                rc = -errno;
-        } else {
-            syscall(SYS_setfsgid, want->fsgid);
-            syscall(SYS_setfsuid, want->fsuid);
-            /* setfsuid reports no error: ask which ids we have now */
-            if ((uid_t)syscall(SYS_setfsuid, -1) != want->fsuid || (gid_t)syscall(SYS_setfsgid, -1) != want->fsgid)
-                rc = -EPERM;
-        }
+    if (what & SW_GROUPS)
+        rc = set_groups(want);
+    if (rc == 0 && (what & SW_IDS)) {
+        if (syscall(SYS_setresgid, -1, want->egid, -1) < 0 || syscall(SYS_setresuid, -1, want->euid, -1) < 0)
+            rc = -errno;
     }
-    if (rc == 0)
-        rc = caps_set_effective(want->capeff);
+    if (rc == 0 && (what & (SW_FSGID | SW_FSUID))) {
+        if (what & SW_FSGID)
+            syscall(SYS_setfsgid, want->fsgid);
+        if (what & SW_FSUID)
+            syscall(SYS_setfsuid, want->fsuid);
+        /* setfsuid reports no error: ask which ids we have now */
+        if (((what & SW_FSUID) && (uid_t)syscall(SYS_setfsuid, -1) != want->fsuid) ||
+            ((what & SW_FSGID) && (gid_t)syscall(SYS_setfsgid, -1) != want->fsgid))
+            rc = -EPERM;
+    }
+    if (rc == 0 && (what & SW_CAPS))
+        rc = caps_set(own, want->capeff);
     if (rc < 0) {
         lx_creds_restore(s, st);
         return rc == -EPERM ? -EACCES : rc; /* cannot act as the program: refuse (fail closed) */
@@ -136,17 +153,22 @@ int lx_creds_take(struct lx_sup *s, const struct lx_creds *want, int identity, s
 
 void lx_creds_restore(struct lx_sup *s, struct lx_cred_state *st)
 {
-    if (!st->switched)
+    int what = st->switched;
+    if (!what)
         return;
     const struct lx_creds *own = &s->views->own;
-    if (st->identity) {
+    if (what & SW_IDS) {
         syscall(SYS_setresuid, -1, own->euid, -1); /* first: back to a uid that may do the rest */
         syscall(SYS_setresgid, -1, own->egid, -1);
     }
-    syscall(SYS_setfsuid, own->fsuid);
-    syscall(SYS_setfsgid, own->fsgid);
-    set_groups(own);
-    caps_set_effective(own->capeff);
+    if (what & SW_FSUID)
+        syscall(SYS_setfsuid, own->fsuid);
+    if (what & SW_FSGID)
+        syscall(SYS_setfsgid, own->fsgid);
+    if (what & SW_GROUPS)
+        set_groups(own);
+    if (what & SW_CAPS)
+        caps_set(own, own->capeff);
     st->switched = 0;
 }
 

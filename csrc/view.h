@@ -31,6 +31,7 @@ struct lx_creds {
     uid_t euid, fsuid;
     gid_t egid, fsgid;
     uint64_t capeff;   /* effective capabilities; 0 when the thread is in another user namespace */
+    uint64_t capprm, capinh; /* the supervisor's own only (creds.c keeps them while switching) */
     int ngroups;
     gid_t *groups;     /* sorted */
 };
@@ -99,13 +100,12 @@ int lx_view_umask(pid_t tid);
  * rest of the supervisor is untouched.  0 or -errno; on failure the thread is
  * left as the supervisor (the call fails closed). */
 struct lx_cred_state {
-    int switched;
+    int switched;      /* what was switched (creds.c), 0: nothing */
     int identity;
 };
 int lx_creds_take(struct lx_sup *s, const struct lx_creds *want, int identity, struct lx_cred_state *st);
 void lx_creds_restore(struct lx_sup *s, struct lx_cred_state *st);
 int lx_creds_read_own(struct lx_creds *c);
-int lx_creds_equal(const struct lx_creds *a, const struct lx_creds *b);
 void lx_creds_free(struct lx_creds *c);
 /* The thread's umask is its own (unshare(CLONE_FS) once), so setting it for a
  * creating call does not change the supervisor's other threads.  0 or -errno. */

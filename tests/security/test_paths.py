@@ -437,3 +437,28 @@ def test_capabilities_in_a_user_namespace_of_its_own_lend_nothing(pol, tree, sec
         pytest.skip(f"no unprivileged user namespaces here: {native.stdout} {native.stderr[-200:]}")
     r = run_lxrun(pol.args, [prog, "asuser", "65534", "/usr/bin/python3", "-c", USERNS_OPEN, f"{tree}/pub/rootonly"])
     assert r.stdout == native.stdout == "refused 13\n", r.stdout + r.stderr
+
+
+def test_a_root_program_without_some_capabilities_is_held_to_that(pol, tree):
+    """A root program that lost CAP_DAC_OVERRIDE (a container's root usually has fewer
+    capabilities than the supervisor) cannot read a file of mode 000 natively; the
+    supervisor opening for it takes its capabilities (only those differ) and gets the
+    same answer."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    if 'name = "strict"' in open(pol).read():
+        pytest.skip("strict refuses prctl(PR_CAPBSET_DROP)")
+    locked = os.path.join(tree, "pub", "locked")
+    with open(locked, "w") as f:
+        f.write("locked")
+    os.chmod(locked, 0)
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", "cat", locked]
+    try:
+        native = subprocess.run(drop, capture_output=True, text=True)
+        r = run_lxrun(pol.args, drop)
+        plain = run_lxrun(pol.args, ["cat", locked])
+    finally:
+        os.unlink(locked)
+    assert native.returncode == 1 and "Permission denied" in native.stderr
+    assert (r.returncode, r.stdout) == (1, ""), r.stdout + r.stderr
+    assert plain.stdout == "locked", plain.stderr  # with them, root reads it
