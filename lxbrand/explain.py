@@ -191,7 +191,8 @@ _PERSONALITY_PROBES = (("identity", {"hostname": "zone", "release": "99.0"}),
                        ("--memory/--cpus", {"memory": "256M", "cpus": 1}),
                        ("--file", {"files": {"/etc/motd": b"hi\n"}}),
                        ("--fake-root", {"fake_root": True}))
-_FAMILY_PROBES = (("[[path]]", lambda p: p.path("deny", ["/etc/shadow"])),
+# (a path rule that denies every operation and hides: under narrower rules fewer calls trap)
+_FAMILY_PROBES = (("[[path]]", lambda p: p.path("deny", ["/etc/shadow"], errno="ENOENT")),
                   ("[[network]]", lambda p: p.network("deny", family="inet6")))
 
 
@@ -234,9 +235,12 @@ def markdown():
         "- **personality**: `identity` is `--hostname` and the like (uname and the identity files),",
         "  `--memory/--cpus` the resource view, `--file` a served file, `--fake-root` fake root",
         "  (lxbrand/personality/). `[personality] remap` (ptrace) rewrites the syscalls it names.",
-        "- **[[path]]** and **[[network]]**: with any such rule (lxbrand/rules/paths.py, rules/net.py);",
-        "  syscalls newer than libseccomp's table then fail with ENOSYS, and under `[[network]]` rules",
-        "  `socket(2)` of an SCTP socket fails with EPROTONOSUPPORT (in the kernel, csrc/filter.c).",
+        "- **[[path]]** and **[[network]]**: with a rule that denies every operation (and, for paths,",
+        "  hides: `errno = \"ENOENT\"`) (lxbrand/rules/paths.py, rules/net.py); a call whose operations no",
+        "  rule can deny is not trapped (listings without a hiding rule; reads, stats, execs where no rule",
+        "  denies them: read-only opens told apart by their flags in the filter); syscalls newer than",
+        "  libseccomp's table then fail with ENOSYS, and under `[[network]]` rules `socket(2)` of an SCTP",
+        "  socket fails with EPROTONOSUPPORT (in the kernel, csrc/filter.c).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---:" if h == "nr" else "---" for h in head) + "|",
