@@ -66,6 +66,8 @@ EMULATE_C = {"syscalls": ["getppid"], "action": "emulate", "return": 1,
              "comment": "bench: a trap answered in C"}
 TRACE_OPENAT = {"syscalls": ["openat"], "action": "trace",
                 "comment": "bench: a trap that is recorded (decoded) and let through"}
+TRACE_GETPPID = {"syscalls": ["getppid"], "action": "trace",
+                 "comment": "bench: a trap that is recorded with its result and let through"}
 EMULATE_PY = {"syscalls": ["getppid"], "action": "emulate", "handler": "bench.handlers:getppid",
               "comment": "bench: a trap answered by a Python handler"}
 
@@ -203,6 +205,15 @@ WORKLOADS: list[Workload] = [
              lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
              metric="per_op", unit="µs/call", rules=(EMULATE_PY,), floor=True,
              note="lxrun: handler bench.handlers:getppid; other runners as for getppid-c"),
+    Workload("getppid-trace", "traced getppid, a line with its result written per call",
+             lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
+             metric="per_op", unit="µs/call", rules=(TRACE_GETPPID,), lxrun_args=("--trace=/dev/null",),
+             note="issue 16's target: ≤ strace's per-call cost (lxrun: rule action trace, --trace=/dev/null: "
+                  "on unotify the call stops at its trap and its exit; strace -e trace=getppid)"),
+    Workload("getppid-summary", "traced getppid, counted for --summary only",
+             lambda c: [c.bins["loop"], "getppid", str(c.size(5_000, 20_000))],
+             metric="per_op", unit="µs/call", rules=(TRACE_GETPPID,), lxrun_args=("--summary",),
+             note="issue 16's target: ≤ 1.5x the trap answered in C (getppid-c): one trap a call"),
     Workload("openat-trace", "openat+close loop, openat traced",
              lambda c: [c.bins["loop"], "openat", str(c.size(2_000, 5_000))],
              metric="per_op", unit="µs/pair", rules=(TRACE_OPENAT,), container=True,
