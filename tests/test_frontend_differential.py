@@ -35,6 +35,11 @@ def env(tmp_path_factory, progs):
     poison.mkdir(parents=True)
     (poison / "__init__.py").write_text("import sys\nsys.stderr.write('FALLBACK\\n')\nsys.exit(%d)\n" % FALLBACK)
     c_only = dict(e, PYTHONPATH=str(poison.parent))
+    # the runs' default cwd: a directory of no Python package (`python3 -m` looks in its
+    # cwd first, and the cache's lxbrand/ folder there would shadow an editable install's
+    # finder as a namespace package)
+    (base / "empty").mkdir()
+    e["LXTEST_CWD"] = c_only["LXTEST_CWD"] = str(base / "empty")
     return e, c_only
 
 
@@ -49,8 +54,7 @@ def three_ways(env, argv, path=KEEP, cwd=None):
             x.pop("PATH", None)
         elif path is not KEEP:
             x["PATH"] = path
-    # a directory of no Python package: `python3 -m` looks for lxbrand in its cwd first
-    kw = dict(capture_output=True, text=True, timeout=60, cwd=cwd or e["XDG_CACHE_HOME"])
+    kw = dict(capture_output=True, text=True, timeout=60, cwd=cwd or e["LXTEST_CWD"])
     py = subprocess.run(lxrun_cmd("--", *argv), env=e, **kw)
     c = subprocess.run(lxrun_cmd("--", *argv, frontend="c"), env=e, **kw)
     c_alone = subprocess.run(lxrun_cmd("--", *argv, frontend="c"), env=c_only, **kw)
