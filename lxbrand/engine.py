@@ -148,6 +148,9 @@ def plan(policy):
         if name == "ptrace" and r.action not in ("deny", "kill"):
             # denied under every policy, whatever it says (syscalls.ENGINE_NOTES)
             r = Rule((name,), "deny", errno=errno.EPERM, comment=syscalls.ENGINE_NOTES[name], owner=ENGINE)
+        elif name == "restart_syscall" and r.action not in ("allow", "trace"):
+            # allowed under every policy, a deny-by-default one's too (syscalls.ENGINE_NOTES)
+            r = Rule((name,), "allow", comment=syscalls.ENGINE_NOTES[name], owner=ENGINE)
         p = Planned(sc.nr, name, r, _KINDS.get(r.action), r.errno)
         if r.action == "emulate":
             p.err = 0

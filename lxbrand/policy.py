@@ -145,6 +145,10 @@ class Policy:
         """Install `rule` for each of its syscalls (Policy.place); returns it."""
         if rule.action == "allow" and "ptrace" in rule.syscalls:
             raise PolicyError(self.source, "syscalls", "ptrace cannot be allowed: " + syscalls.ENGINE_NOTES["ptrace"])
+        if rule.action not in ("allow", "trace") and "restart_syscall" in rule.syscalls:
+            raise PolicyError(self.source, "syscalls",
+                              f"restart_syscall cannot be given action {rule.action!r}: "
+                              + syscalls.ENGINE_NOTES["restart_syscall"])
         for n in rule.syscalls:
             self.place(n, rule)
         return rule

@@ -50,6 +50,12 @@ ENGINE_NOTES = {
     "ptrace": "denied (EPERM) under every policy: every task already has the supervisor as its "
               "tracer, and denying it keeps the program from tracing the supervisor "
               "(a debugger cannot run inside lxrun; see DIVERGENCE.md)",
+    "restart_syscall": "allowed under every policy: it is not a request of the program's but the "
+                       "kernel's continuation of a call already judged (a sleep, a futex wait with a "
+                       "timeout) after a stop; every ptrace stop, and a signal the program ignores, "
+                       "makes one under lxbrand (a traced task is woken by ignored signals too), so "
+                       "denying it failed those calls with the policy's errno (glibc aborts on an "
+                       "unexpected futex error; restart_syscall(2))",
 }
 # ... and by the engine's own filter, stacked on the policy's (csrc/filter.c, which
 # says which syscalls each protection covers: _core.protections).

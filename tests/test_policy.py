@@ -71,6 +71,8 @@ def write(tmp_path, text):
     ('default="maybe"\n', "default", "unknown default action"),
     ('colour="red"\n', "colour", "unknown key"),
     ('[[rule]]\nsyscalls=["ptrace"]\naction="allow"\n', "rule[1].syscalls", "ptrace cannot be allowed"),
+    ('[[rule]]\nsyscalls=["restart_syscall"]\naction="deny"\n', "rule[1].syscalls",
+     "restart_syscall cannot be given action 'deny'"),
     ('[identity]\nrelease=4\n', "identity.release", "must be a string"),
     ('[identity]\nkernel="x"\n', "identity.kernel", "unknown field"),
     ('[[rule]]\nsyscalls=["read"]\naction=true\n', "rule[1].action", "expected a string"),
