@@ -162,6 +162,11 @@ struct lx_sup {
     int gone_status;                  /* for the loop to account for; 0: none */
     struct lx_wait_event { pid_t tid; int status; } *pend; /* other tasks' wait statuses */
     size_t npend, cappend;            /* taken meanwhile, for the loop to handle first */
+    /* interrupt.c: the last notification received from each thread (unotify;
+     * NULL when not kept), written by the notify thread, read by the lifecycle's */
+    struct lx_tidtab *seen;
+    pthread_mutex_t seen_lock;
+    int seen_lost;                    /* a note could not be kept (out of memory) */
 };
 
 /* sup.c */
@@ -249,6 +254,15 @@ int lx_wait_defer(struct lx_sup *s, pid_t tid, int status);
  * call: c->sent), lx_ptrace_addfd on ptrace (the caller answers it with c->ret).  The
  * new fd number (the lowest free one, as open(2)'s) or -errno; `fd` stays ours. */
 int lx_install_fd(struct lx_sup *s, struct lx_call *c, int fd, int cloexec);
+
+/* interrupt.c: calls interrupted before the notify thread received them are
+ * restarted instead of failing with EINTR (see there) */
+int lx_interrupt_init(struct lx_sup *s);   /* before the notify thread starts */
+void lx_interrupt_free(struct lx_sup *s);  /* after it stopped */
+void lx_interrupt_note(struct lx_sup *s, pid_t tid, int nr, const uint64_t args[6], uint64_t ip, int continued);
+void lx_interrupt_forget(struct lx_sup *s, pid_t tid);
+/* at tid's signal-delivery-stop (lifecycle thread): 1 if its call was made to restart */
+int lx_interrupt_repair(struct lx_sup *s, pid_t tid);
 
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);

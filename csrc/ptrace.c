@@ -89,6 +89,7 @@ static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
     lx_live_task_gone(s, t);
     lx_tids_del(s->tids, tid);
     lx_views_forget(s, tid); /* its number may name another task next */
+    lx_interrupt_forget(s, tid);
 }
 
 /* PTRACE_EVENT_SECCOMP: the ptrace backend's trap. */
@@ -284,6 +285,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         }
         t->fresh = 1;
         lx_views_forget(s, tid); /* a new task: nothing kept under its number is its */
+        lx_interrupt_forget(s, tid);
     }
     int sig = WSTOPSIG(st), ev = (unsigned)st >> 16;
     if (t->opts_gen != s->opts_gen) {
@@ -298,7 +300,9 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
     unsigned long msg = 0;
     switch (ev) {
     case 0:
-        /* signal-delivery-stop: deliver it */
+        /* signal-delivery-stop: deliver it (a trapped call it interrupted before
+         * the notify thread received it is restarted: interrupt.c) */
+        lx_interrupt_repair(s, tid);
         resume(s, tid, t, sig);
         break;
     case PTRACE_EVENT_FORK:
@@ -310,6 +314,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         if (n && created) {
             n->fresh = 1;
             lx_views_forget(s, (pid_t)msg); /* before it runs: its number may have been another's */
+            lx_interrupt_forget(s, (pid_t)msg);
         }
         /* the table may have grown: look ourselves up again */
         t = lx_tids_get(s->tids, tid);
@@ -332,6 +337,7 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
                 memset(&f->rec, 0, sizeof(f->rec)); /* moves with it */
                 memset(&f->live, 0, sizeof(f->live));
                 lx_tids_del(s->tids, former);
+                lx_interrupt_forget(s, former);
             }
             t = lx_tids_get(s->tids, tid);
             if (t && have) {
@@ -469,6 +475,7 @@ static int run_loop(struct lx_sup *s, int rc)
     lx_live_stop(s);
     lx_unotify_stop(s);
     lx_net_stop(s); /* blocking connects answered from threads of their own */
+    lx_interrupt_free(s);
     lx_flush(s);
     free(s->pend);
     s->pend = NULL;

@@ -37,6 +37,7 @@ void lx_sup_free(struct lx_sup *s)
     lx_views_free(s);
     lx_inject_free(s);
     lx_persona_free(s);
+    lx_interrupt_free(s);
     lx_events_free(s);
     lx_flush(s);
     free(s->rbuf);

@@ -12,6 +12,11 @@ struct lx_tstate {
     struct lx_call call;   /* the traced call awaiting its result */
     struct lx_recb rec;    /* its record, when the run records (owned: freed with the entry) */
     struct lx_recb live;   /* the record of its call for live clients (live.h), from its entry stop */
+    struct {               /* interrupt.c (unotify, its own table): the last notification */
+        int32_t nr;        /* received from this thread, and whether it continued */
+        uint8_t cont;
+        uint64_t ip, args[6];
+    } seen;
 };
 
 struct lx_tidtab *lx_tids_new(void);

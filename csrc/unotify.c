@@ -65,6 +65,8 @@ static int answer(struct lx_sup *s, struct seccomp_notif *req, struct seccomp_no
     } else {
         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     }
+    /* before the answer: once it is sent the call's body may run and be interrupted */
+    lx_interrupt_note(s, c.tid, c.nr, c.args, req->data.instruction_pointer, !answered);
     lx_count(s, c.nr, c.ret, answered, t0);
     lx_record(s, &c, kind, answered, t0);
     return !c.sent;
@@ -119,6 +121,9 @@ int lx_unotify_start(struct lx_sup *s)
 {
     uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
     s->sync_wakeup = ioctl(s->notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) == 0;
+    int irc = lx_interrupt_init(s);
+    if (irc < 0)
+        return irc;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
