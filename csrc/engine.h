@@ -268,5 +268,9 @@ int lx_interrupt_repair(struct lx_sup *s, pid_t tid);
 void lx_signals_install(struct lx_sup *s);
 void lx_signals_restore(void);
 void lx_signals_child_gone(void);
+/* job control (signals.c): the program's first process is in a group-stop by
+ * `sig` / runs again; the supervisor stops beside it if it was sent a stop signal */
+void lx_signals_child_stopped(int sig);
+void lx_signals_child_running(void);
 
 #endif

@@ -293,6 +293,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)run_opts(s));
         t->opts_gen = s->opts_gen;
     }
+    if (tid == s->child)
+        lx_signals_child_running(); /* a stop again is its group-stop event below */
     if (sig == (SIGTRAP | 0x80)) {
         on_syscall_stop(s, tid, t);
         return;
@@ -378,6 +380,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
         } else if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
             /* group-stop: stay stopped, but let SIGCONT wake it (PTRACE_LISTEN) */
             ptrace(PTRACE_LISTEN, tid, 0, 0);
+            if (tid == s->child)
+                lx_signals_child_stopped(sig); /* the shell's job stops now, not before (signals.c) */
         } else {
             resume(s, tid, t, 0);
         }

@@ -2,16 +2,29 @@
  * Signals the terminal sends to the foreground process group (Ctrl-C, Ctrl-\,
  * window size) already reached the program, which shares our group, so only
  * signals sent by a process (si_code <= 0: SI_USER, SI_QUEUE, SI_TKILL) are
- * forwarded.  SIGTSTP/SIGTTIN/SIGTTOU keep their default action: on Ctrl-Z the
- * supervisor stops beside the program, so the shell sees the job stopped. */
+ * forwarded.
+ *
+ * Job control: the supervisor is the process the shell waits for, so it must
+ * stop when the program stops -- and not before.  It used to stop by the
+ * default action of the terminal's SIGTSTP, beside the program; but the
+ * program's own stop then waited for a stopped supervisor (its
+ * signal-delivery-stop is a ptrace stop), and the shell reported the job
+ * stopped while the program was still in its read() of the terminal: a line
+ * typed after "Stopped" (`fg`) was read by the program instead of the shell
+ * (tests/test_tty.py failed 3 in 20 here).  So SIGTSTP, SIGTTIN and SIGTTOU are
+ * caught: the supervisor stops itself, with the program's stop signal, once
+ * the program's first process has stopped (lx_signals_child_stopped, from the
+ * lifecycle loop) -- as the shell's own child would.  A program that ignores
+ * or handles the signal does not stop, and neither does the supervisor. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
 #include "engine.h"
 
 /* Every signal a process can send and a program can catch, except: SIGCHLD
- * (ours), SIGTSTP/SIGTTIN/SIGTTOU (job control: we stop beside the program),
+ * (ours), SIGTSTP/SIGTTIN/SIGTTOU (job control: below),
  * SIGPIPE/SIGXFSZ (the kernel sends them to us as SI_USER when our own writes
  * fail: they are ours, not the program's),
  * the synchronous faults SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGTRAP/SIGSYS/SIGABRT
@@ -22,16 +35,73 @@ static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUS
 #define NFWD (sizeof(forwarded) / sizeof(forwarded[0]))
 #define RT_FIRST 8 /* SIGRTMIN+8 .. SIGRTMAX are forwarded; below is kept for the engine */
 #define NRT 64
-static struct sigaction saved[NFWD], saved_rt[NRT];
+static const int job_stops[] = {SIGTSTP, SIGTTIN, SIGTTOU};
+#define NJOB (sizeof(job_stops) / sizeof(job_stops[0]))
+static struct sigaction saved[NFWD], saved_rt[NRT], saved_job[NJOB];
 static volatile pid_t fwd_pid;
 static int installed;
+/* job control: a stop signal we were sent and have not acted on (0: none), and
+ * the stop signal of the program's first process while it is stopped (0: running).
+ * Whoever swaps stop_wanted to 0 first -- the handler or the loop -- stops us. */
+static int stop_wanted, child_stop;
 
 static void forward(int sig, siginfo_t *info, void *uc)
 {
     (void)uc;
     pid_t p = fwd_pid;
+    if (sig == SIGCONT)
+        __atomic_store_n(&stop_wanted, 0, __ATOMIC_SEQ_CST); /* continued: a stop not yet acted on is over */
     if (p > 0 && info->si_code <= 0)
         kill(p, sig);
+}
+
+/* Stop the whole supervisor with `sig`'s default action, until SIGCONT.  Also
+ * from a signal handler (every call here is async-signal-safe): the signal is
+ * unblocked for the raise, so it is taken on the way out of tgkill(2). */
+static void stop_self(int sig)
+{
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    int changed = sig != SIGSTOP && sigaction(sig, &dfl, &old) == 0;
+    sigset_t one, prev;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    pthread_sigmask(SIG_UNBLOCK, &one, &prev);
+    raise(sig); /* an orphaned process group ignores SIGTSTP/TTIN/TTOU: as its program did */
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    if (changed)
+        sigaction(sig, &old, NULL);
+}
+
+static void take_stop(void)
+{
+    int sig = __atomic_load_n(&child_stop, __ATOMIC_SEQ_CST);
+    if (sig && __atomic_exchange_n(&stop_wanted, 0, __ATOMIC_SEQ_CST))
+        stop_self(sig);
+}
+
+static void on_job_stop(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    pid_t p = fwd_pid;
+    if (p > 0 && info->si_code <= 0)
+        kill(p, sig); /* `kill -TSTP <lxrun>`: the program stops, then we do */
+    __atomic_store_n(&stop_wanted, sig, __ATOMIC_SEQ_CST);
+    take_stop(); /* already stopped (by someone else before): now */
+}
+
+void lx_signals_child_stopped(int sig)
+{
+    if (!installed)
+        return;
+    __atomic_store_n(&child_stop, sig, __ATOMIC_SEQ_CST);
+    take_stop();
+}
+
+void lx_signals_child_running(void)
+{
+    __atomic_store_n(&child_stop, 0, __ATOMIC_SEQ_CST);
 }
 
 void lx_signals_install(struct lx_sup *s)
@@ -46,11 +116,19 @@ void lx_signals_install(struct lx_sup *s)
         sigaction(forwarded[i], &sa, &saved[i]);
     for (int sig = SIGRTMIN + RT_FIRST, i = 0; sig <= SIGRTMAX && i < NRT; sig++, i++)
         sigaction(sig, &sa, &saved_rt[i]);
+    stop_wanted = child_stop = 0;
+    sa.sa_sigaction = on_job_stop;
+    for (size_t i = 0; i < NJOB; i++)
+        sigaction(job_stops[i], &sa, &saved_job[i]);
     installed = 1;
 }
 
 /* The first process has been reaped: its pid may be reused, stop forwarding. */
-void lx_signals_child_gone(void) { fwd_pid = 0; }
+void lx_signals_child_gone(void)
+{
+    fwd_pid = 0;
+    lx_signals_child_running();
+}
 
 void lx_signals_restore(void)
 {
@@ -61,5 +139,7 @@ void lx_signals_restore(void)
         sigaction(forwarded[i], &saved[i], NULL);
     for (int sig = SIGRTMIN + RT_FIRST, i = 0; sig <= SIGRTMAX && i < NRT; sig++, i++)
         sigaction(sig, &saved_rt[i], NULL);
+    for (size_t i = 0; i < NJOB; i++)
+        sigaction(job_stops[i], &saved_job[i], NULL);
     installed = 0;
 }
