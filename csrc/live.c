@@ -582,6 +582,9 @@ void lx_live_stop(struct lx_sup *s)
     if (!L)
         return;
     L->stop = 1;
+    uint64_t one = 1; /* wake its poll now: the program's end must not wait out the timeout */
+    ssize_t w = write(L->efd, &one, sizeof(one));
+    (void)w;
     pthread_join(L->th, NULL);
     close(L->lfd); /* no new client from here on */
     for (int i = 0; i < LX_LIVE_CLIENTS; i++) {
