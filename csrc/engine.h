@@ -33,6 +33,8 @@ enum lx_kind {
     LX_ACT_WATCH,  /* trap, forget what is kept about the caller (view.h), let it run */
     LX_ACT_PERSONA, /* trap, answered by the personality's view in C (persona.h): sysinfo,
                      * sched_getaffinity, opens of the files it serves; else continue */
+    LX_ACT_DEBUG,  /* ptrace: the requests that make a tracer trap as RET_TRACE; the task is handed
+                    * over to the program's debugger, or the call refused (debuggee.c) */
     LX_ACT_KINDS,  /* the number of kinds: new kinds go above PERSONA, before this */
 };
 /* LX_ACT_PATH and LX_ACT_NET: `value` bits */
@@ -90,6 +92,7 @@ struct lx_persona; /* persona.h */
 struct lx_capplan; /* trace.h */
 struct lx_live;    /* live.h */
 struct lx_events;  /* events.h */
+struct lx_debug;   /* debuggee.c */
 
 struct lx_sup {
     int backend;
@@ -167,6 +170,7 @@ struct lx_sup {
     struct lx_tidtab *seen;
     pthread_mutex_t seen_lock;
     int seen_lost;                    /* a note could not be kept (out of memory) */
+    struct lx_debug *debug;           /* debuggee.c: tasks handed over to the program's debuggers */
 };
 
 /* sup.c */
@@ -263,6 +267,22 @@ void lx_interrupt_note(struct lx_sup *s, pid_t tid, int nr, const uint64_t args[
 void lx_interrupt_forget(struct lx_sup *s, pid_t tid);
 /* at tid's signal-delivery-stop (lifecycle thread): 1 if its call was made to restart */
 int lx_interrupt_repair(struct lx_sup *s, pid_t tid);
+
+/* debuggee.c: ptrace inside the sandbox (the unotify backend hands a task over to the
+ * program's debugger and takes it back; see there).  Called on the tracer thread. */
+/* the debugger `tid` is in the RET_TRACE stop of a ptrace() call (regs in `c`): resumes it */
+void lx_debug_call(struct lx_sup *s, pid_t tid, struct lx_call *c);
+/* its syscall-exit stop after lx_debug_call asked for one (rval: the call's result) */
+void lx_debug_exit(struct lx_sup *s, pid_t tid, int64_t rval);
+void lx_debug_task_gone(struct lx_sup *s, pid_t tid); /* a task of ours ended */
+void lx_debug_free(struct lx_sup *s);
+int lx_debug_on(const struct lx_sup *s);              /* the table holds LX_ACT_DEBUG */
+/* ptrace.c, for debuggee.c */
+long lx_ptrace_run_opts(const struct lx_sup *s);
+int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid);  /* PTRACE_INTERRUPT, wait for its stop */
+void lx_ptrace_forget(struct lx_sup *s, pid_t tid);    /* no longer ours (detached) */
+int lx_ptrace_adopt(struct lx_sup *s, pid_t tid);      /* seized again: ours from now on */
+long lx_ptrace_resume(struct lx_sup *s, pid_t tid, int sig);
 
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);

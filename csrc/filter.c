@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ static uint32_t scmp_action(const struct lx_action *a, const struct lx_sup *s)
         return SCMP_ACT_ERRNO((uint16_t)(a->err > 0 ? a->err : EPERM));
     case LX_ACT_KILL:
         return SCMP_ACT_KILL_PROCESS;
+    case LX_ACT_DEBUG:
+        return SCMP_ACT_TRACE(0); /* the debugger's ptrace() stops the tracer thread (debuggee.c) */
     case LX_ACT_TRACE:
         /* A recorded call needs its result: a notification that continues never shows
          * it, so when the run records, TRACE calls stop the tracer instead (the tracer
@@ -105,6 +108,8 @@ unsigned lx_filter_protections(int nr)
     for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]); i++)
         if (by_pid[i] == nr)
             m |= LX_PROT_SUPERVISOR;
+    if (nr == SYS_ptrace)
+        m |= LX_PROT_SUPERVISOR;
     if (nr == SYS_seccomp)
         m |= LX_PROT_LISTENER; /* compile_policy, ptrace backend */
     return m;
@@ -159,6 +164,10 @@ static int compile_protections(const struct lx_sup *s, void **out, size_t *out_l
         uint64_t self = (uint32_t)getpid();
         for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]) && rc >= 0; i++)
             rc = seccomp_rule_add(ctx, deny, by_pid[i], 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, self));
+        /* ptrace names its pid second: refused in the kernel whoever traces the caller
+         * (a handed-over task's ptrace() stops its debugger, not us: debuggee.c) */
+        if (rc >= 0)
+            rc = seccomp_rule_add(ctx, deny, SYS_ptrace, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, self));
     }
     if (rc >= 0 && s->net && s->net->refuse_sctp)
         rc = refuse_sctp(ctx);
@@ -187,6 +196,20 @@ static int native_when(scmp_filter_ctx ctx, int nr, uint32_t trap, uint32_t dflt
                                    .datum_b = 1u << b};
         rc = seccomp_rule_add_array(ctx, trap, nr, 1, &set);
     }
+    return rc;
+}
+
+/* ptrace under LX_ACT_DEBUG (debuggee.c): only the requests that make a tracer or change
+ * what a debugger holds stop the supervisor; the others (PEEK, GETREGS, CONT, ... which
+ * strace and gdb make for every event) run in the kernel, which refuses them to anyone
+ * but the tracer.  request is a long: compared whole.  (Under a default other than
+ * allow every ptrace call traps, and debuggee.c lets the others run.) */
+static int debug_requests(scmp_filter_ctx ctx)
+{
+    static const uint64_t reqs[] = {PTRACE_TRACEME, PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_SETOPTIONS, PTRACE_DETACH};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]) && rc >= 0; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), SYS_ptrace, 1, SCMP_A0(SCMP_CMP_EQ, reqs[i]));
     return rc;
 }
 
@@ -233,6 +256,12 @@ static int compile_policy(const struct lx_sup *s, void **out, size_t *out_len)
                     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
                                           SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, 0));
             }
+            if (rc < 0)
+                goto out;
+            continue;
+        }
+        if (s->table[nr].kind == LX_ACT_DEBUG && s->backend == LX_BACKEND_UNOTIFY && dflt == SCMP_ACT_ALLOW) {
+            rc = debug_requests(ctx);
             if (rc < 0)
                 goto out;
             continue;

@@ -44,7 +44,7 @@
  * live client traces (live.h); otherwise PTRACE_CONT: no stop per syscall. */
 static long resume(const struct lx_sup *s, pid_t tid, const struct lx_tstate *t, int sig)
 {
-    int stops = (t && t->in_trace) || lx_live_stops(s);
+    int stops = (t && (t->in_trace || t->debug_op)) || lx_live_stops(s);
     return ptrace(stops ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
 }
 
@@ -78,6 +78,16 @@ static int is_listener_request(const struct lx_call *c)
 
 static void finish_trace_unknown(struct lx_sup *s, struct lx_tstate *t);
 
+/* What is kept about a task that is no longer ours (ended, or handed over: debuggee.c). */
+static void task_forget(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
+{
+    finish_trace_unknown(s, t);
+    lx_live_task_gone(s, t);
+    lx_tids_del(s->tids, tid);
+    lx_views_forget(s, tid); /* its number may name another task next */
+    lx_interrupt_forget(s, tid);
+}
+
 static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
 {
     if (tid == s->child) {
@@ -85,11 +95,19 @@ static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
         s->main_status_valid = 1;
         lx_signals_child_gone();
     }
-    finish_trace_unknown(s, t);
-    lx_live_task_gone(s, t);
-    lx_tids_del(s->tids, tid);
-    lx_views_forget(s, tid); /* its number may name another task next */
-    lx_interrupt_forget(s, tid);
+    task_forget(s, tid, t);
+    if (s->debug)
+        lx_debug_task_gone(s, tid); /* a debugger's end detached its tracees */
+}
+
+void lx_ptrace_forget(struct lx_sup *s, pid_t tid)
+{
+    task_forget(s, tid, lx_tids_get(s->tids, tid));
+}
+
+long lx_ptrace_resume(struct lx_sup *s, pid_t tid, int sig)
+{
+    return resume(s, tid, lx_tids_get(s->tids, tid), sig);
 }
 
 /* PTRACE_EVENT_SECCOMP: the ptrace backend's trap. */
@@ -110,6 +128,9 @@ static void on_seccomp_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     if (s->backend == LX_BACKEND_PTRACE && is_listener_request(&c)) {
         c.ret = -EPERM; /* see filter.c: a listener of the program's would outrank RET_TRACE */
         answered = 1;
+    } else if (kind == LX_ACT_DEBUG) {
+        lx_debug_call(s, tid, &c); /* hands a task over to the program's debugger, or refuses */
+        return;
     } else if (kind == LX_ACT_TRACE) {
         /* (on unotify too, when the run records: s->trace_exit) its result at the exit stop */
         lx_trace_begin(s, t, &c, LX_ACT_TRACE, t0);
@@ -162,6 +183,10 @@ static void on_syscall_stop(struct lx_sup *s, pid_t tid, struct lx_tstate *t)
     if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
         lx_live_syscall(s, t, 1, (int)info.entry.nr, (const uint64_t *)info.entry.args, 0);
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+        if (t && t->debug_op) {
+            lx_debug_exit(s, tid, info.exit.rval);
+            t = lx_tids_get(s->tids, tid); /* the table may have grown (tasks seized back) */
+        }
         lx_trace_end(s, t, info.exit.rval, 1);
         lx_live_syscall(s, t, 0, -1, NULL, info.exit.rval);
     }
@@ -402,8 +427,8 @@ static long arm_opts(const struct lx_sup *s)
 {
     long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
-    if (s->backend == LX_BACKEND_PTRACE || s->trace_exit)
-        opts |= PTRACE_O_TRACESECCOMP;
+    if (s->backend == LX_BACKEND_PTRACE || s->trace_exit || lx_debug_on(s))
+        opts |= PTRACE_O_TRACESECCOMP; /* (a debugger's ptrace() stops us: debuggee.c) */
     return opts;
 }
 
@@ -415,6 +440,24 @@ static long run_opts(const struct lx_sup *s)
     int execs = s->exec_check || s->views || s->recording || s->live_execs ||
                 (s->events && (s->events->flags & LX_EVS_EXEC));
     return execs ? opts : (opts & ~(long)PTRACE_O_TRACEEXEC);
+}
+
+long lx_ptrace_run_opts(const struct lx_sup *s)
+{
+    return run_opts(s);
+}
+
+int lx_ptrace_adopt(struct lx_sup *s, pid_t tid)
+{
+    int created;
+    struct lx_tstate *t = lx_tids_add(s->tids, tid, &created);
+    if (!t)
+        return -ENOMEM;
+    t->fresh = 0; /* PTRACE_SEIZE reports no initial stop (only a group-stop, if it is in one) */
+    t->opts_gen = s->opts_gen;
+    lx_views_forget(s, tid); /* nothing kept under its number is its now */
+    lx_interrupt_forget(s, tid);
+    return 0;
 }
 
 /* The child is seized and blocked reading go_fd: let it install its filter and
@@ -480,6 +523,7 @@ static int run_loop(struct lx_sup *s, int rc)
     lx_unotify_stop(s);
     lx_net_stop(s); /* blocking connects answered from threads of their own */
     lx_interrupt_free(s);
+    lx_debug_free(s);
     lx_flush(s);
     free(s->pend);
     s->pend = NULL;
@@ -527,32 +571,41 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
     return run_loop(s, rc);
 }
 
-/* Stop `child` (seized, running or blocked in a syscall) and give it `opts`. */
-static int interrupt_and_set(struct lx_sup *s, pid_t child, long opts)
+/* Stop `tid` (ours, running or blocked in a syscall) in a PTRACE_EVENT_STOP; the
+ * stops that come first are handled as usual (the interrupt stays pending). */
+int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid)
 {
-    if (ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0)
+    if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
         return -errno;
     for (;;) {
         int st;
-        pid_t tid = waitpid(child, &st, __WALL);
-        if (tid < 0) {
+        pid_t w = waitpid(tid, &st, __WALL);
+        if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
         if (!WIFSTOPPED(st)) {
-            handle_event(s, tid, st);
+            handle_event(s, w, st);
             return -ESRCH;
         }
         if ((st >> 16) == PTRACE_EVENT_STOP) {
-            if (ptrace(PTRACE_SETOPTIONS, child, 0, (void *)opts) < 0)
-                return -errno;
+            struct lx_tstate *t = lx_tids_get(s->tids, tid);
+            if (t)
+                t->fresh = 0; /* (a new task's first stop is this one) */
             return 0;
         }
-        /* a signal-delivery or event stop came first: resume it as usual; the
-         * interrupt is still pending and stops it next */
-        handle_event(s, tid, st);
+        handle_event(s, w, st);
     }
+}
+
+/* Stop `child` (seized, running or blocked in a syscall) and give it `opts`. */
+static int interrupt_and_set(struct lx_sup *s, pid_t child, long opts)
+{
+    int rc = lx_ptrace_stop_task(s, child);
+    if (rc == 0 && ptrace(PTRACE_SETOPTIONS, child, 0, (void *)opts) < 0)
+        rc = -errno;
+    return rc;
 }
 
 /* The OCI process model (lxbrand/oci/supervisor.py): `child` is not ours but the

@@ -7,6 +7,8 @@ struct lx_tstate {
     pid_t tid;             /* 0: free slot */
     uint8_t fresh;         /* auto-attached, its initial PTRACE_EVENT_STOP not yet seen */
     uint8_t in_trace;      /* a traced syscall is running; resume with PTRACE_SYSCALL to see its exit */
+    uint8_t debug_op;      /* debuggee.c: its ptrace() call's exit stop is awaited (LX_DBG_*) */
+    pid_t debug_target;    /* ... and the task that call handed over */
     unsigned opts_gen;     /* the sup->opts_gen its ptrace options were last set for */
     uint64_t t0;
     struct lx_call call;   /* the traced call awaiting its result */

@@ -35,6 +35,7 @@ WATCH = E.LX_ACT_WATCH
 #: LX_ACT_PATH/NET `value` bit: the Python handler sees every such call the rules allow
 UPCALL_ALL = E.LX_PATH_UPCALL_ALL
 PERSONA = E.LX_ACT_PERSONA
+DEBUG = E.LX_ACT_DEBUG  # ptrace handed over to the program's debugger (csrc/debuggee.c)
 # what the personality's view in C shows (csrc/persona.h, Supervisor.set_persona)
 PV_IDENTITY = E.LX_PV_IDENTITY
 PV_MEMORY = E.LX_PV_MEMORY

@@ -26,6 +26,7 @@ cdef extern from "engine.h" nogil:
         LX_ACT_NET
         LX_ACT_WATCH
         LX_ACT_PERSONA
+        LX_ACT_DEBUG
     enum: LX_PATH_UPCALL_ALL
 
     struct lx_action:

@@ -146,9 +146,12 @@ def plan(policy):
     for name, sc in sorted(syscalls.table().items(), key=lambda kv: kv[1].nr):
         r = policy.action_of(name)
         if name == "ptrace" and r.action not in ("deny", "kill"):
-            # denied under every policy, whatever it says (syscalls.ENGINE_NOTES)
-            r = Rule((name,), "deny", errno=errno.EPERM, comment=syscalls.ENGINE_NOTES[name], owner=ENGINE)
-        elif name == "restart_syscall" and r.action not in ("allow", "trace"):
+            # allowed (or traced): handed over to the program's debugger, or refused with a
+            # reason, by the engine (syscalls.ENGINE_NOTES, csrc/debuggee.c)
+            out.append(Planned(sc.nr, name, Rule((name,), r.action, comment=syscalls.ENGINE_NOTES[name],
+                                                 owner=ENGINE), _core.DEBUG))
+            continue
+        if name == "restart_syscall" and r.action not in ("allow", "trace"):
             # allowed under every policy, a deny-by-default one's too (syscalls.ENGINE_NOTES)
             r = Rule((name,), "allow", comment=syscalls.ENGINE_NOTES[name], owner=ENGINE)
         p = Planned(sc.nr, name, r, _KINDS.get(r.action), r.errno)

@@ -31,6 +31,7 @@ _KINDS = {
     _core.NET: ("C", "[[network]] rules: decided and performed", "csrc/net.c"),
     _core.WATCH: ("C", "watch: the engine forgets what it keeps, then it runs", "lx_observe (csrc/actions.c)"),
     _core.PYTHON: ("Python", "handler", None),
+    _core.DEBUG: ("C", "debugger: the target handed over, or refused with the reason", "csrc/debuggee.c"),
 }
 
 
@@ -176,7 +177,8 @@ def dump_json(policy, backend, out=None):
 # a verdict in one word or two, for the table's cells
 _SHORT = {_core.ALLOW: "allow", _core.KILL: "kill", _core.TRACE: "trace", _core.RETURN: "C: return",
           _core.UNAME: "C: uname", _core.PERSONA: "C: view", _core.PATH: "C: path rules",
-          _core.NET: "C: net rules", _core.WATCH: "C: watch", _core.PYTHON: "Python"}
+          _core.NET: "C: net rules", _core.WATCH: "C: watch", _core.PYTHON: "Python",
+          _core.DEBUG: "C: debugger"}
 
 
 def _cell(r):

@@ -143,8 +143,9 @@ class Policy:
 
     def add(self, rule):
         """Install `rule` for each of its syscalls (Policy.place); returns it."""
-        if rule.action == "allow" and "ptrace" in rule.syscalls:
-            raise PolicyError(self.source, "syscalls", "ptrace cannot be allowed: " + syscalls.ENGINE_NOTES["ptrace"])
+        if rule.action not in ("allow", "trace", "deny", "kill") and "ptrace" in rule.syscalls:
+            raise PolicyError(self.source, "syscalls", f"ptrace cannot be given action {rule.action!r} "
+                              "(allow, trace, deny or kill): " + syscalls.ENGINE_NOTES["ptrace"])
         if rule.action not in ("allow", "trace") and "restart_syscall" in rule.syscalls:
             raise PolicyError(self.source, "syscalls",
                               f"restart_syscall cannot be given action {rule.action!r}: "

@@ -47,9 +47,13 @@ class Syscall:
 # Syscalls the engine treats the same way under every policy, and why: decided in
 # Python (lxbrand.engine.plan) ...
 ENGINE_NOTES = {
-    "ptrace": "denied (EPERM) under every policy: every task already has the supervisor as its "
-              "tracer, and denying it keeps the program from tracing the supervisor "
-              "(a debugger cannot run inside lxrun; see DIVERGENCE.md)",
+    "ptrace": "where the policy allows it, handed over to the program's debugger (unotify backend): "
+              "the target must be a task of this sandbox, which the supervisor detaches for the call "
+              "and takes back when the debugger lets go; PTRACE_O_EXITKILL is forced so the debuggee "
+              "dies with its debugger as the debugger with the supervisor.  Refused (EPERM, said once "
+              "on stderr) on the ptrace backend and while exec rules, path views, a recorded trace, "
+              "exec events or a live trace need the supervisor as every task's tracer (csrc/debuggee.c, "
+              "SECURITY.md)",
     "restart_syscall": "allowed under every policy: it is not a request of the program's but the "
                        "kernel's continuation of a call already judged (a sleep, a futex wait with a "
                        "timeout) after a stop; every ptrace stop, and a signal the program ignores, "
