@@ -3,6 +3,7 @@ time), the program stopped and continued, the program killed while its call is
 being handled, and handlers that fail (the call is denied and the error reported)."""
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,12 +43,13 @@ def _marked(marker):
 TREE = "for i in 1 2 3; do (while :; do sleep 0.02; done) & done; while :; do cat /proc/self/stat >/dev/null; done"
 
 
-def _trial(i, tmp_path):
-    backend = ("unotify", "ptrace")[i % 2]
-    policy = ("default", "trace-all", "strict")[i % 3]
+def _trial(i, tmp_path, runs=None):
+    """runs: (backend, policy, argv) of trial i (default: both backends, three policies, TREE)."""
+    backend, policy, argv = runs(i) if runs else (("unotify", "ptrace")[i % 2], ("default", "trace-all", "strict")[i % 3],
+                                                  ["sh", "-c", TREE])
     marker = f"LXB_TRIAL={uuid.uuid4().hex}".encode()
     env = dict(os.environ, LXB_TRIAL=marker.split(b"=")[1].decode())
-    p = subprocess.Popen(lxrun_cmd("--backend", backend, "--policy", policy, "--", "sh", "-c", TREE), env=env,
+    p = subprocess.Popen(lxrun_cmd("--backend", backend, "--policy", policy, "--", *argv), env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(random.Random(i).uniform(0.0, 1.0))  # start-up, seizing, stepping to the listener, running
     p.kill()
@@ -69,6 +71,22 @@ def test_supervisor_killed_at_random_points_kills_the_whole_tree(tmp_path):
     """100 trials (both backends, three policies, random delays from 0 to 1 s)."""
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(lambda i: _trial(i, tmp_path), range(100)))
+    survivors = [r for r in results if r[3]]
+    assert not survivors, f"processes outlived their supervisor: {survivors}"
+
+
+# A debugger inside (csrc/debuggee.c): strace following the tree it started, and strace
+# attached to a sibling tree (the supervisor handed it over), both still die with it.
+DEBUGGED = ("strace -f -o /dev/null sh -c 'while :; do sleep 0.02; done' & "
+            "(while :; do sleep 0.02; done) & strace -f -o /dev/null -p $! & " + TREE)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (.ci/setup installs it)")
+def test_supervisor_killed_with_a_debugger_inside_kills_the_whole_tree(tmp_path):
+    """100 trials, the default profile on unotify (where ptrace is handed over)."""
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda i: _trial(i, tmp_path, lambda i: ("unotify", "default", ["sh", "-c", DEBUGGED])),
+                              range(100)))
     survivors = [r for r in results if r[3]]
     assert not survivors, f"processes outlived their supervisor: {survivors}"
 
