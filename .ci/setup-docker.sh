@@ -12,6 +12,7 @@
 # Environment:
 #   LXBRAND_IMAGE          tag of the busybox image (default: lxbrand-test/busybox)
 #   LXBRAND_DEBIAN_IMAGE   tag of the Debian minbase + python3 image (default: lxbrand-test/debian)
+#   LXBRAND_DEBUG_IMAGE    tag of the Debian minbase + strace + gdb image (default: lxbrand-test/debug)
 set -euo pipefail
 
 IMAGE=${LXBRAND_IMAGE:-lxbrand-test/busybox}
@@ -133,6 +134,21 @@ if ! docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1; then
         log "WARNING: debootstrap failed (see /var/log/lxbrand-ci-debootstrap.log); the Debian tests will fail"
     fi
     rm -rf "$deb"
+fi
+# 6b. the Debian image with debuggers (tests/oci/test_debuggers_docker.py: strace and gdb inside a
+# container, issue 12): the same debootstrap with strace and gdb; about a minute more
+DEBUG_IMAGE=${LXBRAND_DEBUG_IMAGE:-lxbrand-test/debug}
+if ! docker image inspect "$DEBUG_IMAGE" >/dev/null 2>&1; then
+    log "building $DEBUG_IMAGE with debootstrap (bookworm, minbase, strace, gdb)"
+    dbg=$(mktemp -d)
+    if debootstrap --variant=minbase --include=strace,gdb bookworm "$dbg" http://deb.debian.org/debian \
+            >/var/log/lxbrand-ci-debootstrap-debug.log 2>&1; then
+        tar -C "$dbg" -c . | docker import -c 'CMD ["/bin/bash"]' \
+            -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$DEBUG_IMAGE" >/dev/null
+    else
+        log "WARNING: debootstrap failed (see /var/log/lxbrand-ci-debootstrap-debug.log); the debugger tests will skip"
+    fi
+    rm -rf "$dbg"
 fi
 # 7. the bench's apps image (python -m bench --suite apps; tests/bench/test_bench_apps_docker.py):
 # debootstrap + chroot apt-get of redis, nginx, postgres, gunicorn, gcc; about 70 s; cached by
