@@ -3,7 +3,6 @@ profile on the unotify backend with the output they give natively; the superviso
 each target over and takes it back; where a guarantee needs the supervisor as every
 task's tracer, ptrace is refused with EPERM and lxrun says why once."""
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -13,22 +12,12 @@ import time
 import pytest
 
 from conftest import lxrun_cmd, run_lxrun, run_native
+from debugger_output import gdb_argv, gdb_lines, norm, strace_c_rows
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None or shutil.which("gdb") is None,
                                 reason="strace and gdb are not installed (.ci/setup installs them)")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _norm(text):
-    """What differs between two runs of the same program: pids, addresses, the number of
-    environment variables (lxrun's own environment), timings."""
-    text = re.sub(r"0x[0-9a-f]+", "0xX", text)
-    text = re.sub(r"/\* \d+ vars \*/", "/* N vars */", text)
-    text = re.sub(r"\b(pid|LWP|process|Process|si_pid=|Thread)( *)\d+", r"\1\2N", text)
-    text = re.sub(r"^\d+ +", "", text, flags=re.M)          # strace -o's pid column
-    text = re.sub(r"si_[us]time=\d+", "si_time=T", text)
-    return text
 
 
 def _both(argv, args=(), frontend="python", **kw):
@@ -65,7 +54,7 @@ def test_strace_f_output_as_natively(tmp_path):
                 "sh", "-c", "echo hi; /bin/echo there; exit 3"]
         r = run_native(argv) if i == 0 else run_lxrun([], argv)
         assert (r.returncode, r.stdout) == (3, "hi\nthere\n"), r.stderr
-        outs.append(_norm(out.read_text()))
+        outs.append(norm(out.read_text()))
     assert outs[1] == outs[0]
     assert 'execve("/bin/echo", ["/bin/echo", "there"]' in outs[1]
 
@@ -77,9 +66,7 @@ def test_strace_c_counts_as_natively(tmp_path):
         argv = ["strace", "-c", "-o", str(out), "/bin/true"]
         r = run_native(argv) if i == 0 else run_lxrun([], argv)
         assert r.returncode == 0, r.stderr
-        # calls, errors and the syscall of each row (times differ from run to run)
-        table = [ln.split() for ln in out.read_text().splitlines()[2:] if ln and not ln.startswith("-")]
-        rows.append(sorted((t[-1], t[-3] if len(t) == 6 else t[-2], t[-2] if len(t) == 6 else "") for t in table))
+        rows.append(strace_c_rows(out.read_text()))
     assert rows[1] == rows[0]
     assert any(r[0] == "execve" for r in rows[1])
 
@@ -102,19 +89,12 @@ def test_strace_p_of_a_sibling_and_taken_back(tmp_path):
     assert 'write(1, "child-out\\n", 10)' in out.read_text()
 
 
-def _gdb_lines(text):
-    keep = re.compile(r"^(Breakpoint \d|Thread N .*hit|#\d|\d+\t|\[Inferior|total )")
-    return [ln for ln in _norm(text).splitlines() if keep.match(ln)]
-
-
 def test_gdb_batch_breakpoint_step_backtrace_threads(threads_g):
-    argv = ["gdb", "-batch", "-nx", "-ex", "break main", "-ex", "run", "-ex", "next", "-ex", "bt",
-            "-ex", "break work", "-ex", "continue", "-ex", "bt 1", "-ex", "info threads", "-ex", "delete",
-            "-ex", "continue", "--args", threads_g]
+    argv = gdb_argv(threads_g)
     native, boxed = _both(argv)
     assert boxed.returncode == native.returncode == 0, boxed.stderr
-    want = _gdb_lines(native.stdout)
-    assert _gdb_lines(boxed.stdout) == want, (boxed.stdout, boxed.stderr)
+    want = gdb_lines(native.stdout)
+    assert gdb_lines(boxed.stdout) == want, (boxed.stdout, boxed.stderr)
     # the lines that matter were there to compare
     assert any(ln.startswith("Breakpoint 1, main") for ln in want)
     assert any("hit Breakpoint 2, work" in ln for ln in want)
