@@ -499,7 +499,7 @@ static void attach(struct lx_sup *s, pid_t tid, const struct lx_call *c, long re
         answer(s, tid, -EPERM);
         return;
     }
-    if (lx_ptrace_stop_task(s, x) < 0) {
+    if (lx_ptrace_stop_task(s, x, 1) < 0) {
         close(pidfd);
         answer(s, tid, -ESRCH); /* it ended meanwhile */
         return;

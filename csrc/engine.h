@@ -279,7 +279,7 @@ void lx_debug_free(struct lx_sup *s);
 int lx_debug_on(const struct lx_sup *s);              /* the table holds LX_ACT_DEBUG */
 /* ptrace.c, for debuggee.c */
 long lx_ptrace_run_opts(const struct lx_sup *s);
-int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid);  /* PTRACE_INTERRUPT, wait for its stop */
+int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid, int others); /* PTRACE_INTERRUPT, wait for its stop */
 void lx_ptrace_forget(struct lx_sup *s, pid_t tid);    /* no longer ours (detached) */
 int lx_ptrace_adopt(struct lx_sup *s, pid_t tid);      /* seized again: ours from now on */
 long lx_ptrace_resume(struct lx_sup *s, pid_t tid, int sig);

@@ -572,18 +572,27 @@ static int supervise(struct lx_sup *s, pid_t child, int ready_fd, int go_fd)
 }
 
 /* Stop `tid` (ours, running or blocked in a syscall) in a PTRACE_EVENT_STOP; the
- * stops that come first are handled as usual (the interrupt stays pending). */
-int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid)
+ * stops that come first are handled as usual (the interrupt stays pending).  others:
+ * meanwhile handle every task's events, not only its own (it may be waiting for
+ * another task, e.g. a vfork parent for its child, whose stop would otherwise wait
+ * for us: debuggee.c). */
+int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid, int others)
 {
     if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
         return -errno;
     for (;;) {
         int st;
-        pid_t w = waitpid(tid, &st, __WALL);
+        pid_t w = waitpid(others ? -1 : tid, &st, __WALL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
+        }
+        if (w != tid) {
+            handle_event(s, w, st);
+            if (!lx_tids_get(s->tids, tid))
+                return -ESRCH; /* handed over meanwhile (another debugger's attach) */
+            continue;
         }
         if (!WIFSTOPPED(st)) {
             handle_event(s, w, st);
@@ -602,7 +611,7 @@ int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid)
 /* Stop `child` (seized, running or blocked in a syscall) and give it `opts`. */
 static int interrupt_and_set(struct lx_sup *s, pid_t child, long opts)
 {
-    int rc = lx_ptrace_stop_task(s, child);
+    int rc = lx_ptrace_stop_task(s, child, 0);
     if (rc == 0 && ptrace(PTRACE_SETOPTIONS, child, 0, (void *)opts) < 0)
         rc = -errno;
     return rc;

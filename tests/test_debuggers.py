@@ -157,3 +157,45 @@ def test_traceme_under_the_supervisor_refused(progs):
     # the first process's parent is the supervisor: PTRACE_TRACEME would make it the tracer
     r = run_lxrun([], [progs["ptrace_parent"]])
     assert r.stdout.splitlines() == ["attach-parent -1 Operation not permitted", "traceme -1 Operation not permitted"]
+
+
+def test_program_tracing_its_children_as_natively(progs):
+    # PTRACE_TRACEME + exec event, and PTRACE_SEIZE + INTERRUPT + DETACH of a second child
+    native, boxed = run_native([progs["ptrace_child"]]), run_lxrun([], [progs["ptrace_child"]])
+    assert boxed.returncode == native.returncode == 0, boxed.stderr
+    assert boxed.stdout == native.stdout
+    assert "second exited 7" in boxed.stdout
+
+
+def test_children_made_while_handed_over_are_taken_back(tmp_path):
+    """strace -p without -f: the child its target forks meanwhile is nobody's tracee; once
+    strace detaches, the supervisor holds it again."""
+    pidfile = tmp_path / "grandchild"
+    script = (f'sh -c "sleep 0.5; sleep 30 & echo \\$! > {pidfile}; wait" & p=$!; '
+              'timeout -s INT 1.5 strace -qq -o /dev/null -p $p; '
+              f'g=$(cat {pidfile}); grep TracerPid: /proc/$g/status; kill $g $p; wait')
+    p = subprocess.Popen(lxrun_cmd("--", "sh", "-c", script), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    so, se = p.communicate(timeout=60)
+    assert so.split() == ["TracerPid:", str(p.pid)], (so, se)
+
+
+def test_debuggee_dies_with_its_debugger():
+    # PTRACE_O_EXITKILL is forced (DIVERGENCE.md): natively the target of a SIGKILLed
+    # strace -p runs on; here it dies with it, as the debugger dies with the supervisor
+    script = ('sleep 30 & p=$!; strace -qq -o /dev/null -p $p & s=$!; sleep 0.5; kill -9 $s; wait $s; '
+              'sleep 0.2; if kill -0 $p 2>/dev/null; then echo alive; kill $p; else echo gone; fi')
+    r = run_lxrun([], ["sh", "-c", script])
+    assert r.stdout.split() == ["gone"], r.stderr
+
+
+@pytest.mark.skipif(shutil.which("ltrace") is None, reason="ltrace is not installed (.ci/setup installs it)")
+def test_ltrace_as_natively(tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"l{i}"
+        argv = ["ltrace", "-o", str(out), "-e", "getenv+puts", "/bin/echo", "hi"]
+        r = run_native(argv) if i == 0 else run_lxrun([], argv)
+        assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+        outs.append(norm(out.read_text()))
+    assert outs[1] == outs[0] and "getenv(" in outs[0]
