@@ -437,6 +437,22 @@ static void take_back(struct lx_sup *s)
     take_back_untraced(s);
 }
 
+/* Detach `tid` (ours, in a ptrace stop) for `debugger`, remembering it to take it back
+ * (pidfd: names it; closed here on failure).  -ENOMEM: still ours; -ESRCH: gone. */
+static int hand_over(struct lx_sup *s, pid_t tid, pid_t debugger, int pidfd)
+{
+    if (record(s, tid, debugger, pidfd) < 0) {
+        close(pidfd);
+        return -ENOMEM;
+    }
+    if (ptrace(PTRACE_DETACH, tid, 0, 0) < 0) {
+        drop(s, s->debug->n - 1);
+        return -ESRCH;
+    }
+    lx_ptrace_forget(s, tid);
+    return 0;
+}
+
 /* TRACEME: the caller (tid, in its RET_TRACE stop) is to be traced by its parent. */
 static void traceme(struct lx_sup *s, pid_t tid)
 {
@@ -446,18 +462,10 @@ static void traceme(struct lx_sup *s, pid_t tid)
         return;
     }
     int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-    if (pidfd < 0 || record(s, tid, (pid_t)ppid, pidfd) < 0) {
-        if (pidfd >= 0)
-            close(pidfd);
+    if (pidfd < 0 || hand_over(s, tid, (pid_t)ppid, pidfd) < 0) {
         answer(s, tid, -EPERM);
         return;
     }
-    if (ptrace(PTRACE_DETACH, tid, 0, 0) < 0) {
-        drop(s, s->debug->n - 1);
-        answer(s, tid, -EPERM);
-        return;
-    }
-    lx_ptrace_forget(s, tid);
     /* The call goes on in the kernel as soon as the caller runs (after a tracer's
      * stop the filter is run again and RET_TRACE then allows: seccomp(2)).  Wait
      * until it has its tracer; a caller left untraced (the call failed) is ours again. */
@@ -504,18 +512,13 @@ static void attach(struct lx_sup *s, pid_t tid, const struct lx_call *c, long re
         answer(s, tid, -ESRCH); /* it ended meanwhile */
         return;
     }
-    if (record(s, x, tid, pidfd) < 0) {
-        close(pidfd);
-        lx_ptrace_resume(s, x, 0);
-        answer(s, tid, -ENOMEM);
+    int rc = hand_over(s, x, tid, pidfd);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            lx_ptrace_resume(s, x, 0); /* still ours */
+        answer(s, tid, rc);
         return;
     }
-    if (ptrace(PTRACE_DETACH, x, 0, 0) < 0) {
-        drop(s, s->debug->n - 1);
-        answer(s, tid, -ESRCH);
-        return;
-    }
-    lx_ptrace_forget(s, x);
     if (req == PTRACE_SEIZE && force_exitkill(tid) < 0) {
         kill(tid, SIGKILL);
         take_back(s);
