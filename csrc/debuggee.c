@@ -131,6 +131,16 @@ static const char *request_name(long req)
     return req == PTRACE_TRACEME ? "PTRACE_TRACEME" : req == PTRACE_ATTACH ? "PTRACE_ATTACH" : "PTRACE_SEIZE";
 }
 
+/* Why a request was refused, on stderr: once per supervisor process (lxrun, lxbrand-sup). */
+static void say(long req, const char *why)
+{
+    static int said;
+    if (!said) {
+        said = 1;
+        fprintf(stderr, "lxbrand: %s refused (EPERM): %s\n", request_name(req), why);
+    }
+}
+
 /* Answer the call in its RET_TRACE stop without running it (seccomp(2): syscall -1). */
 static void answer(struct lx_sup *s, pid_t tid, int64_t ret)
 {
@@ -495,6 +505,10 @@ static void attach(struct lx_sup *s, pid_t tid, const struct lx_call *c, long re
          * in our namespace) */
         int none = nspid_depth(tid) == 0 && (long)c->args[1] > 0 && kill((pid_t)c->args[1], 0) < 0 &&
                    errno == ESRCH;
+        if (!none)
+            say(req, "the target is not a task of this sandbox held by its supervisor (the supervisor, a process "
+                     "outside, a task another debugger traces; in a container, another `docker exec` tree, which "
+                     "has a supervisor of its own)");
         answer(s, tid, none ? -ESRCH : -EPERM);
         return;
     }
@@ -546,11 +560,7 @@ void lx_debug_call(struct lx_sup *s, pid_t tid, struct lx_call *c)
         if (!why && !s->debug && !(s->debug = calloc(1, sizeof(*s->debug))))
             why = "out of memory";
         if (why) {
-            static int said; /* once per supervisor process (lxrun, lxbrand-sup) */
-            if (!said) {
-                said = 1;
-                fprintf(stderr, "lxbrand: %s refused (EPERM): %s\n", request_name(req), why);
-            }
+            say(req, why);
             answer(s, tid, -EPERM);
             return;
         }

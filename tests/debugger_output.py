@@ -6,7 +6,8 @@ import re
 # worker thread hits, its backtrace, and the rest of the run
 GDB_COMMANDS = ("break main", "run", "next", "bt", "break work", "continue", "bt 1", "info threads", "delete",
                 "continue")
-_GDB_KEPT = re.compile(r"^(Breakpoint \d|Thread N .*hit|#\d|\d+\t|\[Inferior|total )")
+# (not the program's own output: it shares gdb's stdout, and a thread-exit notice may cut its line)
+_GDB_KEPT = re.compile(r"^(Breakpoint \d|Thread N .*hit|#\d|\d+\t|\[Inferior)")
 
 
 def gdb_argv(exe):

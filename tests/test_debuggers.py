@@ -199,3 +199,11 @@ def test_ltrace_as_natively(tmp_path):
         assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
         outs.append(norm(out.read_text()))
     assert outs[1] == outs[0] and "getenv(" in outs[0]
+
+
+def test_attach_outside_the_sandbox_refused_with_the_reason():
+    # pid 1 is outside lxrun's sandbox (no pid namespace): natively root could attach
+    r = run_lxrun([], ["strace", "-o", "/dev/null", "-p", "1"])
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("lxbrand: ")]
+    assert len(said) == 1 and "not a task of this sandbox" in said[0], r.stderr

@@ -4,6 +4,7 @@ container's debugger: csrc/debuggee.c); lxbrand-strict still denies ptrace.
 
 Needs the lxbrand-test/debug image (Debian with strace and gdb: .ci/setup-docker.sh)."""
 import os
+import re
 import subprocess
 import uuid
 
@@ -78,6 +79,8 @@ def test_gdb_batch_threads_as_under_runc(tmp_path):
     assert runc.returncode == lx.returncode == 0, lx.stderr
     assert gdb_lines(lx.stdout) == gdb_lines(runc.stdout), (lx.stdout, lx.stderr)
     assert any("hit Breakpoint 2, work" in ln for ln in gdb_lines(lx.stdout))
+    # the program's own line (32000, or 48000 where its parent, gdb, is pid 1), as under runc
+    assert re.findall(r"total \d+", lx.stdout) == re.findall(r"total \d+", runc.stdout) != []
 
 
 def test_strict_runtime_still_denies_ptrace():
@@ -85,3 +88,17 @@ def test_strict_runtime_still_denies_ptrace():
         pytest.skip("runtime lxbrand-strict is not registered (.ci/setup-docker.sh)")
     r = _run("lxbrand-strict", "strace", "-o", "/dev/null", "true")
     assert r.returncode != 0 and "Operation not permitted" in r.stderr
+
+
+def test_docker_exec_debugger_cannot_take_inits_tree(tmp_path):
+    # DIVERGENCE.md: each tree has its own supervisor; a target is handed over only by its own
+    n = "lxt-dbgx-" + uuid.uuid4().hex[:8]
+    try:
+        docker("run", f"--runtime={RUNTIME}", "-d", "--name", n, IMAGE, "sleep", "30", check=True)
+        r = docker("exec", n, "strace", "-o", "/dev/null", "-p", "1")
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr
+        r = docker("exec", n, "sh", "-c", "sleep 5 & p=$!; timeout -s INT 0.5 strace -qq -o /dev/null -p $p; "
+                                          "echo $?; kill $p")
+        assert r.stdout.split() == ["124"], r.stderr     # within its own tree it works
+    finally:
+        docker("rm", "-f", n)

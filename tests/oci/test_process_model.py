@@ -276,3 +276,33 @@ def _traced_by(tracer):
             except (OSError, AttributeError):
                 pass
     return out
+
+
+DEBUG_IMAGE = os.environ.get("LXBRAND_DEBUG_IMAGE", "lxbrand-test/debug")
+
+
+def test_supervisor_kill_trial_with_a_debugger_inside(names):
+    """The same with debuggers inside (csrc/debuggee.c hands their targets over): strace -f
+    following a tree it started and strace -p attached to a sibling tree; each init's
+    supervisor SIGKILLed at a random time takes everything with it."""
+    if docker("image", "inspect", DEBUG_IMAGE).returncode != 0:
+        pytest.skip(f"image {DEBUG_IMAGE} is missing (bash .ci/setup-docker.sh builds it)")
+    rng = random.Random(int(os.environ.get("LXBRAND_KILL_SEED", "10")) + 1)
+    loop = "while :; do (echo x | cat >/dev/null) & sleep 0.01; done"
+    left = []
+    for i in range(max(5, KILL_TRIALS // 2)):
+        n = names("lxkilldbg")
+        c = run_detached(n, DEBUG_IMAGE, "sh", "-c",
+                         f"strace -f -o /dev/null sh -c '{loop}' & ({loop}) & strace -f -o /dev/null -p $! & {loop}")
+        init_sup = supervisor_of(c["State"]["Pid"])
+        time.sleep(rng.uniform(0.1, 0.6))
+        os.kill(init_sup, 9)
+        r = docker("wait", n, timeout=30)
+        assert r.returncode == 0, f"trial {i}: {r.stderr}"
+        deadline = time.monotonic() + 10
+        while (rest := _container_procs(c["Id"])) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if rest:
+            left.append((i, sorted(rest)))
+        docker("rm", "-f", n)
+    assert left == [], left
