@@ -6,8 +6,9 @@
 #
 #   bash .ci/setup-docker.sh          # CI, and by hand after .ci/setup
 #
-# Registers three runtimes: lxbrand (default policy), lxbrand-strict (--policy strict) and
-# lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace), and gVisor's
+# Registers four runtimes: lxbrand (default policy), lxbrand-strict (--policy strict),
+# lxbrand-trace (--policy trace-all --trace: /var/log/lxbrand/<id>.trace) and lxbrand-paths
+# (bench/apps/paths-policy.toml), and gVisor's
 # runsc (ptrace platform) for the benchmarks.
 # Environment:
 #   LXBRAND_IMAGE          tag of the busybox image (default: lxbrand-test/busybox)
@@ -57,6 +58,8 @@ if (cd "$REPO" && python3 -c 'import lxbrand._core, lxbrand.oci' 2>/dev/null); t
         # and one that records every syscall of each container in /var/log/lxbrand/<id>.trace
         "${LXBRAND[@]}" install --runtime-name lxbrand-trace -- --policy trace-all --trace \
             --trace-dir /var/log/lxbrand >/dev/null
+        # and one with a [[path]] policy: python -m bench --suite apps's lxbrand-paths runner
+        "${LXBRAND[@]}" install --runtime-name lxbrand-paths -- --policy "$REPO/bench/apps/paths-policy.toml" >/dev/null
     )
     # gVisor's runsc beside them, ptrace platform (what bench/ compares against)
     if command -v runsc >/dev/null; then

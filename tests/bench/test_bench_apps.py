@@ -474,8 +474,7 @@ def test_runsc_prefers_the_ptrace_platform_and_runc_is_always_selected():
     assert lim.run_args() == ["--runtime", "lxbrand", "--memory", "1g", "--cpus", "2"]
     assert lim.run_args(D.DENSITY_LIMITS)[-4:] == ["--memory", "256m", "--cpus", "1"]
     paths = rs["lxbrand-paths"]
-    paths.runtime = "lxbrand"
-    assert paths.run_args() == ["--runtime", "lxbrand", "--annotation", f"org.lxbrand.policy={D.PATHS_POLICY}"]
+    assert paths.run_args() == ["--runtime", "lxbrand-paths"]  # registered with --policy PATHS_POLICY
     from lxbrand.policy import load_policy
     assert load_policy(D.PATHS_POLICY).paths is not None  # a valid [[path]] policy
     tr = rs["lxbrand-trace"]
