@@ -108,6 +108,12 @@ void lx_debug_free(struct lx_sup *s)
     s->debug = NULL;
 }
 
+void lx_debug_each_handed(struct lx_sup *s, void (*fn)(pid_t tid, pid_t debugger, int pidfd, void *arg), void *arg)
+{
+    for (size_t i = 0; s->debug && i < s->debug->n; i++)
+        fn(s->debug->v[i].tid, s->debug->v[i].debugger, s->debug->v[i].pidfd, arg);
+}
+
 /* Why the supervisor must stay every task's tracer under this run, or NULL. */
 static const char *needs_us(const struct lx_sup *s)
 {

@@ -11,6 +11,7 @@
 #define LX_ENGINE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -171,6 +172,11 @@ struct lx_sup {
     pthread_mutex_t seen_lock;
     int seen_lost;                    /* a note could not be kept (out of memory) */
     struct lx_debug *debug;           /* debuggee.c: tasks handed over to the program's debuggers */
+    /* the end of the tree (tasks.c) and waking the lifecycle loop (wake.c) */
+    int wait_first;                   /* 1: what the first process leaves is killed when it ends */
+    int killing;                      /* every task is being killed, a new one on sight */
+    volatile int woken;               /* something was asked of the loop (lx_wake) */
+    volatile int loop_running;        /* s->tracer waits in lx_wake_wait and may be woken */
 };
 
 /* sup.c */
@@ -277,12 +283,32 @@ void lx_debug_exit(struct lx_sup *s, pid_t tid, int64_t rval);
 void lx_debug_task_gone(struct lx_sup *s, pid_t tid); /* a task of ours ended */
 void lx_debug_free(struct lx_sup *s);
 int lx_debug_on(const struct lx_sup *s);              /* the table holds LX_ACT_DEBUG */
+/* the tasks handed over to a debugger and not yet taken back (tasks.c lists and kills them) */
+void lx_debug_each_handed(struct lx_sup *s, void (*fn)(pid_t tid, pid_t debugger, int pidfd, void *arg),
+                          void *arg);
 /* ptrace.c, for debuggee.c */
 long lx_ptrace_run_opts(const struct lx_sup *s);
 int lx_ptrace_stop_task(struct lx_sup *s, pid_t tid, int others); /* PTRACE_INTERRUPT, wait for its stop */
 void lx_ptrace_forget(struct lx_sup *s, pid_t tid);    /* no longer ours (detached) */
 int lx_ptrace_adopt(struct lx_sup *s, pid_t tid);      /* seized again: ours from now on */
 long lx_ptrace_resume(struct lx_sup *s, pid_t tid, int sig);
+/* wake.c: the lifecycle loop's wait4, which lx_wake ends (EINTR) from a signal
+ * handler or another thread without a lost wake-up (see there) */
+#define LX_LOOP_SIGNAL (SIGRTMIN + 6) /* one of the engine's own: signals.c never forwards it */
+void lx_wake_install(struct lx_sup *s);   /* on the loop's thread, before it waits */
+void lx_wake_uninstall(struct lx_sup *s);
+pid_t lx_wake_wait(struct lx_sup *s, int *status); /* waitpid(-1, status, __WALL) */
+void lx_wake(struct lx_sup *s);           /* async-signal-safe, from any thread */
+int lx_wake_take(struct lx_sup *s);       /* 1 once after lx_wake: look at what was asked */
+
+/* tasks.c: the end of the tree -- no hang is silent.  Every task held and what
+ * it is blocked in, one line each, to fd; SIGKILL to all of them (the loop then
+ * kills a new one on sight, s->killing); what the loop does when the first
+ * process has gone and when it was woken (signals.c's requests) */
+void lx_tasks_report(struct lx_sup *s, int fd, const char *why);
+void lx_tasks_kill_all(struct lx_sup *s);
+void lx_tasks_first_gone(struct lx_sup *s);
+void lx_tasks_requests(struct lx_sup *s);
 
 /* signals forwarded to the program while supervising */
 void lx_signals_install(struct lx_sup *s);
@@ -292,5 +318,10 @@ void lx_signals_child_gone(void);
  * `sig` / runs again; the supervisor stops beside it if it was sent a stop signal */
 void lx_signals_child_stopped(int sig);
 void lx_signals_child_running(void);
+/* what signals to lxrun asked of the lifecycle loop (LX_REQ_* bits): look, or take once */
+#define LX_REQ_END 1    /* a terminating signal: end the tree once the first process has ended */
+#define LX_REQ_REPORT 2 /* SIGRTMIN+7: list every task and what it is blocked in */
+int lx_signals_requests(void);
+int lx_signals_take(int bits);
 
 #endif

@@ -21,7 +21,6 @@
 #include "live.h"
 #include "tids.h"
 
-#define LX_LIVE_SIGNAL (SIGRTMIN + 6) /* wakes the tracer thread (signals.c keeps +0..+7) */
 #define LX_LIVE_CLIENTS 16
 #define LX_LIVE_BATCH (64u << 10)     /* bytes a client gets in one message */
 #define LX_PAD_SEQ 0xffffffffu
@@ -80,8 +79,6 @@ struct lx_live {
     struct lx_capplan plan[LX_NR_MAX];
     unsigned strsize;
 };
-
-static void wake_handler(int sig) { (void)sig; }
 
 /* -- the ring ------------------------------------------------------------------- */
 
@@ -294,8 +291,8 @@ static void recompute(struct lx_live *L)
 }
 
 /* Ask the tracer thread to apply what recompute() decided and wait until it has
- * (it is woken with a signal, sent again until it answers: it may have been about
- * to block when the first came).  0, or -ETIMEDOUT. */
+ * (it is woken by lx_wake, which is never lost (wake.c); sent again while it has
+ * not answered, which costs nothing).  0, or -ETIMEDOUT. */
 static int tracer_apply(struct lx_live *L)
 {
     uint64_t gen = L->req_gen;
@@ -303,7 +300,7 @@ static int tracer_apply(struct lx_live *L)
         if (tries == 400 || L->stop)
             return -ETIMEDOUT; /* 2 s: the tracer is stuck (it never is for long) */
         pthread_mutex_unlock(&L->lock);
-        pthread_kill(L->s->tracer, LX_LIVE_SIGNAL);
+        lx_wake(L->s); /* its wait returns EINTR (wake.c) */
         pthread_mutex_lock(&L->lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -517,7 +514,6 @@ static void *ctl_thread(void *arg)
 
 int lx_live_start(struct lx_sup *s)
 {
-    s->tracer = pthread_self();
     struct lx_live *L = calloc(1, sizeof(*L));
     if (!L)
         return -ENOMEM;
@@ -537,14 +533,7 @@ int lx_live_start(struct lx_sup *s)
     if (!rc && (L->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         rc = -errno;
     if (!rc) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = wake_handler; /* no SA_RESTART: a blocked waitpid returns EINTR */
-        sigaction(LX_LIVE_SIGNAL, &sa, NULL);
-        sigset_t one, all, old;
-        sigemptyset(&one);
-        sigaddset(&one, LX_LIVE_SIGNAL);
-        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        sigset_t all, old;
         sigfillset(&all); /* the control thread takes no signal: they are the program's or the tracer's */
         pthread_sigmask(SIG_BLOCK, &all, &old);
         pthread_attr_t at;

@@ -98,6 +98,8 @@ static void task_gone(struct lx_sup *s, pid_t tid, struct lx_tstate *t, int st)
     task_forget(s, tid, t);
     if (s->debug)
         lx_debug_task_gone(s, tid); /* a debugger's end detached its tracees */
+    if (tid == s->child)
+        lx_tasks_first_gone(s); /* --wait first, or lxrun was asked to end: the rest is killed */
 }
 
 void lx_ptrace_forget(struct lx_sup *s, pid_t tid)
@@ -284,7 +286,7 @@ static pid_t next_event(struct lx_sup *s, int *st)
         s->npend--;
         return tid;
     }
-    return waitpid(-1, st, __WALL);
+    return lx_wake_wait(s, st); /* waitpid(-1, st, __WALL), which lx_wake interrupts */
 }
 
 /* One wait status of a tracee: the same handling before and after the program
@@ -301,6 +303,8 @@ static void handle_event(struct lx_sup *s, pid_t tid, int st)
     }
     if (!WIFSTOPPED(st))
         return;
+    if (s->killing)
+        kill(tid, SIGKILL); /* born while the tree is being killed (tasks.c): resumed below, it dies */
     if (!t) {
         /* a new task whose stop beat its parent's fork event */
         t = lx_tids_add(s->tids, tid, &created);
@@ -457,6 +461,8 @@ int lx_ptrace_adopt(struct lx_sup *s, pid_t tid)
     t->opts_gen = s->opts_gen;
     lx_views_forget(s, tid); /* nothing kept under its number is its now */
     lx_interrupt_forget(s, tid);
+    if (s->killing)
+        kill(tid, SIGKILL); /* taken back while the tree is being killed (tasks.c) */
     return 0;
 }
 
@@ -502,10 +508,13 @@ static int new_tids(struct lx_sup *s, pid_t child)
 /* Until no tracee is left.  rc: the error so far (kept if nothing worse happens). */
 static int run_loop(struct lx_sup *s, int rc)
 {
+    lx_wake_install(s);
     if (!s->no_live)
         lx_live_start(s); /* live clients may attach from now on (failing leaves them out) */
     for (;;) {
         int st;
+        if (lx_wake_take(s))
+            lx_tasks_requests(s); /* a signal to lxrun asked (signals.c) */
         pid_t tid = next_event(s, &st);
         if (tid < 0) {
             if (errno == EINTR) {
@@ -520,6 +529,7 @@ static int run_loop(struct lx_sup *s, int rc)
         lx_live_poll(s);
     }
     lx_live_stop(s);
+    lx_wake_uninstall(s);
     lx_unotify_stop(s);
     lx_net_stop(s); /* blocking connects answered from threads of their own */
     lx_interrupt_free(s);

@@ -15,7 +15,13 @@
  * caught: the supervisor stops itself, with the program's stop signal, once
  * the program's first process has stopped (lx_signals_child_stopped, from the
  * lifecycle loop) -- as the shell's own child would.  A program that ignores
- * or handles the signal does not stop, and neither does the supervisor. */
+ * or handles the signal does not stop, and neither does the supervisor.
+ *
+ * Ending (tasks.c): a terminating signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT),
+ * from a process or the terminal, also asks the lifecycle loop to end what the
+ * program's first process leaves behind once it has ended; SIGRTMIN+7 (one of
+ * the engine's own, never forwarded) asks it to list every task.  The handlers
+ * only set bits and wake the loop (lx_wake: async-signal-safe). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -37,13 +43,33 @@ static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUS
 #define NRT 64
 static const int job_stops[] = {SIGTSTP, SIGTTIN, SIGTTOU};
 #define NJOB (sizeof(job_stops) / sizeof(job_stops[0]))
-static struct sigaction saved[NFWD], saved_rt[NRT], saved_job[NJOB];
+static struct sigaction saved[NFWD], saved_rt[NRT], saved_job[NJOB], saved_report;
 static volatile pid_t fwd_pid;
 static int installed;
 /* job control: a stop signal we were sent and have not acted on (0: none), and
  * the stop signal of the program's first process while it is stopped (0: running).
  * Whoever swaps stop_wanted to 0 first -- the handler or the loop -- stops us. */
 static int stop_wanted, child_stop;
+static int requests;              /* LX_REQ_* bits, taken by the lifecycle loop (tasks.c) */
+static struct lx_sup *volatile req_sup;
+#define REPORT_SIG (SIGRTMIN + 7) /* below RT_FIRST: the engine's, so never the program's */
+
+static void request(int bit)
+{
+    __atomic_or_fetch(&requests, bit, __ATOMIC_SEQ_CST);
+    struct lx_sup *s = req_sup;
+    if (s)
+        lx_wake(s);
+}
+
+int lx_signals_requests(void) { return __atomic_load_n(&requests, __ATOMIC_SEQ_CST); }
+int lx_signals_take(int bits) { return __atomic_fetch_and(&requests, ~bits, __ATOMIC_SEQ_CST) & bits; }
+
+static void on_report(int sig, siginfo_t *info, void *uc)
+{
+    (void)sig, (void)info, (void)uc;
+    request(LX_REQ_REPORT);
+}
 
 static void forward(int sig, siginfo_t *info, void *uc)
 {
@@ -53,6 +79,8 @@ static void forward(int sig, siginfo_t *info, void *uc)
         __atomic_store_n(&stop_wanted, 0, __ATOMIC_SEQ_CST); /* continued: a stop not yet acted on is over */
     if (p > 0 && info->si_code <= 0)
         kill(p, sig);
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+        request(LX_REQ_END);
 }
 
 /* Stop the whole supervisor with `sig`'s default action, until SIGCONT.  Also
@@ -116,10 +144,13 @@ void lx_signals_install(struct lx_sup *s)
         sigaction(forwarded[i], &sa, &saved[i]);
     for (int sig = SIGRTMIN + RT_FIRST, i = 0; sig <= SIGRTMAX && i < NRT; sig++, i++)
         sigaction(sig, &sa, &saved_rt[i]);
-    stop_wanted = child_stop = 0;
+    stop_wanted = child_stop = requests = 0;
     sa.sa_sigaction = on_job_stop;
     for (size_t i = 0; i < NJOB; i++)
         sigaction(job_stops[i], &sa, &saved_job[i]);
+    sa.sa_sigaction = on_report;
+    sigaction(REPORT_SIG, &sa, &saved_report);
+    req_sup = s;
     installed = 1;
 }
 
@@ -141,5 +172,7 @@ void lx_signals_restore(void)
         sigaction(sig, &saved_rt[i], NULL);
     for (size_t i = 0; i < NJOB; i++)
         sigaction(job_stops[i], &saved_job[i], NULL);
+    sigaction(REPORT_SIG, &saved_report, NULL);
+    req_sup = NULL;
     installed = 0;
 }

@@ -611,11 +611,13 @@ cdef class Supervisor:
             self.s.exec_check = _exec_tramp
         self.s.child = pid
 
-    def supervise(self, int pid, int ready_fd, int go_fd, bint recording=False):
-        """Seize pid, let it run, supervise its tree until no task is left.
+    def supervise(self, int pid, int ready_fd, int go_fd, bint recording=False, bint wait_first=False):
+        """Seize pid, let it run, supervise its tree until no task is left (with
+        wait_first, what pid leaves behind is killed when it ends: csrc/tasks.c).
         Returns the first process's wait status (or None if unknown)."""
         cdef int rc
         self._upcalls(pid, recording)
+        self.s.wait_first = wait_first
         E.lx_signals_install(self.s)
         try:
             with nogil:

@@ -94,6 +94,7 @@ cdef extern from "engine.h" nogil:
         int sync_wakeup
         int notify_error
         uint64_t traps
+        int wait_first
 
     int lx_sup_init(lx_sup *s, int backend)
     int lx_child_backend(const lx_sup *s)

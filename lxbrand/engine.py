@@ -15,6 +15,9 @@ from lxbrand.errors import LaunchError, LxError
 from lxbrand.policy import Policy, load_policy
 
 BACKENDS = {"unotify": _core.BACKEND_UNOTIFY, "ptrace": _core.BACKEND_PTRACE}
+# When Sandbox.run returns: once every task of the tree has ended (as strace -f), or once
+# the first process has, the rest killed then (as a container when its init exits): csrc/tasks.c
+WAITS = ("all", "first")
 _KINDS = {"allow": _core.ALLOW, "deny": _core.DENY, "kill": _core.KILL, "trace": _core.TRACE}
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
@@ -280,9 +283,13 @@ def _domainname():
 class Sandbox:
     """Runs programs under one policy and backend."""
 
-    def __init__(self, policy=None, backend="unotify", tracer=None, on_handler_error=None, events=False):
+    def __init__(self, policy=None, backend="unotify", tracer=None, on_handler_error=None, events=False,
+                 wait="all"):
         if backend not in BACKENDS:
             raise LxError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+        if wait not in WAITS:
+            raise LxError(f"unknown wait mode {wait!r} (one of {', '.join(WAITS)})")
+        self.wait = wait              # "all": until every task has ended; "first": the rest is killed then
         self.policy = load_policy(policy or "default") if not isinstance(policy, Policy) else policy
         self.backend = backend
         self.tracer = tracer          # lxbrand.trace.Tracer or None
@@ -353,7 +360,8 @@ class Sandbox:
         try:
             if on_spawn is not None:
                 on_spawn(pid)
-            rc, st = eng.sup.supervise(pid, ready_r, go_w, recording=self.tracer is not None)
+            rc, st = eng.sup.supervise(pid, ready_r, go_w, recording=self.tracer is not None,
+                                       wait_first=self.wait == "first")
         finally:
             os.close(ready_r)
             os.close(go_w)

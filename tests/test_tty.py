@@ -195,3 +195,27 @@ def test_a_background_read_stops_the_job_for_tty_input(term, backend):
 def test_program_sees_a_terminal(term, backend):
     term.send(f"{_lxrun(backend, 'sh', '-c', repr('tty >/dev/null && echo IS-A-TTY; stty size'))}\n")
     term.expect("IS-A-TTY")
+
+
+def test_ctrl_c_ends_what_the_first_process_left(term, backend):
+    """The program's first process has exited; what it left ignores SIGINT (as a
+    background job of sh does) and lxrun waits for it: Ctrl-C from the terminal
+    (not forwarded: it reached the whole group) ends it at once, and lxrun says
+    what it killed (csrc/tasks.c).  Natively the shell would have returned."""
+    term.send(_lxrun(backend, "sh", "-c", "'sleep 60 & echo started'") + "\n")
+    term.expect("started")
+    _running(term, "sleep")
+    end = time.time() + 20
+    while subprocess.run(["pgrep", "-s", str(term.pid), "-x", "sh"], capture_output=True).returncode == 0:
+        assert time.time() < end, "the first process did not exit"
+        time.sleep(0.05)
+    term.send(b"\x03")
+    term.expect("killing what the program's first process left running: 1 task")
+    term.expect("(sleep, parent ")
+    term.expect("$ ")
+    term.send("echo status=$?\n")
+    term.expect("status=0")
+    end = time.time() + 10  # killed; its zombie waits for its parent (init) to reap it
+    while subprocess.run(["pgrep", "-s", str(term.pid), "-x", "sleep"], capture_output=True).returncode == 0:
+        assert time.time() < end, "the sleep was left running"
+        time.sleep(0.05)

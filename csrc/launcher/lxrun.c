@@ -1,9 +1,9 @@
-/* lxrun's C front end: runs a plain `lxrun [--backend B] [--policy P] --
- * PROGRAM ARGS` without starting Python, so a
+/* lxrun's C front end: runs a plain `lxrun [--backend B] [--policy P]
+ * [--wait all|first] -- PROGRAM ARGS` without starting Python, so a
  * sandboxed run costs about what the program costs (the Python interpreter
  * alone takes 10-70 ms to start on the development machine).
  *
- * Only --backend and --policy are understood here; every other option (the
+ * Only --backend, --policy and --wait are understood here; every other option (the
  * personality's among them) goes to the Python implementation.
  * It does no policy work of its own: it loads the action table that the Python
  * policy layer compiled for this policy (a blob in the user's cache, see
@@ -171,7 +171,7 @@ static void die_like(int st)
 int main(int argc, char **argv)
 {
     g_argv = argv;
-    const char *backend = "unotify", *policy = "default";
+    const char *backend = "unotify", *policy = "default", *wait = "all";
     const char *v = getenv("LXRUN_PYTHON");
     if (v && *v && strcmp(v, "0") != 0)
         exec_python(NULL);
@@ -192,6 +192,8 @@ int main(int argc, char **argv)
             slot = &backend;
         else if (nl == 8 && strncmp(a, "--policy", nl) == 0)
             slot = &policy;
+        else if (nl == 6 && strncmp(a, "--wait", nl) == 0)
+            slot = &wait;
         if (!slot)
             exec_python(NULL); /* any other option: the reference implementation */
         if (eq)
@@ -204,6 +206,8 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         exec_python(NULL);
+    if (strcmp(wait, "all") != 0 && strcmp(wait, "first") != 0)
+        exec_python(NULL); /* the reference says what is wrong */
     int be;
     if (strcmp(backend, "unotify") == 0)
         be = LX_BACKEND_UNOTIFY;
@@ -268,6 +272,7 @@ int main(int argc, char **argv)
     close(go[0]);
     close(err[1]);
     sup.child = pid;
+    sup.wait_first = strcmp(wait, "first") == 0;
     lx_signals_install(&sup);
     rc = lx_supervise(&sup, pid, ready[0], go[1]);
     lx_signals_restore();

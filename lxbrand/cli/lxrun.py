@@ -13,6 +13,15 @@ exit status: the program's own; if a signal killed it, lxrun dies by the same
 signal. 126: the program cannot be executed (e.g. not an x86_64 ELF);
 127: not found; 2: bad usage or bad policy.
 
+background processes: lxrun returns once every process of the program's tree
+has ended (like strace -f; natively `sh -c 'sleep 9 & echo'` returns at once),
+or with --wait first once its first process has, killing the rest (like
+docker run when the container's init exits).
+ending: Ctrl-C, SIGTERM, SIGHUP and SIGQUIT reach the program; once its first
+process has ended, lxrun lists every process it left and what each is blocked
+in, and kills them.  `kill -s RTMIN+7 <lxrun's pid>` lists the tasks and what
+each is blocked in, changing nothing.
+
 examples:
   lxrun -- uname -a
   lxrun --kernel-release 4.4.0-lx -- uname -r
@@ -61,6 +70,9 @@ def build_parser():
     p.add_argument("-s", "--string-size", type=int, default=32, metavar="N",
                    help="bytes of a string or buffer shown in trace lines (strace -s; default 32)")
     p.add_argument("--summary", action="store_true", help="print a per-syscall table at exit (like strace -c)")
+    p.add_argument("--wait", choices=("all", "first"), default="all",
+                   help="return once every process of the tree has ended (all, the default: like strace -f), "
+                        "or once the first has, killing what it left running (first: like docker run)")
     p.add_argument("--events", action="store_true",
                    help="report execs, connects/binds and denied syscalls to `lxbrand events --pid` "
                         "(each such call then traps)")
@@ -179,7 +191,8 @@ def run(args):
         tracer = Tracer(trace_out, as_json=args.json, summary=args.summary, summary_out=out or sys.stderr,
                         strsize=args.string_size)
     try:
-        status = Sandbox(policy, backend=args.backend, tracer=tracer, events=args.events).run(cmd)
+        status = Sandbox(policy, backend=args.backend, tracer=tracer, events=args.events,
+                         wait=args.wait).run(cmd)
     finally:
         if out is not None:
             out.close()

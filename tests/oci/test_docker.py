@@ -175,8 +175,8 @@ def ctr_run(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     ref = f"docker.io/{IMAGE}:latest"
 
-    def run(*argv, annotations=()):
-        cid = "ctr-" + uuid.uuid4().hex[:8]
+    def run(*argv, annotations=(), cid=None):
+        cid = cid or "ctr-" + uuid.uuid4().hex[:8]
         opts = [a for k in annotations for a in ("--annotation", k)]
         return subprocess.run(ctr + ["run", "--rm", *opts, "--runc-binary", runtime, ref, cid, *argv],
                               capture_output=True, text=True, timeout=T)
@@ -186,6 +186,24 @@ def ctr_run(tmp_path_factory):
 def test_containerd_ctr(ctr_run):
     r = ctr_run("sh", "-c", "echo hi from ctr; exit 3")
     assert r.returncode == 3 and r.stdout == "hi from ctr\n", r.stderr
+
+
+@pytest.mark.parametrize("backend", ["unotify", "ptrace"])
+def test_init_exit_ends_the_container_on_both_backends(ctr_run, backend):
+    """Init exits: the kernel kills the rest of the pid namespace, whatever it was doing,
+    and the container ends at once with init's status, as under runc; its supervisor is
+    gone too (it waits for no task that cannot come back)."""
+    cid = "ctr-" + uuid.uuid4().hex[:8]
+    t0 = time.monotonic()
+    r = ctr_run("sh", "-c", "sleep 1000 & (trap '' TERM INT HUP; sleep 1000) & "
+                "(while :; do sleep 1000 & wait; done) & sleep 0.3; exit 3",
+                annotations=[f"org.lxbrand.backend={backend}"], cid=cid)
+    assert r.returncode == 3, r.stderr
+    assert time.monotonic() - t0 < 20
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", f"lxbrand-sup --id {cid} "]).returncode == 0:
+        time.sleep(0.05)
+    assert subprocess.run(["pgrep", "-f", f"lxbrand-sup --id {cid} "]).returncode == 1, "its supervisor is left"
 
 
 def test_annotations_through_containerd(ctr_run):

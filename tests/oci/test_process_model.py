@@ -306,3 +306,30 @@ def test_supervisor_kill_trial_with_a_debugger_inside(names):
             left.append((i, sorted(rest)))
         docker("rm", "-f", n)
     assert left == [], left
+
+
+def test_init_exit_ends_the_container(names):
+    """When init exits, the kernel kills the rest of its pid namespace (pid_namespaces(7)),
+    as under runc: background tasks of init, one that ignores SIGTERM, one blocked for
+    ever, and a `docker exec` tree with a supervisor of its own.  No supervisor waits for
+    a task that is gone: the container stops at once with init's status, nothing is left."""
+    n = names("lxinit")
+    c = run_detached(n, IMAGE, "sh", "-c",
+                     "sleep 1000 & (trap '' TERM INT HUP; sleep 1000) & "
+                     "(while :; do sleep 1000 & wait; done) & cat /dev/zero | sleep 1000 & "
+                     "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 3")
+    cid = c["Id"]
+    docker("exec", "-d", n, "sh", "-c", "sleep 1000 & exec sleep 1000", check=True)
+    deadline = time.monotonic() + 10
+    while len([p for p in _container_procs(cid) if _exe_name(p) == "lxbrand-sup"]) < 2:
+        assert time.monotonic() < deadline, "the exec's supervisor did not start"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    docker("exec", n, "touch", "/tmp/go", check=True)
+    r = docker("wait", n, timeout=30)
+    assert (r.returncode, r.stdout.strip()) == (0, "3"), r.stderr
+    assert time.monotonic() - t0 < 10
+    deadline = time.monotonic() + 10
+    while _container_procs(cid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _container_procs(cid) == set(), "left behind: " + str(sorted(_container_procs(cid)))
