@@ -108,11 +108,6 @@ void lx_debug_free(struct lx_sup *s)
     s->debug = NULL;
 }
 
-void lx_debug_each_handed(struct lx_sup *s, void (*fn)(pid_t tid, pid_t debugger, int pidfd, void *arg), void *arg)
-{
-    for (size_t i = 0; s->debug && i < s->debug->n; i++)
-        fn(s->debug->v[i].tid, s->debug->v[i].debugger, s->debug->v[i].pidfd, arg);
-}
 
 /* Why the supervisor must stay every task's tracer under this run, or NULL. */
 static const char *needs_us(const struct lx_sup *s)
@@ -283,6 +278,13 @@ static void drop(struct lx_sup *s, size_t i)
 static int alive(int pidfd)
 {
     return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
+void lx_debug_each_handed(struct lx_sup *s, void (*fn)(pid_t tid, pid_t debugger, int pidfd, void *arg), void *arg)
+{
+    for (size_t i = 0; s->debug && i < s->debug->n; i++)
+        if (alive(s->debug->v[i].pidfd)) /* one that ended is dropped at the next take-back */
+            fn(s->debug->v[i].tid, s->debug->v[i].debugger, s->debug->v[i].pidfd, arg);
 }
 
 /* Give back a task seized by mistake (its number was reused): stop it, detach it. */

@@ -283,7 +283,7 @@ void lx_debug_exit(struct lx_sup *s, pid_t tid, int64_t rval);
 void lx_debug_task_gone(struct lx_sup *s, pid_t tid); /* a task of ours ended */
 void lx_debug_free(struct lx_sup *s);
 int lx_debug_on(const struct lx_sup *s);              /* the table holds LX_ACT_DEBUG */
-/* the tasks handed over to a debugger and not yet taken back (tasks.c lists and kills them) */
+/* the live tasks handed over to a debugger, not yet taken back (tasks.c lists and kills them) */
 void lx_debug_each_handed(struct lx_sup *s, void (*fn)(pid_t tid, pid_t debugger, int pidfd, void *arg),
                           void *arg);
 /* ptrace.c, for debuggee.c */
