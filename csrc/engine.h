@@ -321,6 +321,7 @@ void lx_signals_child_running(void);
 /* what signals to lxrun asked of the lifecycle loop (LX_REQ_* bits): look, or take once */
 #define LX_REQ_END 1    /* a terminating signal: end the tree once the first process has ended */
 #define LX_REQ_REPORT 2 /* SIGRTMIN+7: list every task and what it is blocked in */
+#define LX_REQ_NOW 4    /* a second terminating signal from a process: end every task now */
 int lx_signals_requests(void);
 int lx_signals_take(int bits);
 

@@ -19,7 +19,8 @@
  *
  * Ending (tasks.c): a terminating signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT),
  * from a process or the terminal, also asks the lifecycle loop to end what the
- * program's first process leaves behind once it has ended; SIGRTMIN+7 (one of
+ * program's first process leaves behind once it has ended, and a second one sent
+ * by a process (kill(1)) asks it to end every task at once; SIGRTMIN+7 (one of
  * the engine's own, never forwarded) asks it to list every task.  The handlers
  * only set bits and wake the loop (lx_wake: async-signal-safe). */
 #define _GNU_SOURCE
@@ -79,8 +80,14 @@ static void forward(int sig, siginfo_t *info, void *uc)
         __atomic_store_n(&stop_wanted, 0, __ATOMIC_SEQ_CST); /* continued: a stop not yet acted on is over */
     if (p > 0 && info->si_code <= 0)
         kill(p, sig);
-    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) {
+        /* a second one sent by a process (kill(1), a service manager) while the first
+         * process lives on: it ignored or caught the first, end everything now.  Not
+         * from the terminal: Ctrl-C is a keystroke a program may take many times */
+        if (info->si_code <= 0 && (lx_signals_requests() & LX_REQ_END))
+            request(LX_REQ_NOW);
         request(LX_REQ_END);
+    }
 }
 
 /* Stop the whole supervisor with `sig`'s default action, until SIGCONT.  Also

@@ -10,7 +10,12 @@
  *     the first process has ended -- at once if it already had -- every task
  *     left is listed with what it is blocked in and killed.  The request stays
  *     until then: a program that catches the signal and exits later does not
- *     leave its background tasks behind to be waited for;
+ *     leave its background tasks behind to be waited for.  A second terminating
+ *     signal sent by a process while the first process lives on (it ignored or
+ *     caught the first) kills every task at once, the first process too: then
+ *     lxrun dies by SIGKILL, as its program did (as `docker stop` ends with
+ *     SIGKILL what SIGTERM did not end).  Ctrl-C from the terminal never
+ *     escalates: a program may take it as input any number of times;
  *   - with --wait first, what the first process leaves behind is killed when it
  *     ends, silently: a container's rule (runc and Docker kill the rest of the
  *     container when its init exits; the kernel does, for a pid namespace);
@@ -208,6 +213,11 @@ void lx_tasks_requests(struct lx_sup *s)
 {
     if (lx_signals_take(LX_REQ_REPORT))
         lx_tasks_report(s, STDERR_FILENO, "the program's tasks");
+    if (lx_signals_take(LX_REQ_NOW) && !s->killing) {
+        lx_signals_take(LX_REQ_END);
+        lx_tasks_report(s, STDERR_FILENO, "sent a terminating signal again: killing every task of the program");
+        lx_tasks_kill_all(s);
+    }
     if ((lx_signals_requests() & LX_REQ_END) && s->main_status_valid)
         end_rest(s);
 }

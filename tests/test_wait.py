@@ -166,3 +166,23 @@ def test_rtmin7_lists_every_task_and_changes_nothing(frontend, backend):
     assert "lxrun: the program's tasks: 2 tasks\n" in err, err
     assert "(sh, parent " in err and "): sleeping, in wait4" in err, err
     assert "(python3, parent " in err and "): sleeping, in futex" in err, err
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_a_second_terminating_signal_ends_everything_now(frontend, backend, tmp_path):
+    """The first process ignores SIGTERM (natively `kill` would do nothing either) and
+    lxrun waits on: a second SIGTERM from a process kills every task at once, the
+    first process too, listed; lxrun dies by SIGKILL as its program did."""
+    p = _start(frontend, backend,
+               script=LEFT.format(d=tmp_path) + "trap '' TERM; echo ready; while :; do sleep 0.1; done")
+    assert p.stdout.readline() == "ready\n"
+    _wait_for(tmp_path / "stuck")
+    p.send_signal(signal.SIGTERM)
+    with pytest.raises(subprocess.TimeoutExpired):
+        p.wait(timeout=1)  # ignored: the program runs on
+    p.send_signal(signal.SIGTERM)
+    out, err = _finish(p)
+    assert p.returncode == -signal.SIGKILL, err
+    assert "lxrun: sent a terminating signal again: killing every task of the program: " in err, err
+    assert "(sh, parent " in err and "(python3, parent " in err and "(sleep, parent " in err, err
+    assert _gone(p.pid), "processes left: " + str(_session(p.pid))

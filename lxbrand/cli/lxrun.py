@@ -19,8 +19,9 @@ or with --wait first once its first process has, killing the rest (like
 docker run when the container's init exits).
 ending: Ctrl-C, SIGTERM, SIGHUP and SIGQUIT reach the program; once its first
 process has ended, lxrun lists every process it left and what each is blocked
-in, and kills them.  `kill -s RTMIN+7 <lxrun's pid>` lists the tasks and what
-each is blocked in, changing nothing.
+in, and kills them; a second such signal sent by a process (not Ctrl-C) while
+the first process runs on kills every task at once.  `kill -s RTMIN+7 <lxrun's
+pid>` lists the tasks and what each is blocked in, changing nothing.
 
 examples:
   lxrun -- uname -a
