@@ -212,6 +212,19 @@ def _container_procs(cid):
     return out
 
 
+def _kill_and_collect(name, c, init_sup, i):
+    """SIGKILL the container's supervisor; the container must stop, and what of it is still
+    alive 10 s later is returned (sorted host pids); the container is removed."""
+    os.kill(init_sup, 9)
+    r = docker("wait", name, timeout=30)
+    assert r.returncode == 0, f"trial {i}: {r.stderr}"
+    deadline = time.monotonic() + 10
+    while (rest := _container_procs(c["Id"])) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    docker("rm", "-f", name)
+    return sorted(rest)
+
+
 def test_supervisor_kill_trial(names):
     """The whole tree dies if its supervisor dies, at any moment: KILL_TRIALS containers
     running a forking, exec'ing workload, each init's supervisor SIGKILLed at a random time
@@ -239,15 +252,9 @@ def test_supervisor_kill_trial(names):
             assert not any(_alive(p) for p in traced), f"trial {i}: exec tree outlived its supervisor"
             assert inspect(n)["State"]["Running"], f"trial {i}: the exec's supervisor took init"
         time.sleep(rng.uniform(0, 0.4))
-        os.kill(init_sup, 9)
-        r = docker("wait", n, timeout=30)
-        assert r.returncode == 0, f"trial {i}: {r.stderr}"
-        deadline = time.monotonic() + 10
-        while (rest := _container_procs(c["Id"])) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        rest = _kill_and_collect(n, c, init_sup, i)
         if rest:
-            left.append((i, sorted(rest)))
-        docker("rm", "-f", n)
+            left.append((i, rest))
     assert left == [], left
 
 
@@ -296,15 +303,9 @@ def test_supervisor_kill_trial_with_a_debugger_inside(names):
                          f"strace -f -o /dev/null sh -c '{loop}' & ({loop}) & strace -f -o /dev/null -p $! & {loop}")
         init_sup = supervisor_of(c["State"]["Pid"])
         time.sleep(rng.uniform(0.1, 0.6))
-        os.kill(init_sup, 9)
-        r = docker("wait", n, timeout=30)
-        assert r.returncode == 0, f"trial {i}: {r.stderr}"
-        deadline = time.monotonic() + 10
-        while (rest := _container_procs(c["Id"])) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        rest = _kill_and_collect(n, c, init_sup, i)
         if rest:
-            left.append((i, sorted(rest)))
-        docker("rm", "-f", n)
+            left.append((i, rest))
     assert left == [], left
 
 
