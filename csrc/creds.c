@@ -157,18 +157,36 @@ void lx_creds_restore(struct lx_sup *s, struct lx_cred_state *st)
     if (!what)
         return;
     const struct lx_creds *own = &s->views->own;
+    int bad = 0;
     if (what & SW_IDS) {
-        syscall(SYS_setresuid, -1, own->euid, -1); /* first: back to a uid that may do the rest */
-        syscall(SYS_setresgid, -1, own->egid, -1);
+        /* first: back to a uid that may do the rest */
+        bad |= syscall(SYS_setresuid, -1, own->euid, -1) < 0;
+        bad |= syscall(SYS_setresgid, -1, own->egid, -1) < 0;
     }
+    /* the capabilities before the groups: setgroups needs CAP_SETGID, which the
+     * program's set may lack (a filesystem uid back to 0 restores only the file
+     * capabilities, capabilities(7)); restored after, the groups failed with EPERM and
+     * the thread kept the program's, to lend them to the next call it served */
+    if (what & SW_CAPS)
+        bad |= caps_set(own, own->capeff) < 0;
     if (what & SW_FSUID)
         syscall(SYS_setfsuid, own->fsuid);
     if (what & SW_FSGID)
         syscall(SYS_setfsgid, own->fsgid);
+    if (what & SW_FSUID)
+        bad |= (uid_t)syscall(SYS_setfsuid, -1) != own->fsuid;
+    if (what & SW_FSGID)
+        bad |= (gid_t)syscall(SYS_setfsgid, -1) != own->fsgid;
     if (what & SW_GROUPS)
-        set_groups(own);
-    if (what & SW_CAPS)
-        caps_set(own, own->capeff);
+        bad |= set_groups(own) < 0;
+    if (bad) {
+        /* a supervisor thread that cannot be itself again would act for the next
+         * program with another's credentials: fail closed (the tree dies with us) */
+        static const char msg[] = "lxbrand: supervisor: cannot restore its own credentials; aborting\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)w;
+        abort();
+    }
     st->switched = 0;
 }
 

@@ -465,3 +465,48 @@ def test_a_root_program_without_some_capabilities_is_held_to_that(pol, tree):
     assert (r.returncode, r.stdout) == (1, ""), r.stdout + r.stderr
     assert "Permission denied" in r.stderr, r.stderr
     assert plain.stdout == "locked", plain.stderr  # with them, root reads it
+
+
+def _groups_of_threads(pid):
+    """{tid: the Groups: line} of every thread of process pid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                out[int(tid)] = next(l for l in f if l.startswith("Groups:")).split()[1:]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
+def test_the_supervisor_takes_its_own_groups_back(pol, tree):
+    """After acting for a program with other supplementary groups and no capabilities,
+    every supervisor thread holds its own groups again: restoring them needs
+    CAP_SETGID, so the capabilities come back first (a thread left with the program's
+    groups would lend them to the next program thread whose groups equal ours)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv: the program must run with other groups")
+    from conftest import lxrun_cmd
+    mine = sorted(str(g) for g in os.getgroups())
+    prog = ["setpriv", "--reuid=65534", "--regid=65534", "--groups=4242,4343", "--",
+            "sh", "-c", f"cat {tree}/pub/data >/dev/null; cat {tree}/pub/data >/dev/null; sleep 30"]
+    p = subprocess.Popen(lxrun_cmd(*pol.args, "--", *prog), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        # wait for the sleep: both judged opens are done by then
+        deadline = 50
+        while deadline:
+            kids = subprocess.run(["pgrep", "-P", str(p.pid), "-x", "sh"], capture_output=True, text=True).stdout
+            sleeping = kids and subprocess.run(["pgrep", "-P", kids.split()[0], "-x", "sleep"],
+                                               capture_output=True).returncode == 0
+            if sleeping:
+                break
+            deadline -= 1
+            import time
+            time.sleep(0.1)
+        assert deadline, "the program never reached its sleep"
+        threads = _groups_of_threads(p.pid)
+        assert threads and all(sorted(g) == mine for g in threads.values()), (mine, threads)
+    finally:
+        p.kill()
+        p.wait()
