@@ -177,6 +177,7 @@ struct lx_sup {
     int killing;                      /* every task is being killed, a new one on sight */
     volatile int woken;               /* something was asked of the loop (lx_wake) */
     volatile int loop_running;        /* s->tracer waits in lx_wake_wait and may be woken */
+    volatile pid_t loop_tid;          /* its thread id: the program's tasks' TracerPid (signals.c) */
 };
 
 /* sup.c */

@@ -24,9 +24,11 @@
  * the engine's own, never forwarded) asks it to list every task.  The handlers
  * only set bits and wake the loop (lx_wake: async-signal-safe). */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -55,6 +57,52 @@ static int requests;              /* LX_REQ_* bits, taken by the lifecycle loop 
 static struct lx_sup *volatile req_sup;
 #define REPORT_SIG (SIGRTMIN + 7) /* below RT_FIRST: the engine's, so never the program's */
 
+/* The tracer of `pid` (/proc/PID/status TracerPid), or 0.  Async-signal-safe:
+ * open, read and close only (signal-safety(7)), no stdio. */
+static pid_t tracer_of(pid_t pid)
+{
+    char path[32] = "/proc/", digits[12], buf[1024];
+    int n = 0, len = 6;
+    for (unsigned v = (unsigned)pid; n == 0 || v; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    while (n)
+        path[len++] = digits[--n];
+    memcpy(path + len, "/status", 8);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t got = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (got <= 0)
+        return 0;
+    buf[got] = '\0';
+    const char *t = strstr(buf, "\nTracerPid:");
+    if (!t)
+        return 0;
+    pid_t v = 0;
+    for (t += 12; *t == '\t' || *t == ' '; t++) {
+    }
+    for (; *t >= '0' && *t <= '9'; t++)
+        v = v * 10 + (*t - '0');
+    return v;
+}
+
+/* Was the signal sent by a task of the program (its tracer is the supervisor's loop
+ * thread, or a debugger that is one: debuggee.c)?  The program shares lxrun's process
+ * group (job control), so its kill(0, sig) -- a script's `trap 'kill 0' EXIT` --
+ * reaches us too: natively that signal went to the group, which already holds the
+ * program, so it is neither forwarded again nor a request to end the sandbox.  The
+ * sender read from /proc may have exited meanwhile: then it counts as the user's. */
+static int from_program(const siginfo_t *info)
+{
+    struct lx_sup *s = req_sup;
+    pid_t us = s ? s->loop_tid : 0;
+    if (info->si_code > 0 || info->si_pid <= 0 || us <= 0)
+        return 0;
+    pid_t t = tracer_of(info->si_pid);
+    return t == us || (t > 0 && tracer_of(t) == us);
+}
+
 static void request(int bit)
 {
     __atomic_or_fetch(&requests, bit, __ATOMIC_SEQ_CST);
@@ -68,8 +116,9 @@ int lx_signals_take(int bits) { return __atomic_fetch_and(&requests, ~bits, __AT
 
 static void on_report(int sig, siginfo_t *info, void *uc)
 {
-    (void)sig, (void)info, (void)uc;
-    request(LX_REQ_REPORT);
+    (void)sig, (void)uc;
+    if (!from_program(info))
+        request(LX_REQ_REPORT);
 }
 
 static void forward(int sig, siginfo_t *info, void *uc)
@@ -78,6 +127,8 @@ static void forward(int sig, siginfo_t *info, void *uc)
     pid_t p = fwd_pid;
     if (sig == SIGCONT)
         __atomic_store_n(&stop_wanted, 0, __ATOMIC_SEQ_CST); /* continued: a stop not yet acted on is over */
+    if (info->si_code <= 0 && from_program(info))
+        return;
     if (p > 0 && info->si_code <= 0)
         kill(p, sig);
     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) {

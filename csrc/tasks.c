@@ -85,6 +85,11 @@ static void report_one(int fd, pid_t tid, const char *note)
     int ppid = 0;
     if (lp && rp && rp > lp) {
         snprintf(comm, sizeof(comm), "%.*s", (int)(rp - lp - 1), lp + 1);
+        /* the program names itself (prctl PR_SET_NAME): no control bytes reach the
+         * user's terminal (an escape sequence could rewrite it), as ps shows them */
+        for (char *q = comm; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                *q = '?';
         if (sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
             st = '?';
     }

@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -102,6 +103,7 @@ void lx_wake_install(struct lx_sup *s)
     sigaddset(&one, LX_LOOP_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     s->tracer = pthread_self();
+    s->loop_tid = (pid_t)syscall(SYS_gettid);
     s->woken = 1; /* take what was asked before the loop ran */
     __atomic_store_n(&s->loop_running, 1, __ATOMIC_SEQ_CST);
 }

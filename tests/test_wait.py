@@ -186,3 +186,29 @@ def test_a_second_terminating_signal_ends_everything_now(frontend, backend, tmp_
     assert "lxrun: sent a terminating signal again: killing every task of the program: " in err, err
     assert "(sh, parent " in err and "(python3, parent " in err and "(sleep, parent " in err, err
     assert _gone(p.pid), "processes left: " + str(_session(p.pid))
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_a_task_name_cannot_write_to_the_terminal(frontend, backend):
+    """The list shows names the program chose (PR_SET_NAME): control bytes are shown
+    as '?', so an escape sequence never reaches the user's terminal."""
+    name = "\\x1b]0;owned\\x07x"
+    p = _start(frontend, backend, script="python3 -c 'import ctypes, time; "
+               f"ctypes.CDLL(None).prctl(15, b\"{name}\"); print(\"ready\", flush=True); time.sleep(1.5)'")
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGRTMIN + 7)
+    out, err = _finish(p)
+    assert p.returncode == 0, err
+    assert "(?]0;owned?x, parent " in err and "\x1b" not in err and "\x07" not in err, repr(err)
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_the_programs_own_group_signals_are_its_own(frontend, backend):
+    """The program shares lxrun's process group, so its kill(0, ...) (a script's
+    `trap 'kill 0' EXIT`) reaches lxrun too: as natively, the group got it once, and
+    it is neither forwarded again, nor a request to end the sandbox (twice), nor a
+    request for the task list."""
+    p = _start(frontend, backend, script="trap '' RTMIN+7; kill -s RTMIN+7 0; n=0; trap 'n=$((n+1)); echo got TERM $n' "
+                                         "TERM; kill 0; kill 0; sleep 0.5; echo end $n")
+    out, err = _finish(p)
+    assert (p.returncode, out, err) == (0, "got TERM 1\ngot TERM 2\nend 2\n", "")
