@@ -493,8 +493,8 @@ def test_the_supervisor_takes_its_own_groups_back(pol, tree):
     p = subprocess.Popen(lxrun_cmd(*pol.args, "--", *prog), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     try:
-        # wait for the sleep: both judged opens are done by then
-        deadline = 50
+        # wait for the sleep: both judged opens are done by then (up to 30 s on a loaded machine)
+        deadline = 300
         while deadline:
             kids = subprocess.run(["pgrep", "-P", str(p.pid), "-x", "sh"], capture_output=True, text=True).stdout
             sleeping = kids and subprocess.run(["pgrep", "-P", kids.split()[0], "-x", "sleep"],
